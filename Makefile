@@ -1,0 +1,34 @@
+# One command each, on a fresh machine: `make demo` and `make test` create .venv themselves.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# torch must be named in the same pip command as anything that depends on it, or pip may
+# swap in a multi-GB CUDA build; constraints-dev.txt pins the CPU wheel for dev and CI.
+INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints-dev.txt
+
+.PHONY: demo test lint install clean
+
+$(STAMP): pyproject.toml constraints-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(INSTALL) --upgrade pip
+	$(INSTALL) "torch==2.13.0" -e ".[dev,torch,fastai]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m mislabel.demo
+
+test: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m mypy
+	$(PY) -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

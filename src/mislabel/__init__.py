@@ -1,0 +1,44 @@
+"""mislabel: find, fix and train through wrong labels in classification data.
+
+Data flows one way: :mod:`mislabel.detect` (find) → :mod:`mislabel.fix` → training
+(:mod:`mislabel.losses`, needs the ``torch`` extra). ``import mislabel`` never imports torch.
+"""
+
+from __future__ import annotations
+
+from mislabel import metrics
+from mislabel.detect import (
+    LabelIssues,
+    NoiseEstimate,
+    cross_val_pred_probs,
+    estimate_noise,
+    find_label_issues,
+    health_summary,
+    label_quality_scores,
+)
+from mislabel.exceptions import (
+    InvalidInputError,
+    InvalidParameterError,
+    MislabelError,
+    MissingDependencyError,
+    NotFittedError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InvalidInputError",
+    "InvalidParameterError",
+    "LabelIssues",
+    "MislabelError",
+    "MissingDependencyError",
+    "NoiseEstimate",
+    "NotFittedError",
+    "__version__",
+    "cross_val_pred_probs",
+    "estimate_noise",
+    "find_label_issues",
+    "health_summary",
+    "label_quality_scores",
+    "metrics",
+]

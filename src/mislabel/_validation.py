@@ -1,0 +1,313 @@
+"""Input checks shared by every public function.
+
+Validate once at the public boundary, then call private code that trusts its inputs. Each
+check raises :class:`~mislabel.exceptions.InvalidInputError` (data) or
+:class:`~mislabel.exceptions.InvalidParameterError` (settings) with a message that names the
+input, what was expected and what came.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import numbers
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from mislabel.exceptions import InvalidInputError, InvalidParameterError
+
+__all__ = [
+    "ROW_SUM_TOLERANCE",
+    "as_rng",
+    "as_seed",
+    "check_labels",
+    "check_option",
+    "check_pred_probs",
+    "check_scalar",
+    "iter_row_chunks",
+    "optional_import",
+]
+
+#: How far a row of ``pred_probs`` may sum away from 1 (float16 rounding included).
+ROW_SUM_TOLERANCE = 1e-2
+#: Rows per chunk when scanning large arrays; ~4 MB per float32 chunk at 100 classes.
+_CHUNK_ROWS = 1 << 14
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, np.ndarray):
+        return f"an array of dtype {x.dtype} and shape {x.shape}"
+    return f"{type(x).__name__}"
+
+
+def check_labels(
+    labels: Any,
+    *,
+    n_classes: int | None = None,
+    n_samples: int | None = None,
+    name: str = "labels",
+) -> np.ndarray:
+    """Return ``labels`` as a 1-D integer array after checking it.
+
+    Args:
+        labels: class indices in ``[0, n_classes)``; any integer dtype, or floats holding
+            whole numbers (a common result of pandas round trips).
+        n_classes: if given, every label must be below it.
+        n_samples: if given, the length must match.
+        name: how the input is called in error messages.
+    """
+    try:
+        arr = np.asarray(labels)
+    except Exception as exc:  # ragged lists and the like
+        raise InvalidInputError(
+            f"`{name}` must be a 1-D array of integer class indices; got {_describe(labels)} "
+            f"that numpy cannot convert ({exc})."
+        ) from exc
+    if arr.ndim != 1:
+        hint = (
+            " Pass a 1-D vector, e.g. labels.ravel()." if arr.ndim == 2 and 1 in arr.shape else ""
+        )
+        raise InvalidInputError(
+            f"`{name}` must be a 1-D array of integer class indices; got shape {arr.shape}.{hint}"
+        )
+    if arr.size == 0:
+        raise InvalidInputError(f"`{name}` must not be empty; got 0 labels.")
+    if arr.dtype.kind in "iu":
+        out = arr
+    elif arr.dtype.kind == "b":
+        out = arr.astype(np.intp)
+    elif arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(np.mod(arr, 1) == 0):
+            bad = arr[~(np.isfinite(arr) & (np.mod(np.nan_to_num(arr), 1) == 0))][:3]
+            raise InvalidInputError(
+                f"`{name}` must hold integer class indices; got float values such as "
+                f"{bad.tolist()}. Map class names to indices 0..n_classes-1 first."
+            )
+        out = arr.astype(np.intp)
+    else:
+        sample = arr[:3].tolist()
+        raise InvalidInputError(
+            f"`{name}` must hold integer class indices; got dtype {arr.dtype} "
+            f"(first values {sample}). Encode class names first, e.g. with "
+            "sklearn.preprocessing.LabelEncoder."
+        )
+    if n_samples is not None and out.shape[0] != n_samples:
+        raise InvalidInputError(
+            f"`{name}` must have one entry per sample ({n_samples}); got {out.shape[0]}."
+        )
+    lo, hi = int(out.min()), int(out.max())
+    if lo < 0:
+        raise InvalidInputError(
+            f"`{name}` must be class indices in [0, n_classes); got a negative value {lo}."
+        )
+    if n_classes is not None and hi >= n_classes:
+        raise InvalidInputError(
+            f"`{name}` must be class indices in [0, {n_classes}); got {hi}. "
+            f"Does `pred_probs` have a column for every class?"
+        )
+    return out
+
+
+def iter_row_chunks(
+    a: np.ndarray, chunk_rows: int = _CHUNK_ROWS
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start, a[start:start+chunk_rows])`` over the rows of ``a``.
+
+    For a :class:`numpy.memmap`, the pages of each chunk are released after use so that a
+    file larger than memory is scanned with bounded resident memory.
+    """
+    n = a.shape[0]
+    raw = _mmap_of(a)
+    for start in range(0, n, chunk_rows):
+        yield start, a[start : start + chunk_rows]
+        if raw is not None:
+            _release(raw, a, start, min(start + chunk_rows, n))
+
+
+def _mmap_of(a: np.ndarray) -> mmap.mmap | None:
+    base: Any = a
+    while base is not None:
+        if isinstance(base, mmap.mmap):
+            return base
+        base = getattr(base, "base", None) if not isinstance(base, mmap.mmap) else None
+    return None
+
+
+def _release(raw: mmap.mmap, a: np.ndarray, start: int, stop: int) -> None:
+    if not hasattr(mmap, "MADV_DONTNEED") or not a.flags.c_contiguous:
+        return
+    offset = getattr(a, "offset", 0) or 0
+    row_bytes = a.strides[0]
+    page = mmap.PAGESIZE
+    lo = (offset + start * row_bytes) // page * page
+    hi = offset + stop * row_bytes
+    with contextlib.suppress(ValueError, OSError):  # platform dependent
+        raw.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+
+def check_pred_probs(
+    pred_probs: Any,
+    *,
+    n_samples: int | None = None,
+    n_classes: int | None = None,
+    name: str = "pred_probs",
+    check_rows: bool = True,
+) -> np.ndarray:
+    """Return ``pred_probs`` as a 2-D float array after checking it.
+
+    float16, float32 and float64 are accepted as they are (no copy); other numeric dtypes
+    are converted to float64. Values must be finite, non-negative, and each row must sum to 1
+    within :data:`ROW_SUM_TOLERANCE`. Memory maps are scanned chunk by chunk.
+    """
+    if isinstance(pred_probs, np.ndarray):
+        arr = pred_probs
+    else:
+        try:
+            arr = np.asarray(pred_probs)
+        except Exception as exc:
+            raise InvalidInputError(
+                f"`{name}` must be a 2-D array of shape (n_samples, n_classes); got "
+                f"{_describe(pred_probs)} that numpy cannot convert ({exc})."
+            ) from exc
+    if arr.ndim != 2:
+        raise InvalidInputError(
+            f"`{name}` must have shape (n_samples, n_classes); got shape {arr.shape}."
+        )
+    if arr.shape[0] == 0:
+        raise InvalidInputError(f"`{name}` must not be empty; got shape {arr.shape}.")
+    if arr.dtype.kind not in "f":
+        if arr.dtype.kind in "iub":
+            arr = arr.astype(np.float64)
+        else:
+            raise InvalidInputError(
+                f"`{name}` must hold floating point probabilities; got dtype {arr.dtype}."
+            )
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise InvalidInputError(
+            f"`{name}` must have one row per label: shape (n_samples, n_classes) with "
+            f"n_samples = {n_samples}; got {arr.shape[0]} rows."
+        )
+    if n_classes is not None and arr.shape[1] < n_classes:
+        raise InvalidInputError(
+            f"`{name}` must have shape (n_samples, n_classes) = ({arr.shape[0]}, {n_classes}); "
+            f"got {arr.shape}. Did you drop a class column?"
+        )
+    if arr.shape[1] < 2:
+        raise InvalidInputError(
+            f"`{name}` must have at least 2 class columns; got shape {arr.shape}. "
+            "Label-error detection needs two or more classes."
+        )
+    if check_rows:
+        _check_prob_values(arr, name)
+    return arr
+
+
+def _check_prob_values(arr: np.ndarray, name: str) -> None:
+    for start, chunk in iter_row_chunks(arr):
+        lo = chunk.min()
+        hi = chunk.max()
+        if not np.isfinite(lo) or not np.isfinite(hi):
+            bad = np.argwhere(~np.isfinite(chunk))[0]
+            raise InvalidInputError(
+                f"`{name}` must be finite probabilities; got {chunk[bad[0], bad[1]]} at row "
+                f"{start + int(bad[0])}, column {int(bad[1])}."
+            )
+        if lo < 0:
+            bad = np.argwhere(chunk < 0)[0]
+            raise InvalidInputError(
+                f"`{name}` must be non-negative probabilities; got {chunk[bad[0], bad[1]]} at "
+                f"row {start + int(bad[0])}, column {int(bad[1])}. "
+                "Pass softmax outputs, not logits."
+            )
+        sums = chunk.sum(axis=1, dtype=np.float64)
+        off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
+        if off.any():
+            i = int(np.argmax(off))
+            raise InvalidInputError(
+                f"`{name}` rows must sum to 1 (within {ROW_SUM_TOLERANCE}); row {start + i} sums "
+                f"to {sums[i]:.4g}. Apply a softmax to logits, or normalise each row."
+            )
+
+
+def check_option(value: Any, name: str, options: Sequence[Any]) -> Any:
+    """Check that ``value`` is one of ``options``."""
+    if value not in options:
+        raise InvalidParameterError(
+            f"`{name}` must be one of {', '.join(repr(o) for o in options)}; got {value!r}."
+        )
+    return value
+
+
+def check_scalar(
+    value: Any,
+    name: str,
+    *,
+    kind: type | tuple[type, ...] = numbers.Real,
+    min_val: float | None = None,
+    max_val: float | None = None,
+    include_min: bool = True,
+    include_max: bool = True,
+) -> Any:
+    """Check a scalar's type and range, sklearn-style."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        expected = (
+            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        )
+        raise InvalidParameterError(
+            f"`{name}` must be {expected}; got {value!r} of type {type(value).__name__}."
+        )
+    value_: Any = value
+    if min_val is not None and (value_ < min_val or (not include_min and value == min_val)):
+        op = ">=" if include_min else ">"
+        raise InvalidParameterError(f"`{name}` must be {op} {min_val}; got {value!r}.")
+    if max_val is not None and (value_ > max_val or (not include_max and value == max_val)):
+        op = "<=" if include_max else "<"
+        raise InvalidParameterError(f"`{name}` must be {op} {max_val}; got {value!r}.")
+    return value
+
+
+def as_rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
+    """Turn ``random_state`` into a :class:`numpy.random.Generator`.
+
+    ``None`` gives fresh entropy, an int a seeded generator, a Generator is used as is.
+    """
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        if random_state is not None and int(random_state) < 0:
+            raise InvalidParameterError(
+                f"`random_state` must be a non-negative int, a numpy Generator or None; got "
+                f"{random_state!r}."
+            )
+        return np.random.default_rng(None if random_state is None else int(random_state))
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    raise InvalidParameterError(
+        "`random_state` must be an int, a numpy.random.Generator or None; got "
+        f"{random_state!r} of type {type(random_state).__name__}."
+    )
+
+
+def as_seed(random_state: int | np.random.Generator | None) -> int | None:
+    """An int seed for APIs (scikit-learn, torch) that want one; None stays None."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    return int(as_rng(random_state).integers(0, 2**31 - 1))
+
+
+def optional_import(module: str, extra: str, purpose: str = "") -> Any:
+    """Import an optional dependency or raise MissingDependencyError naming the extra.
+
+    Catches every exception, not only ImportError: some broken installs (torchvision next to
+    a mismatched torch) raise RuntimeError at import time.
+    """
+    import importlib
+
+    from mislabel.exceptions import MissingDependencyError
+
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:
+        raise MissingDependencyError(module.split(".")[0], extra, purpose) from exc

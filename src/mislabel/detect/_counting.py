@@ -1,0 +1,222 @@
+"""Counting: per-class thresholds, the confident joint and the noise matrices.
+
+Convention used everywhere in mislabel: matrices indexed by (true class, given label) have
+**rows = true class, columns = given (observed) label**. cleanlab stores its confident joint
+the other way round (rows = given); we transpose at the boundary of the parity tests only.
+
+Everything here scans ``pred_probs`` in row chunks (:func:`iter_row_chunks`), so a
+:class:`numpy.memmap` larger than memory is processed with bounded resident memory, and no
+float64 copy of float16/float32 input is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mislabel._validation import iter_row_chunks
+
+# cleanlab's constants, kept identical for the cleanlab-compatible methods.
+FLOATING_POINT_COMPARISON = 1e-6
+CONFIDENT_THRESHOLDS_LOWER_BOUND = 2 * FLOATING_POINT_COMPARISON
+TINY_VALUE = 1e-100
+CLIPPING_LOWER_BOUND = 1e-6
+
+
+@dataclass(frozen=True)
+class SampleStats:
+    """Per-sample quantities gathered in one pass over ``pred_probs``."""
+
+    self_confidence: np.ndarray  # p[i, labels[i]], input dtype
+    max_other: np.ndarray  # max_{j != labels[i]} p[i, j], input dtype
+    argmax: np.ndarray  # argmax_j p[i, j]
+    label_counts: np.ndarray  # (K,) number of samples per given label
+
+
+def sample_stats(labels: np.ndarray, pred_probs: np.ndarray) -> SampleStats:
+    n, k = pred_probs.shape
+    sc = np.empty(n, dtype=pred_probs.dtype)
+    mo = np.empty(n, dtype=pred_probs.dtype)
+    am = np.empty(n, dtype=np.intp)
+    for start, chunk in iter_row_chunks(pred_probs):
+        stop = start + chunk.shape[0]
+        rows = np.arange(chunk.shape[0])
+        y = labels[start:stop]
+        sc[start:stop] = chunk[rows, y]
+        am[start:stop] = chunk.argmax(axis=1)
+        other = np.array(chunk, copy=True)
+        other[rows, y] = -np.inf
+        mo[start:stop] = other.max(axis=1)
+    counts = np.bincount(labels, minlength=k)
+    return SampleStats(sc, mo, am, counts)
+
+
+def class_order(labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices sorted by class (stable: original order within a class) and class offsets."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.zeros(n_classes + 1, dtype=np.intp)
+    np.cumsum(np.bincount(labels, minlength=n_classes), out=bounds[1:])
+    return order, bounds
+
+
+def confident_thresholds(
+    self_confidence: np.ndarray, order: np.ndarray, bounds: np.ndarray, dtype: np.dtype
+) -> np.ndarray:
+    """Per-class mean self-confidence t_k = mean(p[i, k] for labels[i] == k).
+
+    Same arithmetic (dtype, element order) as cleanlab's ``get_confident_thresholds``; a class
+    with no sample gets 2 so nothing is ever confidently counted in it.
+    """
+    n_classes = len(bounds) - 1
+    out = np.empty(n_classes, dtype=dtype)
+    for k in range(n_classes):
+        seg = self_confidence[order[bounds[k] : bounds[k + 1]]]
+        out[k] = np.mean(seg) if seg.size else 2
+    return np.clip(out, CONFIDENT_THRESHOLDS_LOWER_BOUND, None).astype(dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class ConfidentCounts:
+    """Result of the confident-joint pass."""
+
+    confident_joint: np.ndarray  # (K, K) raw counts, rows = true guess, cols = given label
+    off_diagonal: np.ndarray  # (n,) bool: confidently counted with true guess != given
+    argmax_agrees: np.ndarray  # (n,) bool: cleanlab's "_reduce_issues" (argmax == given, +eps)
+
+
+def confident_counts(
+    labels: np.ndarray, pred_probs: np.ndarray, thresholds: np.ndarray
+) -> ConfidentCounts:
+    """Count, per (true guess, given label), the samples confidently in a class.
+
+    A sample is confident in class j when p[i, j] >= t_j; its true-label guess is the argmax
+    among its confident classes (the first confident class if there is only one).
+    """
+    n, k = pred_probs.shape
+    cmp = (thresholds - FLOATING_POINT_COMPARISON).astype(pred_probs.dtype, copy=False)
+    eps = pred_probs.dtype.type(FLOATING_POINT_COMPARISON)
+    joint = np.zeros(k * k, dtype=np.int64)
+    off = np.zeros(n, dtype=bool)
+    agrees = np.zeros(n, dtype=bool)
+    for start, chunk in iter_row_chunks(pred_probs):
+        stop = start + chunk.shape[0]
+        y = labels[start:stop]
+        rows = np.arange(chunk.shape[0])
+        confident = chunk >= cmp
+        n_conf = confident.sum(axis=1)
+        guess = np.where(n_conf > 1, chunk.argmax(axis=1), confident.argmax(axis=1))
+        any_conf = n_conf > 0
+        joint += np.bincount(guess[any_conf] * k + y[any_conf], minlength=k * k)
+        off[start:stop] = any_conf & (guess != y)
+        bumped = np.array(chunk, copy=True)
+        bumped[rows, y] += eps
+        agrees[start:stop] = bumped.argmax(axis=1) == y
+    cj = joint.reshape(k, k)
+    np.fill_diagonal(cj, cj.diagonal().clip(min=1))
+    return ConfidentCounts(cj, off, agrees)
+
+
+def round_preserving_sum(values: np.ndarray) -> np.ndarray:
+    """Round floats to ints so that their sum (rounded) is kept (cleanlab's algorithm)."""
+    floats = np.asarray(values, dtype=float)
+    ints = floats.round()
+    orig_sum = np.sum(floats).round()
+    int_sum = np.sum(ints).round()
+    while abs(int_sum - orig_sum) > FLOATING_POINT_COMPARISON:
+        diff = np.round(orig_sum - int_sum)
+        increment = -1 if int(diff < 0.0) else 1
+        changes = min(int(abs(diff)), len(floats))
+        for i in np.argsort(floats - ints)[::-increment][:changes]:
+            ints[i] = ints[i] + increment
+        int_sum = np.sum(ints).round()
+    return ints.astype(int)
+
+
+def round_preserving_col_totals(matrix: np.ndarray) -> np.ndarray:
+    """Round each column of a (true, given) matrix keeping its total."""
+    return np.stack([round_preserving_sum(c) for c in matrix.T], axis=1).astype(int)
+
+
+def calibrate(confident_joint: np.ndarray, label_counts: np.ndarray) -> np.ndarray:
+    """Rescale so column k sums to the number of samples labelled k, and the total to n.
+
+    ``confident_joint`` has rows = true class, columns = given label.
+    """
+    cj = confident_joint.astype(float)
+    col = cj / np.clip(cj.sum(axis=0), TINY_VALUE, None) * label_counts
+    col = col / np.clip(np.sum(col), TINY_VALUE, None) * np.sum(label_counts)
+    return round_preserving_col_totals(col)
+
+
+def _clip_noise_rates(m: np.ndarray) -> np.ndarray:
+    """Clip off-diagonal rates to [0, 0.9999] and renormalise rows (rows = conditioning class)."""
+    diag = np.diagonal(m).copy()
+    out = np.clip(m, 0, 0.9999)
+    np.fill_diagonal(out, diag)
+    return out / np.clip(out.sum(axis=1, keepdims=True), TINY_VALUE, None)
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """What the confident joint says about the label noise.
+
+    All (true, given) matrices have **rows = true class, columns = given label**.
+
+    Attributes:
+        confident_joint: (K, K) int, calibrated counts of samples by (true class, given label);
+            its columns sum to the given-label counts and its total is n.
+        joint: ``confident_joint / n``, an estimate of P(true = i, given = j).
+        noise_matrix: (K, K) P(given = j | true = i); rows = true class, each row sums to 1.
+        inverse_noise_matrix: (K, K) P(true = j | given = i); rows = **given** label, each row
+            sums to 1 (the transpose convention of ``noise_matrix``, as its meaning requires).
+        prior_true: (K,) estimated P(true = k).
+        prior_given: (K,) observed P(given = k).
+        n_issues: estimated number of wrong labels, round((1 - trace(joint)) * n).
+        noise_rate: estimated fraction of wrong labels, ``n_issues / n``.
+        per_class_noise_rate: (K,) P(given != k | true = k) = 1 - noise_matrix[k, k].
+        per_label_error_rate: (K,) P(true != k | given = k): the share of the samples labelled
+            k whose label is wrong.
+    """
+
+    confident_joint: np.ndarray
+    joint: np.ndarray
+    noise_matrix: np.ndarray
+    inverse_noise_matrix: np.ndarray
+    prior_true: np.ndarray
+    prior_given: np.ndarray
+    n_issues: int
+    noise_rate: float
+    per_class_noise_rate: np.ndarray
+    per_label_error_rate: np.ndarray
+
+
+def noise_from_joint(calibrated: np.ndarray, label_counts: np.ndarray) -> NoiseEstimate:
+    """Derive every noise quantity from a calibrated (true, given) count matrix."""
+    n = int(label_counts.sum())
+    cj = calibrated.astype(float)
+    ps = label_counts / float(n)
+    true_counts = cj.sum(axis=1)
+    given_counts = cj.sum(axis=0)
+    noise = cj / np.clip(true_counts[:, None], TINY_VALUE, None)
+    inverse = (cj / np.clip(given_counts[None, :], TINY_VALUE, None)).T
+    # cleanlab's robust "cnt" prior: P(true=k) = inv[k,k] / noise[k,k] * P(given=k)
+    py = np.diagonal(inverse) / np.clip(np.diagonal(noise), TINY_VALUE, None) * ps
+    py = np.clip(py, CLIPPING_LOWER_BOUND, 1.0)
+    py = py / np.clip(py.sum(), TINY_VALUE, None)
+    noise = _clip_noise_rates(noise)
+    inverse = _clip_noise_rates(inverse)
+    joint = cj / np.clip(cj.sum(), TINY_VALUE, None)
+    n_issues = int(np.rint((1.0 - np.trace(joint)) * n))
+    return NoiseEstimate(
+        confident_joint=calibrated.astype(np.int64),
+        joint=joint,
+        noise_matrix=noise,
+        inverse_noise_matrix=inverse,
+        prior_true=py,
+        prior_given=ps,
+        n_issues=n_issues,
+        noise_rate=n_issues / n,
+        per_class_noise_rate=1.0 - np.diagonal(noise),
+        per_label_error_rate=1.0 - np.diagonal(inverse),
+    )

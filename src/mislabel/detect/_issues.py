@@ -1,0 +1,643 @@
+"""Find the samples whose given label is probably wrong."""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from mislabel._validation import (
+    _mmap_of,
+    check_labels,
+    check_option,
+    check_pred_probs,
+    check_scalar,
+    iter_row_chunks,
+)
+from mislabel.detect import _counting as cnt
+from mislabel.detect._scores import SCORE_METHODS, ScoreMethod, _row_scores, _simple_scores
+from mislabel.exceptions import InvalidInputError, InvalidParameterError
+
+logger = logging.getLogger(__name__)
+
+Method = Literal[
+    "noise_posterior",
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_learning",
+    "predicted_neq_given",
+    "low_normalized_margin",
+    "low_self_confidence",
+]
+METHODS: tuple[str, ...] = get_args(Method)
+CL_METHODS = METHODS[1:]
+DEFAULT_METHOD: Method = "noise_posterior"
+_PRUNE = ("prune_by_noise_rate", "prune_by_class", "both")
+
+
+@dataclass(frozen=True)
+class LabelIssues:
+    """The result of :func:`find_label_issues`.
+
+    Attributes:
+        mask: (n,) bool, True where the given label is flagged as wrong.
+        scores: (n,) float, label quality in [0, 1]; **low = suspect**.
+        ranked: indices of the flagged samples, most suspect first.
+        suggested: (n,) int, the label we would put instead (the given label where not flagged).
+        suggested_prob: (n,) float, the estimated probability of ``suggested``.
+        labels: (n,) the given labels.
+        method: the detection method used.
+        n_classes: number of classes.
+        noise_matrix: (K, K) P(given | true) used (rows = true class), or None.
+    """
+
+    mask: np.ndarray
+    scores: np.ndarray
+    ranked: np.ndarray
+    suggested: np.ndarray
+    suggested_prob: np.ndarray
+    labels: np.ndarray
+    method: str
+    n_classes: int
+    noise_matrix: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_issues(self) -> int:
+        """Number of flagged samples."""
+        return int(self.mask.sum())
+
+    @property
+    def per_class(self) -> np.ndarray:
+        """(K,) number of flagged samples per given label."""
+        return np.bincount(self.labels[self.mask], minlength=self.n_classes)
+
+    @property
+    def per_class_suggested(self) -> np.ndarray:
+        """(K,) number of flagged samples per suggested label."""
+        return np.bincount(self.suggested[self.mask], minlength=self.n_classes)
+
+    def to_frame(self, *, only_issues: bool = True, class_names: Any = None) -> Any:
+        """A pandas DataFrame, one row per sample (flagged ones only by default), most
+        suspect first, with columns index, given_label, suggested_label, suggested_prob,
+        score, is_issue."""
+        from mislabel._validation import optional_import
+
+        pd = optional_import("pandas", "pandas", "LabelIssues.to_frame()")
+        idx = self.ranked if only_issues else np.argsort(self.scores, kind="stable")
+        given = self.labels[idx]
+        sugg = self.suggested[idx]
+        if class_names is not None:
+            names = np.asarray(class_names)
+            given, sugg = names[given], names[sugg]
+        return pd.DataFrame(
+            {
+                "index": idx,
+                "given_label": given,
+                "suggested_label": sugg,
+                "suggested_prob": self.suggested_prob[idx],
+                "score": self.scores[idx],
+                "is_issue": self.mask[idx],
+            }
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"LabelIssues(method={self.method!r}, n_issues={self.n_issues} of "
+            f"{self.mask.shape[0]}, n_classes={self.n_classes})"
+        )
+
+
+# --------------------------------------------------------------------------- noise matrices
+
+
+def check_noise_matrix(noise_matrix: Any, n_classes: int) -> np.ndarray:
+    """Validate a P(given | true) matrix: (K, K), non-negative, rows sum to 1."""
+    t = np.asarray(noise_matrix, dtype=float)
+    if t.shape != (n_classes, n_classes):
+        raise InvalidInputError(
+            f"`noise_matrix` must have shape (n_classes, n_classes) = ({n_classes}, {n_classes}); "
+            f"got {t.shape}."
+        )
+    if not np.all(np.isfinite(t)) or t.min() < 0:
+        raise InvalidInputError("`noise_matrix` must hold finite, non-negative probabilities.")
+    sums = t.sum(axis=1)
+    if np.any(np.abs(sums - 1) > 1e-3):
+        i = int(np.argmax(np.abs(sums - 1)))
+        raise InvalidInputError(
+            f"`noise_matrix` rows (true class) must each sum to 1 (P(given | true)); row {i} sums "
+            f"to {sums[i]:.4g}. Did you pass the transpose (columns summing to 1)?"
+        )
+    return t
+
+
+def _estimate_counts(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[Any, Any]:
+    k = pred_probs.shape[1]
+    stats = cnt.sample_stats(labels, pred_probs)
+    order, bounds = cnt.class_order(labels, k)
+    thr = cnt.confident_thresholds(stats.self_confidence, order, bounds, pred_probs.dtype)
+    counts = cnt.confident_counts(labels, pred_probs, thr)
+    return stats, counts
+
+
+def _scale_to_rate(t: np.ndarray, prior_true: np.ndarray, noise_rate: float) -> np.ndarray:
+    """Rescale the off-diagonal of T so that sum_k P(true=k)(1 - T[k,k]) = noise_rate."""
+    k = t.shape[0]
+    current = float(np.sum(prior_true * (1 - np.diagonal(t))))
+    if current <= 1e-12:
+        out = np.full((k, k), noise_rate / (k - 1))
+        np.fill_diagonal(out, 1 - noise_rate)
+        return out
+    lam = noise_rate / current
+    off = t - np.diag(np.diagonal(t))
+    off_sum = off.sum(axis=1)
+    lam_rows = np.minimum(lam, 1.0 / np.clip(off_sum, 1e-12, None))
+    out = off * lam_rows[:, None]
+    np.fill_diagonal(out, 1 - out.sum(axis=1))
+    return out
+
+
+def _noise_matrix_for(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    *,
+    noise_matrix: Any,
+    noise_rate: float | None,
+) -> np.ndarray:
+    k = pred_probs.shape[1]
+    if noise_matrix is not None:
+        return check_noise_matrix(noise_matrix, k)
+    _, counts = _estimate_counts(labels, pred_probs)
+    label_counts = np.bincount(labels, minlength=k)
+    est = cnt.noise_from_joint(cnt.calibrate(counts.confident_joint, label_counts), label_counts)
+    t = est.noise_matrix
+    if noise_rate is not None:
+        t = _scale_to_rate(t, est.prior_true, noise_rate)
+    return t
+
+
+def noise_posterior(
+    labels: np.ndarray, pred_probs: np.ndarray, noise_matrix: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """P(given label is wrong | x, given) under class-conditional noise T (rows = true).
+
+    The model was trained on noisy labels, so ``pred_probs`` estimates the noisy posterior
+    P(given | x) = T^T pi(x). We recover the clean posterior ``pi = p @ inv(T)`` (clipped to be
+    a distribution) and apply Bayes: P(true = j | x, given = y) ∝ pi_j T[j, y].
+
+    Returns (prob_wrong, suggested, suggested_prob, self_confidence): suggested is the most
+    probable true class other than the given label, with its posterior probability;
+    self_confidence (p[y]) breaks ties among samples whose posterior is exactly 0 or 1.
+    """
+    n, k = pred_probs.shape
+    t = np.asarray(noise_matrix, dtype=np.float64)
+    if np.linalg.cond(t) < 1e8:
+        t_inv = np.linalg.inv(t)
+    else:  # singular: fall back to the noisy posterior as the clean one
+        logger.warning("noise matrix is near-singular; using pred_probs as the clean posterior")
+        t_inv = np.eye(k)
+    wrong = np.empty(n, dtype=np.float64)
+    sugg = np.empty(n, dtype=np.intp)
+    sugg_p = np.empty(n, dtype=np.float64)
+    self_conf = np.empty(n, dtype=np.float64)
+    t_cols = t.T  # t_cols[y] = T[:, y]
+    for start, chunk in iter_row_chunks(pred_probs):
+        stop = start + chunk.shape[0]
+        y = labels[start:stop]
+        rows = np.arange(chunk.shape[0])
+        self_conf[start:stop] = chunk[rows, y]
+        pi = chunk.astype(np.float64) @ t_inv
+        np.clip(pi, 0.0, None, out=pi)
+        s = pi.sum(axis=1, keepdims=True)
+        bad = s[:, 0] <= 1e-12
+        if bad.any():
+            pi[bad] = chunk[bad]
+            s[bad] = pi[bad].sum(axis=1, keepdims=True)
+        pi /= s
+        post = pi * t_cols[y]
+        total = post.sum(axis=1)
+        total[total <= 0] = 1.0
+        post /= total[:, None]
+        wrong[start:stop] = 1.0 - post[rows, y]
+        post[rows, y] = -1.0
+        sugg[start:stop] = post.argmax(axis=1)
+        sugg_p[start:stop] = post[rows, sugg[start:stop]]
+    np.clip(wrong, 0.0, 1.0, out=wrong)
+    return wrong, sugg, sugg_p, self_conf
+
+
+def expected_f1_cutoff(prob_wrong: np.ndarray) -> int:
+    """Number of top-ranked samples that maximises the expected F1 of the flags.
+
+    ``prob_wrong`` is taken in ranking order (most suspect first). With
+    q_i = P(label i is wrong) and the k most suspect flagged, the plug-in expected F1 is
+    2 * sum_{top k} q / (k + sum_all q); we take its arg-max (Jansche 2007; Nan et al. 2012).
+    """
+    total = float(prob_wrong.sum())
+    if total <= 0.5:
+        return 0
+    gain = np.cumsum(prob_wrong)
+    f1 = 2 * gain / (np.arange(1, prob_wrong.size + 1) + total)
+    return int(np.argmax(f1)) + 1
+
+
+# --------------------------------------------------------------------------- selection helpers
+
+
+def _smallest_like_argsort(x: np.ndarray, count: int) -> np.ndarray:
+    """Positions of ``np.argsort(x)[:count]`` (as a set), without a full sort when no tie
+    straddles the cut. Ties at the cut fall back to the full argsort so that the selected set
+    is exactly the one cleanlab's argsort picks."""
+    size = x.shape[0]
+    if count <= 0:
+        return np.empty(0, dtype=np.intp)
+    if count >= size:
+        return np.arange(size)
+    v = np.partition(x, count - 1)[count - 1]
+    below = x < v
+    n_below = int(below.sum())
+    equal = x == v
+    if n_below + int(equal.sum()) == count:
+        return np.flatnonzero(below | equal)
+    return np.argsort(x)[:count]
+
+
+def _rows_of_class(pred_probs: np.ndarray, idx: np.ndarray, labels: np.ndarray, k: int) -> Any:
+    """pred_probs[idx] for the indices of one class; a memmap is read in chunks."""
+    if _mmap_of(pred_probs) is None:
+        return pred_probs[idx]
+    parts = [
+        chunk[labels[start : start + chunk.shape[0]] == k]
+        for start, chunk in iter_row_chunks(pred_probs)
+    ]
+    return np.concatenate(parts, axis=0)
+
+
+def _keep_at_least_n_per_class(prune: np.ndarray, n: int, frac_noise: float = 1.0) -> np.ndarray:
+    """cleanlab's adjustment of the prune counts (rows = true, columns = given)."""
+    diag = np.diagonal(prune)
+    new_diag = np.maximum(diag, n)
+    diff = new_diag - diag
+    per_col = np.maximum(np.count_nonzero(prune, axis=0) - 1.0, 1.0)
+    new = prune - diff / per_col
+    new[new < 0] = 0
+    np.fill_diagonal(new, new_diag)
+    reduced = new * frac_noise
+    np.fill_diagonal(reduced, new.diagonal())
+    np.fill_diagonal(reduced, new.diagonal() + np.sum(new - reduced, axis=0))
+    reduced = reduced.astype(int)
+    return np.stack([cnt.round_preserving_sum(r) for r in reduced]).astype(int)
+
+
+def _prune_counts_from_noise_matrix(t: np.ndarray, label_counts: np.ndarray) -> np.ndarray:
+    """Counts by (true, given) implied by a known P(given | true) and the observed label counts."""
+    ps = label_counts / label_counts.sum()
+    try:
+        py = np.linalg.solve(t.T, ps)
+    except np.linalg.LinAlgError:
+        py = ps.copy()
+    py = np.clip(py, cnt.CLIPPING_LOWER_BOUND, None)
+    py /= py.sum()
+    joint = py[:, None] * t
+    joint = joint / np.clip(joint.sum(axis=0, keepdims=True), cnt.TINY_VALUE, None) * label_counts
+    return cnt.round_preserving_col_totals(joint)
+
+
+def _rescale_prune_to_rate(prune: np.ndarray, label_counts: np.ndarray, n_wrong: int) -> np.ndarray:
+    off = prune.astype(float) - np.diag(np.diagonal(prune))
+    total = off.sum()
+    if total <= 0:
+        return prune
+    off *= n_wrong / total
+    off = np.minimum(
+        off, np.maximum(label_counts - 1, 0)[None, :] * off / np.clip(off.sum(axis=0), 1e-12, None)
+    )
+    out = off.copy()
+    np.fill_diagonal(out, label_counts - off.sum(axis=0))
+    return cnt.round_preserving_col_totals(out)
+
+
+# --------------------------------------------------------------------------- the public API
+
+
+def find_label_issues(
+    labels: Any,
+    pred_probs: Any,
+    *,
+    method: Method = DEFAULT_METHOD,
+    noise_rate: float | None = None,
+    noise_matrix: Any = None,
+    n_issues: int | None = None,
+    rank_by: ScoreMethod | None = None,
+    min_examples_per_class: int = 1,
+    frac_noise: float = 1.0,
+) -> LabelIssues:
+    """Flag the samples whose given label is probably wrong.
+
+    Args:
+        labels: (n,) given labels in ``[0, n_classes)``.
+        pred_probs: (n, n_classes) **out-of-fold** predicted probabilities (see
+            :func:`cross_val_pred_probs`). float16/float32/float64 and numpy memmaps are read
+            in chunks without a float64 copy.
+        method: ``"noise_posterior"`` (default) flags by the posterior probability that the
+            label is wrong under class-conditional noise (see :func:`label_quality_scores`),
+            with the cut that maximises the expected F1; the confident-learning family
+            (Northcutt et al., JAIR 2021) follows cleanlab 2.9's ``filter_by`` semantics
+            exactly: ``"prune_by_noise_rate"``, ``"prune_by_class"``, ``"both"``,
+            ``"confident_learning"`` (C_confusion off-diagonal), ``"predicted_neq_given"``
+            (argmax ≠ label), ``"low_normalized_margin"``, ``"low_self_confidence"``.
+        noise_rate: the known fraction of wrong labels ("10 % are wrong" → 0.1). Replaces the
+            estimate: the noise matrix is rescaled to it and about ``noise_rate * n`` samples
+            are flagged.
+        noise_matrix: a known (K, K) P(given = j | true = i), **rows = true class**, each row
+            summing to 1. Replaces the confident-joint estimate.
+        n_issues: flag exactly this many (ranking methods), or prune this many in total
+            (prune methods).
+        rank_by: score used for ``scores`` and the order of ``ranked``; defaults to the
+            method's own score (``noise_posterior``, or ``self_confidence`` for the CL family as
+            in cleanlab).
+        min_examples_per_class: CL prune methods never flag a class below this many samples.
+        frac_noise: CL prune methods flag only this fraction of the estimated count.
+
+    Returns:
+        A frozen :class:`LabelIssues`.
+
+    Example:
+        >>> issues = find_label_issues(labels, pred_probs)          # doctest: +SKIP
+        >>> issues.to_frame().head()                                  # doctest: +SKIP
+    """
+    check_option(method, "method", METHODS)
+    pred_probs = check_pred_probs(pred_probs)
+    n, k = pred_probs.shape
+    labels = check_labels(labels, n_classes=k, n_samples=n)
+    if np.unique(labels).size < 2:
+        raise InvalidInputError(
+            f"`labels` must contain at least 2 distinct classes to find label errors; got only "
+            f"class {int(labels[0])} in {n} samples."
+        )
+    if noise_rate is not None:
+        check_scalar(noise_rate, "noise_rate", min_val=0.0, max_val=1.0, include_max=False)
+    if n_issues is not None:
+        check_scalar(n_issues, "n_issues", kind=numbers.Integral, min_val=0, max_val=n)
+    if noise_rate is not None and n_issues is not None:
+        raise InvalidParameterError("Give at most one of `noise_rate` and `n_issues`; got both.")
+    if rank_by is not None:
+        check_option(rank_by, "rank_by", SCORE_METHODS)
+    check_scalar(min_examples_per_class, "min_examples_per_class", kind=numbers.Integral, min_val=0)
+    check_scalar(frac_noise, "frac_noise", min_val=0.0, max_val=1.0)
+    t = None if noise_matrix is None else check_noise_matrix(noise_matrix, k)
+    if noise_rate is not None and t is not None:
+        raise InvalidParameterError(
+            "Give at most one of `noise_rate` and `noise_matrix`; got both (the matrix already "
+            "implies a noise rate)."
+        )
+
+    if method == "noise_posterior":
+        return _find_noise_posterior(labels, pred_probs, t, noise_rate, n_issues, rank_by)
+    mask = _find_cl(
+        labels, pred_probs, method, t, noise_rate, n_issues, min_examples_per_class, frac_noise
+    )
+    return _assemble(labels, pred_probs, mask, method, rank_by or "self_confidence", t)
+
+
+def _find_noise_posterior(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    t: np.ndarray | None,
+    noise_rate: float | None,
+    n_issues: int | None,
+    rank_by: str | None,
+) -> LabelIssues:
+    n, k = pred_probs.shape
+    if t is None:
+        t = _noise_matrix_for(labels, pred_probs, noise_matrix=None, noise_rate=noise_rate)
+    wrong, sugg, sugg_p, self_conf = noise_posterior(labels, pred_probs, t)
+    order = np.lexsort((self_conf, -wrong))  # most suspect first; ties by low p[y]
+    if n_issues is not None:
+        count = n_issues
+    elif noise_rate is not None:
+        count = round(noise_rate * n)
+    else:
+        count = expected_f1_cutoff(wrong[order])
+    mask = np.zeros(n, dtype=bool)
+    mask[order[:count]] = True
+    if rank_by is not None and rank_by != "noise_posterior":
+        scores = _simple_scores(labels, pred_probs, rank_by)
+        ranked = None
+    else:
+        scores, ranked = 1.0 - wrong, order[:count]
+    return _finish(
+        labels,
+        mask,
+        scores,
+        sugg,
+        sugg_p,
+        scores_given=1.0 - wrong,
+        method="noise_posterior",
+        n_classes=k,
+        t=t,
+        ranked=ranked,
+    )
+
+
+def _finish(
+    labels: np.ndarray,
+    mask: np.ndarray,
+    scores: np.ndarray,
+    sugg_other: np.ndarray,
+    sugg_other_p: np.ndarray,
+    *,
+    scores_given: np.ndarray,
+    method: str,
+    n_classes: int,
+    t: np.ndarray | None,
+    ranked: np.ndarray | None = None,
+) -> LabelIssues:
+    if ranked is None:
+        flagged = np.flatnonzero(mask)
+        ranked = flagged[np.argsort(scores[flagged], kind="stable")]
+    suggested = np.where(mask, sugg_other, labels)
+    suggested_prob = np.where(mask, sugg_other_p, scores_given)
+    return LabelIssues(
+        mask=mask,
+        scores=np.asarray(scores, dtype=np.float64),
+        ranked=ranked,
+        suggested=suggested,
+        suggested_prob=suggested_prob,
+        labels=labels,
+        method=method,
+        n_classes=n_classes,
+        noise_matrix=t,
+    )
+
+
+def _assemble(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    mask: np.ndarray,
+    method: str,
+    rank_by: str,
+    t: np.ndarray | None,
+) -> LabelIssues:
+    n, k = pred_probs.shape
+    if rank_by == "noise_posterior":
+        tt = (
+            t
+            if t is not None
+            else _noise_matrix_for(labels, pred_probs, noise_matrix=None, noise_rate=None)
+        )
+        wrong = noise_posterior(labels, pred_probs, tt)[0]
+        scores = 1.0 - wrong
+    else:
+        scores = _simple_scores(labels, pred_probs, rank_by)
+    sugg = np.empty(n, dtype=np.intp)
+    sugg_p = np.empty(n, dtype=np.float64)
+    sc = np.empty(n, dtype=np.float64)
+    for start, chunk in iter_row_chunks(pred_probs):
+        stop = start + chunk.shape[0]
+        rows = np.arange(chunk.shape[0])
+        y = labels[start:stop]
+        other = np.array(chunk, dtype=np.float64, copy=True)
+        sc[start:stop] = other[rows, y]
+        other[rows, y] = -1.0
+        sugg[start:stop] = other.argmax(axis=1)
+        sugg_p[start:stop] = other[rows, sugg[start:stop]]
+    return _finish(
+        labels, mask, scores, sugg, sugg_p, scores_given=sc, method=method, n_classes=k, t=t
+    )
+
+
+def _find_cl(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    method: str,
+    t: np.ndarray | None,
+    noise_rate: float | None,
+    n_issues: int | None,
+    min_examples_per_class: int,
+    frac_noise: float,
+) -> np.ndarray:
+    """The confident-learning family, mask for mask identical to cleanlab 2.9 when neither
+    a noise rate, a noise matrix nor a count is given."""
+    n, k = pred_probs.shape
+    stats, counts = _estimate_counts(labels, pred_probs)
+    label_counts = stats.label_counts
+
+    if method in ("low_normalized_margin", "low_self_confidence"):
+        if n_issues is not None:
+            count = n_issues
+        elif noise_rate is not None:
+            count = round(noise_rate * n)
+        elif t is not None:
+            count = int(np.rint(n * (1 - np.sum(_prior_from(t, label_counts) * np.diagonal(t)))))
+        else:
+            count = int(np.sum(counts.off_diagonal & ~counts.argmax_agrees))
+        score_name = method[len("low_") :]
+        scores = np.empty(n, dtype=pred_probs.dtype)
+        for start, chunk in iter_row_chunks(pred_probs):
+            y = labels[start : start + chunk.shape[0]]
+            scores[start : start + chunk.shape[0]] = _row_scores(chunk, y, score_name, None)
+        mask = np.zeros(n, dtype=bool)
+        mask[_smallest_like_argsort(scores, count)] = True
+        return mask
+
+    if method in ("confident_learning", "predicted_neq_given"):
+        if noise_rate is not None or n_issues is not None or t is not None:
+            warnings.warn(
+                f"method={method!r} flags by rule and ignores noise_rate / noise_matrix / "
+                "n_issues; use 'noise_posterior' or a prune method to use them.",
+                stacklevel=3,
+            )
+        mask = (
+            counts.off_diagonal.copy() if method == "confident_learning" else stats.argmax != labels
+        )
+        mask[counts.argmax_agrees] = False
+        return mask
+
+    # prune methods
+    if t is not None:
+        prune = _prune_counts_from_noise_matrix(t, label_counts)
+    else:
+        prune = cnt.calibrate(counts.confident_joint, label_counts)
+        wanted = None
+        if noise_rate is not None:
+            wanted = round(noise_rate * n)
+        elif n_issues is not None:
+            wanted = n_issues
+        if wanted is not None:
+            prune = _rescale_prune_to_rate(prune, label_counts, wanted)
+    prune = _keep_at_least_n_per_class(prune, min_examples_per_class, frac_noise)
+
+    order, bounds = cnt.class_order(labels, k)
+    by_class = np.zeros(n, dtype=bool)
+    by_rate = np.zeros(n, dtype=bool)
+    for c in range(k):
+        idx = order[bounds[c] : bounds[c + 1]]
+        n_c = idx.size
+        if n_c <= min_examples_per_class:
+            if n_c:
+                warnings.warn(
+                    f"May not flag all label issues in class {c}: it has only {n_c} samples "
+                    f"(min_examples_per_class={min_examples_per_class}).",
+                    stacklevel=3,
+                )
+            continue
+        col = prune[:, c]
+        rows_c = _rows_of_class(pred_probs, idx, labels, c)
+        rows_t = np.ascontiguousarray(rows_c.T)
+        if method in ("prune_by_class", "both"):
+            num = n_c - int(col[c])
+            if num >= 1 and n_c > 1:
+                by_class[idx[_smallest_like_argsort(rows_t[c], num)]] = True
+        if method in ("prune_by_noise_rate", "both"):
+            local = np.zeros(n_c, dtype=bool)
+            for j in np.flatnonzero(col):
+                if j == c:
+                    continue
+                margin = rows_t[j] - rows_t[c]
+                local[_smallest_like_argsort(-margin, int(col[j]))] = True
+            if n_c > 1:
+                by_rate[idx] = local
+    if method == "prune_by_class":
+        mask = by_class
+    elif method == "prune_by_noise_rate":
+        mask = by_rate
+    else:
+        mask = by_class & by_rate
+    mask[counts.argmax_agrees] = False
+    return mask
+
+
+def _prior_from(t: np.ndarray, label_counts: np.ndarray) -> np.ndarray:
+    ps = label_counts / label_counts.sum()
+    try:
+        py = np.linalg.solve(t.T, ps)
+    except np.linalg.LinAlgError:
+        py = ps.copy()
+    py = np.clip(py, cnt.CLIPPING_LOWER_BOUND, None)
+    return py / py.sum()
+
+
+def estimate_noise(labels: Any, pred_probs: Any) -> cnt.NoiseEstimate:
+    """Estimate the label noise with the calibrated confident joint (Northcutt et al. 2021).
+
+    Args:
+        labels: (n,) given labels.
+        pred_probs: (n, n_classes) out-of-fold predicted probabilities.
+
+    Returns:
+        A :class:`NoiseEstimate`. Its ``noise_matrix`` is P(given = j | true = i) with
+        **rows = true class** (each row sums to 1); ``confident_joint`` has rows = true class
+        and columns = given label; ``inverse_noise_matrix`` is P(true = j | given = i) with
+        rows = given label.
+    """
+    pred_probs = check_pred_probs(pred_probs)
+    n, k = pred_probs.shape
+    labels = check_labels(labels, n_classes=k, n_samples=n)
+    _, counts = _estimate_counts(labels, pred_probs)
+    label_counts = np.bincount(labels, minlength=k)
+    return cnt.noise_from_joint(cnt.calibrate(counts.confident_joint, label_counts), label_counts)

@@ -1,0 +1,206 @@
+"""Out-of-fold predicted probabilities: the input of every detection method."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import numbers
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mislabel._validation import as_seed, check_labels, check_scalar
+from mislabel.exceptions import InvalidInputError, InvalidParameterError
+
+logger = logging.getLogger(__name__)
+
+
+def _check_estimator(estimator: Any) -> None:
+    missing = [m for m in ("fit", "predict_proba") if not callable(getattr(estimator, m, None))]
+    if missing:
+        raise InvalidParameterError(
+            f"`estimator` must be a scikit-learn classifier with fit() and predict_proba(); "
+            f"{type(estimator).__name__} has no {' or '.join(missing)}(). For SVC pass "
+            "probability=True; wrap other models in an sklearn-compatible class."
+        )
+
+
+def _splits(cv: Any, labels: np.ndarray, seed: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedKFold
+
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        check_scalar(cv, "cv", kind=numbers.Integral, min_val=2, max_val=labels.shape[0])
+        counts = np.bincount(labels)
+        present = counts[counts > 0]
+        if int(present.min()) < int(cv):
+            small = [int(c) for c in np.flatnonzero((counts > 0) & (counts < int(cv)))][:5]
+            warnings.warn(
+                f"classes {small} have fewer samples than cv={cv} folds: some folds will train "
+                "without them (their probability column is 0 there).",
+                stacklevel=3,
+            )
+        splitter: Any = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return list(splitter.split(np.zeros(labels.shape[0]), labels))
+    if hasattr(cv, "split"):
+        return list(cv.split(np.zeros(labels.shape[0]), labels))
+    raise InvalidParameterError(
+        f"`cv` must be an int >= 2 or a scikit-learn splitter with .split(); got {cv!r}."
+    )
+
+
+def _take(x: Any, idx: np.ndarray) -> Any:
+    from sklearn.utils import _safe_indexing
+
+    return _safe_indexing(x, idx)
+
+
+def _fit_predict_fold(
+    estimator: Any,
+    x: Any,
+    labels: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    n_classes: int,
+    seed: int | None,
+    fold: int,
+) -> np.ndarray:
+    from sklearn.base import clone
+
+    model = clone(estimator)
+    if (
+        seed is not None
+        and "random_state" in model.get_params()
+        and model.get_params()["random_state"] is None
+    ):
+        model.set_params(random_state=seed + fold)
+    y_train = labels[train]
+    model.fit(_take(x, train), y_train)
+    proba = np.asarray(model.predict_proba(_take(x, test)), dtype=np.float64)
+    classes = np.asarray(getattr(model, "classes_", np.unique(y_train)))
+    if proba.ndim != 2 or proba.shape != (test.shape[0], classes.shape[0]):
+        raise InvalidInputError(
+            f"`estimator.predict_proba` must return shape (n_samples, n_classes_seen) = "
+            f"({test.shape[0]}, {classes.shape[0]}); got {proba.shape}."
+        )
+    out = np.zeros((test.shape[0], n_classes), dtype=np.float64)
+    out[:, classes.astype(np.intp)] = proba
+    absent = sorted(set(range(n_classes)) - set(classes.tolist()))
+    if absent:
+        warnings.warn(
+            f"fold {fold}: classes {absent[:10]} are absent from the training part; their "
+            "out-of-fold probability is 0 in this fold.",
+            stacklevel=2,
+        )
+    return out
+
+
+def _cache_key(estimator: Any, labels: np.ndarray, splits: list[Any], n_classes: int) -> str:
+    h = hashlib.sha256()
+    h.update(repr(estimator).encode())
+    h.update(labels.astype(np.int64).tobytes())
+    h.update(str(n_classes).encode())
+    for _, test in splits:
+        h.update(np.asarray(test, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _atomic_save(path: Path, **arrays: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cross_val_pred_probs(
+    estimator: Any,
+    X: Any,
+    labels: Any,
+    *,
+    cv: Any = 5,
+    random_state: int | np.random.Generator | None = None,
+    n_jobs: int | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    n_classes: int | None = None,
+) -> np.ndarray:
+    """Out-of-fold predicted probabilities from k stratified folds.
+
+    Each fold trains a fresh :func:`sklearn.base.clone` of ``estimator`` on the other folds and
+    predicts the held-out one, so every sample's probabilities come from a model that never saw
+    its (possibly wrong) label.
+
+    Args:
+        estimator: a scikit-learn classifier (``fit`` + ``predict_proba``).
+        X: features, (n_samples, ...) array-like or DataFrame.
+        labels: (n,) given labels in ``[0, n_classes)``.
+        cv: number of stratified, shuffled folds, or a scikit-learn splitter.
+        random_state: seeds the fold assignment and, when the estimator's own ``random_state``
+            is None, each fold's model (seed + fold). Same seed, same result.
+        n_jobs: folds trained in parallel with joblib (None = 1, -1 = all cores).
+        cache_dir: if given, each finished fold is written there atomically; a rerun with the
+            same estimator, labels and folds computes only the missing folds.
+        n_classes: number of classes (default: max label + 1).
+
+    Returns:
+        (n_samples, n_classes) float64 array; a class absent from a fold's training part gets a
+        zero column in that fold (with a warning).
+    """
+    from joblib import Parallel, delayed
+
+    _check_estimator(estimator)
+    labels = check_labels(labels, n_classes=n_classes)
+    n = labels.shape[0]
+    n_x = (
+        getattr(X, "shape", (len(X),))[0] if hasattr(X, "shape") or hasattr(X, "__len__") else None
+    )
+    if n_x != n:
+        raise InvalidInputError(f"`X` must have one row per label ({n}); got {n_x} rows.")
+    k = int(n_classes) if n_classes is not None else int(labels.max()) + 1
+    if np.unique(labels).size < 2:
+        raise InvalidInputError(
+            f"`labels` must contain at least 2 classes for cross-validation; got only class "
+            f"{int(labels[0])}."
+        )
+    seed = as_seed(random_state)
+    splits = _splits(cv, labels, seed)
+    out = np.zeros((n, k), dtype=np.float64)
+    todo = list(range(len(splits)))
+    cache: Path | None = None
+    if cache_dir is not None:
+        key = _cache_key(estimator, labels, splits, k)
+        cache = Path(cache_dir) / f"oof-{key}"
+        cache.mkdir(parents=True, exist_ok=True)
+        todo = []
+        for f in range(len(splits)):
+            path = cache / f"fold-{f}.npz"
+            if path.exists():
+                with np.load(path) as z:
+                    out[z["test"]] = z["proba"]
+                logger.info("fold %d loaded from cache %s", f, path)
+            else:
+                todo.append(f)
+
+    def run(f: int) -> tuple[int, np.ndarray]:
+        train, test = splits[f]
+        proba = _fit_predict_fold(estimator, X, labels, train, test, k, seed, f)
+        if cache is not None:
+            _atomic_save(cache / f"fold-{f}.npz", test=test, proba=proba)
+        return f, proba
+
+    if todo:
+        results = Parallel(n_jobs=n_jobs)(delayed(run)(f) for f in todo)
+        for f, proba in results:
+            out[splits[f][1]] = proba
+    return out

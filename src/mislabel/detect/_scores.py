@@ -1,0 +1,111 @@
+"""Label quality scores: one float per sample, **low = suspect**."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import numpy as np
+
+from mislabel._validation import check_labels, check_option, check_pred_probs, iter_row_chunks
+from mislabel.detect import _counting as cnt
+
+ScoreMethod = Literal[
+    "noise_posterior",
+    "self_confidence",
+    "normalized_margin",
+    "confidence_weighted_entropy",
+    "adjusted_self_confidence",
+    "adjusted_normalized_margin",
+]
+SCORE_METHODS: tuple[str, ...] = get_args(ScoreMethod)
+DEFAULT_SCORE_METHOD: ScoreMethod = "noise_posterior"
+
+
+def label_quality_scores(
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    *,
+    method: ScoreMethod = DEFAULT_SCORE_METHOD,
+    noise_matrix: np.ndarray | None = None,
+) -> np.ndarray:
+    """Score how well each given label agrees with its out-of-fold prediction.
+
+    Args:
+        labels: (n,) given labels in ``[0, n_classes)``.
+        pred_probs: (n, n_classes) out-of-fold predicted probabilities.
+        method: how to score (all in [0, 1], low = suspect):
+
+            - ``"noise_posterior"`` (default): P(given label is right | x), the posterior of the
+              class-conditional noise model. The clean posterior is recovered from the noisy one
+              as ``pi = pred_probs @ inv(T)`` and the score is
+              ``pi[y] T[y, y] / sum_j pi[j] T[j, y]``, with T the noise matrix (rows = true
+              class, columns = given label), estimated by confident learning unless given.
+              Chosen as default on evidence: see ``benchmarks/score_choice.py``.
+            - ``"self_confidence"``: ``p[y]``.
+            - ``"normalized_margin"``: ``(p[y] - max_{j != y} p[j] + 1) / 2``.
+            - ``"confidence_weighted_entropy"``: ``log(1 + H/p[y]) / (H/p[y])`` with H the
+              normalised entropy (cleanlab's definition).
+            - ``"adjusted_*"``: the same after subtracting each class's mean self-confidence
+              from its column and renormalising (corrects for class imbalance).
+        noise_matrix: known (K, K) P(given | true), rows = true class, for ``noise_posterior``.
+
+    Returns:
+        (n,) float64 array, low = suspect.
+    """
+    check_option(method, "method", SCORE_METHODS)
+    pred_probs = check_pred_probs(pred_probs)
+    labels = check_labels(labels, n_classes=pred_probs.shape[1], n_samples=pred_probs.shape[0])
+    if method == "noise_posterior":
+        from mislabel.detect._issues import _noise_matrix_for, noise_posterior
+
+        t = _noise_matrix_for(labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None)
+        return 1.0 - noise_posterior(labels, pred_probs, t)[0]
+    return _simple_scores(labels, pred_probs, method)
+
+
+def _adjust(chunk: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    adj = chunk - thresholds
+    adj += thresholds.max()
+    adj /= adj.sum(axis=1, keepdims=True)
+    return adj
+
+
+def _simple_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str) -> np.ndarray:
+    """Scores computed row-wise in chunks, in the input's dtype, returned as float64."""
+    n, k = pred_probs.shape
+    thresholds = None
+    if method.startswith("adjusted_"):
+        stats = cnt.sample_stats(labels, pred_probs)
+        order, bounds = cnt.class_order(labels, k)
+        thresholds = cnt.confident_thresholds(
+            stats.self_confidence, order, bounds, pred_probs.dtype
+        )
+        method = method[len("adjusted_") :]
+    out = np.empty(n, dtype=np.float64)
+    for start, chunk in iter_row_chunks(pred_probs):
+        y = labels[start : start + chunk.shape[0]]
+        out[start : start + chunk.shape[0]] = _row_scores(chunk, y, method, thresholds)
+    return out
+
+
+def _row_scores(
+    chunk: np.ndarray, y: np.ndarray, method: str, thresholds: np.ndarray | None
+) -> np.ndarray:
+    if thresholds is not None:
+        chunk = _adjust(chunk, thresholds)
+    rows = np.arange(chunk.shape[0])
+    sc = chunk[rows, y]
+    if method == "self_confidence":
+        return sc
+    if method == "normalized_margin":
+        other = np.array(chunk, copy=True)
+        other[rows, y] = -np.inf
+        return (sc - other.max(axis=1) + 1) / 2
+    # confidence_weighted_entropy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(chunk > 0, chunk * np.log(np.where(chunk > 0, chunk, 1)), 0.0)
+    entropy = -plogp.sum(axis=1) / np.log(chunk.shape[1])
+    sc = np.clip(sc, cnt.CLIPPING_LOWER_BOUND, None)
+    ratio = entropy / sc
+    clipped = np.clip(ratio, cnt.CLIPPING_LOWER_BOUND, None)
+    return np.log(ratio + 1) / clipped
