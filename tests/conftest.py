@@ -1,0 +1,50 @@
+"""Shared fixtures.
+
+``shared_data``: the Path of the shared data folder (``../shared/data`` beside the checkout,
+or ``$MISLABEL_DATA``). When it is absent, a test that uses the fixture is skipped with the
+reason, except on CI (``CI=true``), where it fails: CI must run on the real data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_DATA_ENV = "MISLABEL_DATA"
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def _find_shared_data() -> tuple[Path | None, str]:
+    """The shared data folder and, when it is missing, why."""
+    env = os.environ.get(_DATA_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if path.is_dir():
+            return path, ""
+        return None, f"{_DATA_ENV}={env!r} is not a folder"
+    starts = [Path.cwd().resolve(), Path(__file__).resolve().parent]
+    for start in starts:
+        for folder in (start, *start.parents):
+            candidate = folder / "shared" / "data"
+            if candidate.is_dir():
+                return candidate, ""
+    return None, (
+        f"no shared/data folder above {starts[0]} or {starts[1]}, and {_DATA_ENV} is not set"
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path to the shared data folder; skips (fails on CI=true) when it is absent."""
+    path, why = _find_shared_data()
+    if path is None:
+        message = f"shared data not found: {why}. Set {_DATA_ENV}=/path/to/shared/data."
+        if _on_ci():
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message)
+    return path
