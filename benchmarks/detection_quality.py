@@ -48,7 +48,8 @@ def main() -> None:
         pub = PUBLISHED_BEST.get(noise, float("nan")) if sparsity == "0.0" else float("nan")
         rows.append((ours[2], default[2], theirs[best_m][2]))
         print(
-            f"| {path.stem} | {truth.mean():.1%} | {ours[0]:.3f} / {ours[1]:.3f} / **{ours[2]:.3f}** | "
+            f"| {path.stem} | {truth.mean():.1%} | "
+            f"{ours[0]:.3f} / {ours[1]:.3f} / **{ours[2]:.3f}** | "
             f"{default[0]:.3f} / {default[1]:.3f} / {default[2]:.3f} | "
             f"{theirs[best_m][2]:.3f} ({best_m}) | {pub:.2f} |"
         )
@@ -58,7 +59,8 @@ def main() -> None:
         f"{arr[:, 2].mean():.3f} | |"
     )
     print(
-        f"\nmislabel default >= cleanlab default on every file: {bool(np.all(arr[:, 0] >= arr[:, 1]))}; "
+        "\nmislabel default >= cleanlab default on every file: "
+        f"{bool(np.all(arr[:, 0] >= arr[:, 1]))}; "
         f">= cleanlab best on every file: {bool(np.all(arr[:, 0] >= arr[:, 2]))}"
     )
 
