@@ -221,7 +221,7 @@ def _check_prob_values(arr: np.ndarray, name: str) -> None:
                 f"row {start + int(bad[0])}, column {int(bad[1])}. "
                 "Pass softmax outputs, not logits."
             )
-        sums = chunk.sum(axis=1, dtype=np.float64)
+        sums = chunk.sum(axis=1, dtype=np.float32 if chunk.dtype == np.float16 else None)
         off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
         if off.any():
             i = int(np.argmax(off))

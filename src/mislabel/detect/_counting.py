@@ -38,7 +38,7 @@ def sample_stats(labels: np.ndarray, pred_probs: np.ndarray) -> SampleStats:
     n, k = pred_probs.shape
     sc = np.empty(n, dtype=pred_probs.dtype)
     mo = np.empty(n, dtype=pred_probs.dtype)
-    am = np.empty(n, dtype=np.intp)
+    am = np.empty(n, dtype=np.int32)
     for start, chunk in iter_row_chunks(pred_probs):
         stop = start + chunk.shape[0]
         rows = np.arange(chunk.shape[0])
@@ -86,7 +86,7 @@ class ConfidentCounts:
 
 
 def confident_counts(
-    labels: np.ndarray, pred_probs: np.ndarray, thresholds: np.ndarray
+    labels: np.ndarray, pred_probs: np.ndarray, thresholds: np.ndarray, stats: SampleStats
 ) -> ConfidentCounts:
     """Count, per (true guess, given label), the samples confidently in a class.
 
@@ -98,20 +98,24 @@ def confident_counts(
     eps = pred_probs.dtype.type(FLOATING_POINT_COMPARISON)
     joint = np.zeros(k * k, dtype=np.int64)
     off = np.zeros(n, dtype=bool)
-    agrees = np.zeros(n, dtype=bool)
     for start, chunk in iter_row_chunks(pred_probs):
         stop = start + chunk.shape[0]
         y = labels[start:stop]
-        rows = np.arange(chunk.shape[0])
         confident = chunk >= cmp
-        n_conf = confident.sum(axis=1)
-        guess = np.where(n_conf > 1, chunk.argmax(axis=1), confident.argmax(axis=1))
+        n_conf = np.count_nonzero(confident, axis=1)
+        guess = np.where(n_conf > 1, stats.argmax[start:stop], confident.argmax(axis=1))
         any_conf = n_conf > 0
         joint += np.bincount(guess[any_conf] * k + y[any_conf], minlength=k * k)
         off[start:stop] = any_conf & (guess != y)
-        bumped = np.array(chunk, copy=True)
-        bumped[rows, y] += eps
-        agrees[start:stop] = bumped.argmax(axis=1) == y
+    # cleanlab's _reduce_issues: argmax after adding eps to p[y] equals y. Decided from
+    # p[y] + eps against max_{j != y} p[j]; exact ties go through the argmax itself.
+    bumped = stats.self_confidence + eps
+    agrees = bumped > stats.max_other
+    ties = np.flatnonzero(bumped == stats.max_other)
+    if ties.size:
+        rows = np.asarray(pred_probs[ties])
+        rows[np.arange(ties.size), labels[ties]] += eps
+        agrees[ties] = rows.argmax(axis=1) == labels[ties]
     cj = joint.reshape(k, k)
     np.fill_diagonal(cj, cj.diagonal().clip(min=1))
     return ConfidentCounts(cj, off, agrees)

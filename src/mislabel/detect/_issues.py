@@ -135,13 +135,15 @@ def check_noise_matrix(noise_matrix: Any, n_classes: int) -> np.ndarray:
     return t
 
 
-def _estimate_counts(labels: np.ndarray, pred_probs: np.ndarray) -> tuple[Any, Any]:
+def _estimate_counts(
+    labels: np.ndarray, pred_probs: np.ndarray
+) -> tuple[cnt.SampleStats, cnt.ConfidentCounts, np.ndarray, np.ndarray]:
     k = pred_probs.shape[1]
     stats = cnt.sample_stats(labels, pred_probs)
     order, bounds = cnt.class_order(labels, k)
     thr = cnt.confident_thresholds(stats.self_confidence, order, bounds, pred_probs.dtype)
-    counts = cnt.confident_counts(labels, pred_probs, thr)
-    return stats, counts
+    counts = cnt.confident_counts(labels, pred_probs, thr, stats)
+    return stats, counts, order, bounds
 
 
 def _scale_to_rate(t: np.ndarray, prior_true: np.ndarray, noise_rate: float) -> np.ndarray:
@@ -171,7 +173,7 @@ def _noise_matrix_for(
     k = pred_probs.shape[1]
     if noise_matrix is not None:
         return check_noise_matrix(noise_matrix, k)
-    _, counts = _estimate_counts(labels, pred_probs)
+    counts = _estimate_counts(labels, pred_probs)[1]
     label_counts = np.bincount(labels, minlength=k)
     est = cnt.noise_from_joint(cnt.calibrate(counts.confident_joint, label_counts), label_counts)
     t = est.noise_matrix
@@ -180,54 +182,114 @@ def _noise_matrix_for(
     return t
 
 
+def _inverse(t: np.ndarray) -> np.ndarray:
+    k = t.shape[0]
+    try:
+        inv = np.linalg.inv(t)
+    except np.linalg.LinAlgError:
+        inv = None
+    if inv is None or not np.all(np.isfinite(inv)) or np.abs(inv).max() > 1e6:
+        # singular: fall back to the noisy posterior as the clean one
+        logger.warning("noise matrix is near-singular; using pred_probs as the clean posterior")
+        return np.eye(k)
+    return np.asarray(inv)
+
+
+def _posterior_rows(
+    chunk: np.ndarray, y: np.ndarray, t_inv: np.ndarray, t_cols: np.ndarray
+) -> np.ndarray:
+    """P(true = j | x, given = y) for a block of rows, float32 (ranking needs no more)."""
+    p = chunk.astype(np.float32, copy=False)
+    pi = p @ t_inv
+    np.maximum(pi, 0.0, out=pi)
+    s = pi.sum(axis=1)
+    bad = s <= 1e-12
+    if bad.any():
+        pi[bad] = p[bad]
+        s[bad] = pi[bad].sum(axis=1)
+    pi /= s[:, None]
+    pi *= t_cols[y]
+    total = pi.sum(axis=1)
+    total[total <= 0] = 1.0
+    pi /= total[:, None]
+    return pi
+
+
 def noise_posterior(
     labels: np.ndarray, pred_probs: np.ndarray, noise_matrix: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """P(given label is wrong | x, given) under class-conditional noise T (rows = true).
 
     The model was trained on noisy labels, so ``pred_probs`` estimates the noisy posterior
     P(given | x) = T^T pi(x). We recover the clean posterior ``pi = p @ inv(T)`` (clipped to be
     a distribution) and apply Bayes: P(true = j | x, given = y) ∝ pi_j T[j, y].
 
-    Returns (prob_wrong, suggested, suggested_prob, self_confidence): suggested is the most
-    probable true class other than the given label, with its posterior probability;
-    self_confidence (p[y]) breaks ties among samples whose posterior is exactly 0 or 1.
+    Returns (prob_wrong, self_confidence); self_confidence (p[y]) breaks ties among samples
+    whose posterior is exactly 0 or 1.
     """
-    n, k = pred_probs.shape
+    n = pred_probs.shape[0]
     t = np.asarray(noise_matrix, dtype=np.float64)
-    if np.linalg.cond(t) < 1e8:
-        t_inv = np.linalg.inv(t)
-    else:  # singular: fall back to the noisy posterior as the clean one
-        logger.warning("noise matrix is near-singular; using pred_probs as the clean posterior")
-        t_inv = np.eye(k)
-    wrong = np.empty(n, dtype=np.float64)
-    sugg = np.empty(n, dtype=np.intp)
-    sugg_p = np.empty(n, dtype=np.float64)
-    self_conf = np.empty(n, dtype=np.float64)
-    t_cols = t.T  # t_cols[y] = T[:, y]
+    t_inv = _inverse(t).astype(np.float32)
+    t32 = t.astype(np.float32)
+    diag = np.diagonal(t32)
+    wrong = np.empty(n, dtype=np.float32)
+    self_conf = np.empty(n, dtype=np.float32)
     for start, chunk in iter_row_chunks(pred_probs):
         stop = start + chunk.shape[0]
         y = labels[start:stop]
         rows = np.arange(chunk.shape[0])
-        self_conf[start:stop] = chunk[rows, y]
-        pi = chunk.astype(np.float64) @ t_inv
-        np.clip(pi, 0.0, None, out=pi)
-        s = pi.sum(axis=1, keepdims=True)
-        bad = s[:, 0] <= 1e-12
-        if bad.any():
-            pi[bad] = chunk[bad]
-            s[bad] = pi[bad].sum(axis=1, keepdims=True)
-        pi /= s
-        post = pi * t_cols[y]
-        total = post.sum(axis=1)
-        total[total <= 0] = 1.0
-        post /= total[:, None]
-        wrong[start:stop] = 1.0 - post[rows, y]
-        post[rows, y] = -1.0
-        sugg[start:stop] = post.argmax(axis=1)
-        sugg_p[start:stop] = post[rows, sugg[start:stop]]
+        p = chunk.astype(np.float32, copy=False)
+        self_conf[start:stop] = p[rows, y]
+        # wrong = 1 - pi_y T[y,y] / sum_j pi_j T[j,y]; pi's normalisation cancels.
+        pi = p @ t_inv
+        np.maximum(pi, 0.0, out=pi)
+        num = pi[rows, y] * diag[y]
+        den = (pi @ t32)[rows, y]
+        bad = den <= 1e-12
+        if bad.any():  # every clean probability clipped away: use the noisy posterior
+            num[bad] = p[bad, y[bad]] * diag[y[bad]]
+            den[bad] = (p[bad] @ t32)[np.arange(int(bad.sum())), y[bad]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wrong[start:stop] = 1.0 - np.where(den > 0, num / den, 0.0)
     np.clip(wrong, 0.0, 1.0, out=wrong)
-    return wrong, sugg, sugg_p, self_conf
+    return wrong, self_conf
+
+
+def _suspect_order(wrong: np.ndarray, self_conf: np.ndarray) -> np.ndarray:
+    """Indices by decreasing ``wrong``, ties by increasing ``self_conf`` (then index).
+
+    Same order as ``np.lexsort((self_conf, -wrong))``, but only the tied runs pay for the
+    second key.
+    """
+    order = np.argsort(-wrong, kind="stable")
+    w = wrong[order]
+    same = np.flatnonzero(w[1:] == w[:-1])
+    if same.size:
+        tied = np.zeros(w.size, dtype=bool)
+        tied[same] = True
+        tied[same + 1] = True
+        pos = np.flatnonzero(tied)
+        run = np.cumsum(np.r_[True, w[pos[1:]] != w[pos[:-1]]] | np.r_[True, np.diff(pos) > 1])
+        sub = order[pos]
+        order[pos] = sub[np.lexsort((sub, self_conf[sub], run))]
+    return order
+
+
+def _suggest(
+    pred_probs: np.ndarray, labels: np.ndarray, which: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For the samples ``which`` (sorted), the most probable true class other than the given
+    label under the noise posterior, and its probability."""
+    if which.size == 0:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
+    t_inv = _inverse(t).astype(np.float32)
+    t_cols = np.ascontiguousarray(t.T, dtype=np.float32)
+    y = labels[which]
+    post = _posterior_rows(_take_rows(pred_probs, which), y, t_inv, t_cols)
+    at = np.arange(which.size)
+    post[at, y] = -1.0
+    best = post.argmax(axis=1)
+    return best, post[at, best].astype(np.float64)
 
 
 def expected_f1_cutoff(prob_wrong: np.ndarray) -> int:
@@ -237,10 +299,10 @@ def expected_f1_cutoff(prob_wrong: np.ndarray) -> int:
     q_i = P(label i is wrong) and the k most suspect flagged, the plug-in expected F1 is
     2 * sum_{top k} q / (k + sum_all q); we take its arg-max (Jansche 2007; Nan et al. 2012).
     """
-    total = float(prob_wrong.sum())
+    total = float(prob_wrong.sum(dtype=np.float64))
     if total <= 0.5:
         return 0
-    gain = np.cumsum(prob_wrong)
+    gain = np.cumsum(prob_wrong, dtype=np.float64)
     f1 = 2 * gain / (np.arange(1, prob_wrong.size + 1) + total)
     return int(np.argmax(f1)) + 1
 
@@ -266,15 +328,67 @@ def _smallest_like_argsort(x: np.ndarray, count: int) -> np.ndarray:
     return np.argsort(x)[:count]
 
 
-def _rows_of_class(pred_probs: np.ndarray, idx: np.ndarray, labels: np.ndarray, k: int) -> Any:
-    """pred_probs[idx] for the indices of one class; a memmap is read in chunks."""
+def _take_rows(pred_probs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``pred_probs[rows]`` for sorted ``rows``; a memmap is read chunk by chunk, its pages
+    released after each chunk, so resident memory stays bounded."""
     if _mmap_of(pred_probs) is None:
-        return pred_probs[idx]
-    parts = [
-        chunk[labels[start : start + chunk.shape[0]] == k]
-        for start, chunk in iter_row_chunks(pred_probs)
-    ]
-    return np.concatenate(parts, axis=0)
+        return np.asarray(pred_probs[rows])
+    out = np.empty((rows.size, pred_probs.shape[1]), dtype=pred_probs.dtype)
+    for start, chunk in iter_row_chunks(pred_probs):
+        lo, hi = np.searchsorted(rows, [start, start + chunk.shape[0]])
+        if hi > lo:
+            out[lo:hi] = chunk[rows[lo:hi] - start]
+    return out
+
+
+def _prune_by_margin(
+    pred_probs: np.ndarray,
+    idx: np.ndarray,
+    c: int,
+    col: np.ndarray,
+    margin_bound: np.ndarray,
+) -> np.ndarray:
+    """cleanlab's prune-by-noise-rate for the samples labelled ``c`` (indices ``idx``): for
+    each other class j, flag the ``col[j]`` samples with the largest p[j] - p[c].
+
+    Exact and fast: ``margin_bound`` = max_{j != c} p[j] - p[c] bounds every pair's margin, so
+    only the samples with the largest bounds are candidates; a pair whose selection is not
+    provably inside the candidates (or whose cut splits a tie) is redone on the whole class
+    with cleanlab's own argsort.
+    """
+    n_c = idx.size
+    pairs = [int(j) for j in np.flatnonzero(col) if j != c]
+    local = np.zeros(n_c, dtype=bool)
+    if not pairs:
+        return local
+    wanted = int(sum(int(col[j]) for j in pairs))
+    size = min(n_c, max(2 * wanted, 512))
+    if size < n_c:
+        tau = np.partition(margin_bound, n_c - size)[n_c - size]
+        cand = np.flatnonzero(margin_bound >= tau)
+    else:
+        tau = None
+        cand = np.arange(n_c)
+    sub_t = np.ascontiguousarray(_take_rows(pred_probs, idx[cand]).T)
+    full_t: np.ndarray | None = None
+    for j in pairs:
+        count = int(col[j])
+        neg = -(sub_t[j] - sub_t[c])
+        if count > cand.size:
+            ok = False
+        else:
+            v = np.partition(neg, count - 1)[count - 1]
+            n_below = int(np.count_nonzero(neg < v))
+            n_equal = int(np.count_nonzero(neg == v))
+            inside = tau is None or -v >= tau
+            ok = inside and n_below + n_equal == count
+        if ok:
+            local[cand[neg <= v]] = True
+            continue
+        if full_t is None:
+            full_t = np.ascontiguousarray(_take_rows(pred_probs, idx).T)
+        local[_smallest_like_argsort(-(full_t[j] - full_t[c]), count)] = True
+    return local
 
 
 def _keep_at_least_n_per_class(prune: np.ndarray, n: int, frac_noise: float = 1.0) -> np.ndarray:
@@ -374,7 +488,7 @@ def find_label_issues(
     pred_probs = check_pred_probs(pred_probs)
     n, k = pred_probs.shape
     labels = check_labels(labels, n_classes=k, n_samples=n)
-    if np.unique(labels).size < 2:
+    if np.count_nonzero(np.bincount(labels, minlength=k)) < 2:
         raise InvalidInputError(
             f"`labels` must contain at least 2 distinct classes to find label errors; got only "
             f"class {int(labels[0])} in {n} samples."
@@ -398,10 +512,10 @@ def find_label_issues(
 
     if method == "noise_posterior":
         return _find_noise_posterior(labels, pred_probs, t, noise_rate, n_issues, rank_by)
-    mask = _find_cl(
+    mask, stats = _find_cl(
         labels, pred_probs, method, t, noise_rate, n_issues, min_examples_per_class, frac_noise
     )
-    return _assemble(labels, pred_probs, mask, method, rank_by or "self_confidence", t)
+    return _assemble(labels, pred_probs, mask, method, rank_by or "self_confidence", t, stats)
 
 
 def _find_noise_posterior(
@@ -415,8 +529,8 @@ def _find_noise_posterior(
     n, k = pred_probs.shape
     if t is None:
         t = _noise_matrix_for(labels, pred_probs, noise_matrix=None, noise_rate=noise_rate)
-    wrong, sugg, sugg_p, self_conf = noise_posterior(labels, pred_probs, t)
-    order = np.lexsort((self_conf, -wrong))  # most suspect first; ties by low p[y]
+    wrong, self_conf = noise_posterior(labels, pred_probs, t)
+    order = _suspect_order(wrong, self_conf)
     if n_issues is not None:
         count = n_issues
     elif noise_rate is not None:
@@ -425,18 +539,23 @@ def _find_noise_posterior(
         count = expected_f1_cutoff(wrong[order])
     mask = np.zeros(n, dtype=bool)
     mask[order[:count]] = True
+    flagged = np.flatnonzero(mask)
+    sugg = labels.astype(np.intp, copy=True)
+    quality = 1.0 - wrong.astype(np.float64)
+    sugg_p = quality.copy()
+    sugg[flagged], sugg_p[flagged] = _suggest(pred_probs, labels, flagged, t)
     if rank_by is not None and rank_by != "noise_posterior":
         scores = _simple_scores(labels, pred_probs, rank_by)
         ranked = None
     else:
-        scores, ranked = 1.0 - wrong, order[:count]
+        scores, ranked = quality, order[:count]
     return _finish(
         labels,
         mask,
         scores,
         sugg,
         sugg_p,
-        scores_given=1.0 - wrong,
+        scores_given=quality,
         method="noise_posterior",
         n_classes=k,
         t=t,
@@ -482,32 +601,36 @@ def _assemble(
     method: str,
     rank_by: str,
     t: np.ndarray | None,
+    stats: cnt.SampleStats,
 ) -> LabelIssues:
-    n, k = pred_probs.shape
+    k = pred_probs.shape[1]
+    sc = stats.self_confidence
     if rank_by == "noise_posterior":
         tt = (
             t
             if t is not None
             else _noise_matrix_for(labels, pred_probs, noise_matrix=None, noise_rate=None)
         )
-        wrong = noise_posterior(labels, pred_probs, tt)[0]
-        scores = 1.0 - wrong
+        scores = 1.0 - noise_posterior(labels, pred_probs, tt)[0]
+    elif rank_by == "self_confidence":
+        scores = sc.astype(np.float64)
+    elif rank_by == "normalized_margin":
+        scores = ((sc - stats.max_other + 1) / 2).astype(np.float64)
     else:
         scores = _simple_scores(labels, pred_probs, rank_by)
-    sugg = np.empty(n, dtype=np.intp)
-    sugg_p = np.empty(n, dtype=np.float64)
-    sc = np.empty(n, dtype=np.float64)
-    for start, chunk in iter_row_chunks(pred_probs):
-        stop = start + chunk.shape[0]
-        rows = np.arange(chunk.shape[0])
-        y = labels[start:stop]
-        other = np.array(chunk, dtype=np.float64, copy=True)
-        sc[start:stop] = other[rows, y]
-        other[rows, y] = -1.0
-        sugg[start:stop] = other.argmax(axis=1)
-        sugg_p[start:stop] = other[rows, sugg[start:stop]]
+    # Suggestions only for the flagged: the most probable class other than the given one.
+    flagged = np.flatnonzero(mask)
+    sugg = labels.astype(np.intp, copy=True)
+    sugg_p = sc.astype(np.float64)
+    if flagged.size:
+        rows = _take_rows(pred_probs, flagged).astype(np.float64)
+        at = np.arange(flagged.size)
+        rows[at, labels[flagged]] = -1.0
+        best = rows.argmax(axis=1)
+        sugg[flagged] = best
+        sugg_p[flagged] = rows[at, best]
     return _finish(
-        labels, mask, scores, sugg, sugg_p, scores_given=sc, method=method, n_classes=k, t=t
+        labels, mask, scores, sugg, sugg_p, scores_given=sugg_p, method=method, n_classes=k, t=t
     )
 
 
@@ -520,11 +643,11 @@ def _find_cl(
     n_issues: int | None,
     min_examples_per_class: int,
     frac_noise: float,
-) -> np.ndarray:
+) -> tuple[np.ndarray, cnt.SampleStats]:
     """The confident-learning family, mask for mask identical to cleanlab 2.9 when neither
     a noise rate, a noise matrix nor a count is given."""
     n, k = pred_probs.shape
-    stats, counts = _estimate_counts(labels, pred_probs)
+    stats, counts, order, bounds = _estimate_counts(labels, pred_probs)
     label_counts = stats.label_counts
 
     if method in ("low_normalized_margin", "low_self_confidence"):
@@ -543,7 +666,7 @@ def _find_cl(
             scores[start : start + chunk.shape[0]] = _row_scores(chunk, y, score_name, None)
         mask = np.zeros(n, dtype=bool)
         mask[_smallest_like_argsort(scores, count)] = True
-        return mask
+        return mask, stats
 
     if method in ("confident_learning", "predicted_neq_given"):
         if noise_rate is not None or n_issues is not None or t is not None:
@@ -556,7 +679,7 @@ def _find_cl(
             counts.off_diagonal.copy() if method == "confident_learning" else stats.argmax != labels
         )
         mask[counts.argmax_agrees] = False
-        return mask
+        return mask, stats
 
     # prune methods
     if t is not None:
@@ -572,7 +695,6 @@ def _find_cl(
             prune = _rescale_prune_to_rate(prune, label_counts, wanted)
     prune = _keep_at_least_n_per_class(prune, min_examples_per_class, frac_noise)
 
-    order, bounds = cnt.class_order(labels, k)
     by_class = np.zeros(n, dtype=bool)
     by_rate = np.zeros(n, dtype=bool)
     for c in range(k):
@@ -586,22 +708,17 @@ def _find_cl(
                     stacklevel=3,
                 )
             continue
+        if n_c < 2:
+            continue
         col = prune[:, c]
-        rows_c = _rows_of_class(pred_probs, idx, labels, c)
-        rows_t = np.ascontiguousarray(rows_c.T)
+        sc = stats.self_confidence[idx]
         if method in ("prune_by_class", "both"):
             num = n_c - int(col[c])
-            if num >= 1 and n_c > 1:
-                by_class[idx[_smallest_like_argsort(rows_t[c], num)]] = True
+            if num >= 1:
+                by_class[idx[_smallest_like_argsort(sc, num)]] = True
         if method in ("prune_by_noise_rate", "both"):
-            local = np.zeros(n_c, dtype=bool)
-            for j in np.flatnonzero(col):
-                if j == c:
-                    continue
-                margin = rows_t[j] - rows_t[c]
-                local[_smallest_like_argsort(-margin, int(col[j]))] = True
-            if n_c > 1:
-                by_rate[idx] = local
+            bound = stats.max_other[idx] - sc
+            by_rate[idx] = _prune_by_margin(pred_probs, idx, c, col, bound)
     if method == "prune_by_class":
         mask = by_class
     elif method == "prune_by_noise_rate":
@@ -609,7 +726,7 @@ def _find_cl(
     else:
         mask = by_class & by_rate
     mask[counts.argmax_agrees] = False
-    return mask
+    return mask, stats
 
 
 def _prior_from(t: np.ndarray, label_counts: np.ndarray) -> np.ndarray:
@@ -638,6 +755,6 @@ def estimate_noise(labels: Any, pred_probs: Any) -> cnt.NoiseEstimate:
     pred_probs = check_pred_probs(pred_probs)
     n, k = pred_probs.shape
     labels = check_labels(labels, n_classes=k, n_samples=n)
-    _, counts = _estimate_counts(labels, pred_probs)
+    counts = _estimate_counts(labels, pred_probs)[1]
     label_counts = np.bincount(labels, minlength=k)
     return cnt.noise_from_joint(cnt.calibrate(counts.confident_joint, label_counts), label_counts)

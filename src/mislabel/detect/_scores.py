@@ -59,7 +59,7 @@ def label_quality_scores(
         from mislabel.detect._issues import _noise_matrix_for, noise_posterior
 
         t = _noise_matrix_for(labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None)
-        return 1.0 - noise_posterior(labels, pred_probs, t)[0]
+        return 1.0 - noise_posterior(labels, pred_probs, t)[0].astype(np.float64)
     return _simple_scores(labels, pred_probs, method)
 
 
