@@ -20,6 +20,7 @@ from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
 __all__ = [
     "ROW_SUM_TOLERANCE",
+    "DaskRows",
     "as_rng",
     "as_seed",
     "check_labels",
@@ -110,14 +111,40 @@ def check_labels(
     return out
 
 
-def iter_row_chunks(
-    a: np.ndarray, chunk_rows: int = _CHUNK_ROWS
-) -> Iterator[tuple[int, np.ndarray]]:
+class DaskRows:
+    """Row access to a Dask array: each slice or row selection is computed to numpy.
+
+    Detection code only reads ``pred_probs`` by row blocks and by sorted row indices, so a
+    Dask array larger than memory is processed block by block, never loaded whole.
+    """
+
+    def __init__(self, arr: Any) -> None:
+        self._arr = arr
+        self.shape: tuple[int, ...] = tuple(int(d) for d in arr.shape)
+        self.ndim = arr.ndim
+        self.dtype = np.dtype(arr.dtype)
+        self.chunk_rows = int(max(arr.chunks[0])) if arr.ndim else _CHUNK_ROWS
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self._arr[key].compute())
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
+def _is_dask_array(x: Any) -> bool:
+    return type(x).__module__.startswith("dask.array") and hasattr(x, "chunks")
+
+
+def iter_row_chunks(a: Any, chunk_rows: int = _CHUNK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start, a[start:start+chunk_rows])`` over the rows of ``a``.
 
     For a :class:`numpy.memmap`, the pages of each chunk are released after use so that a
-    file larger than memory is scanned with bounded resident memory.
+    file larger than memory is scanned with bounded resident memory. A :class:`DaskRows`
+    is read one Dask block at a time.
     """
+    if isinstance(a, DaskRows):
+        chunk_rows = a.chunk_rows
     n = a.shape[0]
     raw = _mmap_of(a)
     for start in range(0, n, chunk_rows):
@@ -161,8 +188,12 @@ def check_pred_probs(
     are converted to float64. Values must be finite, non-negative, and each row must sum to 1
     within :data:`ROW_SUM_TOLERANCE`. Memory maps are scanned chunk by chunk.
     """
-    if isinstance(pred_probs, np.ndarray):
+    if isinstance(pred_probs, np.ndarray | DaskRows):
         arr = pred_probs
+    elif _is_dask_array(pred_probs):
+        if pred_probs.dtype.kind != "f":
+            pred_probs = pred_probs.astype(np.float64)
+        arr = DaskRows(pred_probs)
     else:
         try:
             arr = np.asarray(pred_probs)

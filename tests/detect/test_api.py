@@ -222,3 +222,21 @@ def test_memmap_gives_the_in_memory_result(tmp_path) -> None:
         b = mislabel.find_label_issues(labels, ro, method=method)
         np.testing.assert_array_equal(a.mask, b.mask)
         np.testing.assert_allclose(a.scores, b.scores)
+
+
+@pytest.mark.parametrize(
+    "method", ["noise_posterior", "prune_by_noise_rate", "both", "low_normalized_margin"]
+)
+def test_dask_array_gives_the_in_memory_result(method) -> None:
+    da = pytest.importorskip("dask.array", reason="dask is needed for Dask-array input")
+    labels, p, _ = _case(n=30_000, k=6, seed=3)
+    p32 = p.astype(np.float32)
+    lazy = da.from_array(p32, chunks=(7_000, 6))
+    a = mislabel.find_label_issues(labels, p32, method=method)
+    b = mislabel.find_label_issues(labels, lazy, method=method)
+    np.testing.assert_array_equal(a.mask, b.mask)
+    np.testing.assert_array_equal(a.suggested, b.suggested)
+    np.testing.assert_allclose(a.scores, b.scores)
+    est_a = mislabel.estimate_noise(labels, p32)
+    est_b = mislabel.estimate_noise(labels, lazy)
+    np.testing.assert_array_equal(est_a.confident_joint, est_b.confident_joint)

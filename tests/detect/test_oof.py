@@ -89,3 +89,45 @@ def test_bad_estimator_and_shapes(digits) -> None:
     with pytest.raises(InvalidInputError, match="at least 2 classes"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mislabel.cross_val_pred_probs(GaussianNB(), x, np.zeros(600, int))
+
+
+def test_callback_reports_every_fold(tmp_path, digits) -> None:
+    x, y = digits
+    seen: list[tuple[int, int, int]] = []
+    est = GaussianNB()
+    mislabel.cross_val_pred_probs(
+        est, x, y, cv=3, random_state=0, callback=lambda *a: seen.append(a)
+    )
+    assert sorted(f for f, _, _ in seen) == [0, 1, 2]
+    assert [d for _, d, _ in seen] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("backend", ["local", "threads"])
+def test_backends_give_the_same_result(backend, digits) -> None:
+    x, y = digits
+    est = LogisticRegression(max_iter=300)
+    ref = mislabel.cross_val_pred_probs(est, x, y, cv=3, random_state=2)
+    other = mislabel.cross_val_pred_probs(
+        est, x, y, cv=3, random_state=2, n_jobs=2, backend=backend
+    )
+    np.testing.assert_allclose(ref, other)
+
+
+def test_dask_local_cluster_gives_the_local_result(tmp_path, digits) -> None:
+    pytest.importorskip("distributed", reason="dask.distributed is the Dask backend")
+    x, y = digits
+    est = DecisionTreeClassifier()
+    ref = mislabel.cross_val_pred_probs(est, x, y, cv=4, random_state=5)
+    got = mislabel.cross_val_pred_probs(
+        est, x, y, cv=4, random_state=5, n_jobs=2, backend="dask", cache_dir=tmp_path
+    )
+    np.testing.assert_array_equal(ref, got)
+    assert len(list(next(tmp_path.iterdir()).glob("fold-*.npz"))) == 4
+
+
+def test_bad_backend_is_named(digits) -> None:
+    x, y = digits
+    with pytest.raises(InvalidParameterError, match="`backend` must be one of"):
+        mislabel.cross_val_pred_probs(GaussianNB(), x, y, backend="spark")
+    with pytest.raises(InvalidParameterError, match="only used with backend='dask'"):
+        mislabel.cross_val_pred_probs(GaussianNB(), x, y, scheduler="tcp://x:1")

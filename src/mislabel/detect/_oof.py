@@ -8,15 +8,34 @@ import numbers
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mislabel._validation import as_seed, check_labels, check_scalar
+from mislabel._validation import as_seed, check_labels, check_option, check_scalar
+from mislabel.detect._parallel import BACKENDS, run_tasks
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
 logger = logging.getLogger(__name__)
+
+
+def _is_torch_module(obj: Any) -> bool:
+    """True for a torch.nn.Module, without importing torch."""
+    return any(
+        c.__module__ == "torch.nn.modules.module" and c.__name__ == "Module"
+        for c in type(obj).__mro__
+    )
+
+
+def _as_estimator(estimator: Any) -> Any:
+    """A PyTorch model becomes a scikit-learn classifier (see mislabel.integrations.torch)."""
+    if _is_torch_module(estimator):
+        from mislabel.integrations.torch import to_estimator
+
+        return to_estimator(estimator)
+    return estimator
 
 
 def _check_estimator(estimator: Any) -> None:
@@ -100,6 +119,21 @@ def _fit_predict_fold(
     return out
 
 
+def _fold_task(
+    train: np.ndarray,
+    test: np.ndarray,
+    fold: int,
+    *,
+    estimator: Any,
+    x: Any,
+    labels: np.ndarray,
+    n_classes: int,
+    seed: int | None,
+) -> tuple[int, np.ndarray, np.ndarray]:
+    proba = _fit_predict_fold(estimator, x, labels, train, test, n_classes, seed, fold)
+    return fold, test, proba
+
+
 def _cache_key(estimator: Any, labels: np.ndarray, splits: list[Any], n_classes: int) -> str:
     h = hashlib.sha256()
     h.update(repr(estimator).encode())
@@ -134,6 +168,9 @@ def cross_val_pred_probs(
     n_jobs: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     n_classes: int | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
+    callback: Callable[[int, int, int], None] | None = None,
 ) -> np.ndarray:
     """Out-of-fold predicted probabilities from k stratified folds.
 
@@ -142,23 +179,34 @@ def cross_val_pred_probs(
     its (possibly wrong) label.
 
     Args:
-        estimator: a scikit-learn classifier (``fit`` + ``predict_proba``).
+        estimator: a scikit-learn classifier (``fit`` + ``predict_proba``), or a PyTorch
+            ``nn.Module`` mapping a batch of X to (batch, n_classes) logits, which is wrapped by
+            :func:`mislabel.integrations.torch.to_estimator` (defaults; call it yourself to
+            choose the loss, epochs, device, ...).
         X: features, (n_samples, ...) array-like or DataFrame.
         labels: (n,) given labels in ``[0, n_classes)``.
         cv: number of stratified, shuffled folds, or a scikit-learn splitter.
         random_state: seeds the fold assignment and, when the estimator's own ``random_state``
             is None, each fold's model (seed + fold). Same seed, same result.
-        n_jobs: folds trained in parallel with joblib (None = 1, -1 = all cores).
+        n_jobs: folds trained in parallel (None = 1, -1 = all cores); with Dask, the number of
+            workers of the LocalCluster it starts.
         cache_dir: if given, each finished fold is written there atomically; a rerun with the
             same estimator, labels and folds computes only the missing folds.
         n_classes: number of classes (default: max label + 1).
+        backend: ``"local"`` processes (default), ``"threads"``, or ``"dask"``; any other
+            joblib backend name (e.g. ``"ray"`` after ``register_ray()``) is passed through.
+            Same seed, same result on every backend.
+        scheduler: with ``backend="dask"``: None or ``"local"`` starts a LocalCluster,
+            ``"tcp://host:port"`` joins a running cluster.
+        callback: called as ``callback(fold, n_done, n_folds)`` after each fold (for progress
+            bars); cached folds are reported first.
 
     Returns:
         (n_samples, n_classes) float64 array; a class absent from a fold's training part gets a
         zero column in that fold (with a warning).
     """
-    from joblib import Parallel, delayed
-
+    check_option(backend, "backend", BACKENDS)
+    estimator = _as_estimator(estimator)
     _check_estimator(estimator)
     labels = check_labels(labels, n_classes=n_classes)
     n = labels.shape[0]
@@ -192,15 +240,19 @@ def cross_val_pred_probs(
             else:
                 todo.append(f)
 
-    def run(f: int) -> tuple[int, np.ndarray]:
-        train, test = splits[f]
-        proba = _fit_predict_fold(estimator, X, labels, train, test, k, seed, f)
-        if cache is not None:
+    if callback is not None:
+        for done, f in enumerate(f for f in range(len(splits)) if f not in todo):
+            callback(f, done + 1, len(splits))
+    done = len(splits) - len(todo)
+    tasks = [(splits[f][0], splits[f][1], f) for f in todo]
+    common = {"estimator": estimator, "x": X, "labels": labels, "n_classes": k, "seed": seed}
+    for f, test, proba in run_tasks(
+        _fold_task, tasks, backend=backend, n_jobs=n_jobs, scheduler=scheduler, shared=common
+    ):
+        out[test] = proba
+        if cache is not None:  # written by the driver as each fold finishes
             _atomic_save(cache / f"fold-{f}.npz", test=test, proba=proba)
-        return f, proba
-
-    if todo:
-        results = Parallel(n_jobs=n_jobs)(delayed(run)(f) for f in todo)
-        for f, proba in results:
-            out[splits[f][1]] = proba
+        done += 1
+        if callback is not None:
+            callback(f, done, len(splits))
     return out
