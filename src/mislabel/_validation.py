@@ -188,6 +188,7 @@ def check_pred_probs(
     are converted to float64. Values must be finite, non-negative, and each row must sum to 1
     within :data:`ROW_SUM_TOLERANCE`. Memory maps are scanned chunk by chunk.
     """
+    arr: Any
     if isinstance(pred_probs, np.ndarray | DaskRows):
         arr = pred_probs
     elif _is_dask_array(pred_probs):
