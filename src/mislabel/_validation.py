@@ -237,23 +237,22 @@ def check_pred_probs(
 
 
 def _check_prob_values(arr: np.ndarray, name: str) -> None:
+    # Two reductions per chunk: a NaN or inf makes its row sum non-finite, so no max() pass.
     for start, chunk in iter_row_chunks(arr):
-        lo = chunk.min()
-        hi = chunk.max()
-        if not np.isfinite(lo) or not np.isfinite(hi):
+        sums = chunk.sum(axis=1, dtype=np.float32 if chunk.dtype == np.float16 else None)
+        if not np.all(np.isfinite(sums)):
             bad = np.argwhere(~np.isfinite(chunk))[0]
             raise InvalidInputError(
                 f"`{name}` must be finite probabilities; got {chunk[bad[0], bad[1]]} at row "
                 f"{start + int(bad[0])}, column {int(bad[1])}."
             )
-        if lo < 0:
+        if chunk.min() < 0:
             bad = np.argwhere(chunk < 0)[0]
             raise InvalidInputError(
                 f"`{name}` must be non-negative probabilities; got {chunk[bad[0], bad[1]]} at "
                 f"row {start + int(bad[0])}, column {int(bad[1])}. "
                 "Pass softmax outputs, not logits."
             )
-        sums = chunk.sum(axis=1, dtype=np.float32 if chunk.dtype == np.float16 else None)
         off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
         if off.any():
             i = int(np.argmax(off))
