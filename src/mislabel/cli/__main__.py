@@ -1,0 +1,5 @@
+"""``python -m mislabel.cli``: the same as the ``mislabel`` command."""
+
+from mislabel.cli import main
+
+main()

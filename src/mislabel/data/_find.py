@@ -1,0 +1,487 @@
+"""The whole find workflow on a loaded dataset: folds, out-of-fold probabilities, issues.
+
+:func:`find_issues_in` picks the default model for the data's kind, trains k folds (one
+:func:`mislabel.cross_val_pred_probs` call per fold, so each fold reports progress and lands in
+the resumable fold cache), and flags issues with :func:`mislabel.find_label_issues`. The
+:class:`FindResult` writes ``issues.csv`` (columns :data:`ISSUES_COLUMNS`), ``pred_probs.npy``,
+``labels.npy``, ``classes.txt`` and ``find.json``, each atomically; :func:`load_find_outputs`
+reads them back for the report and for training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import numbers
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mislabel._validation import as_seed, check_option, check_scalar, optional_import
+from mislabel.data._atomic import (
+    write_csv_atomic,
+    write_json_atomic,
+    write_npy_atomic,
+    write_text_atomic,
+)
+from mislabel.data._features import TextEmbedding, default_model, model_inputs
+from mislabel.data._load import LabeledData, ProgressCallback
+from mislabel.detect import (
+    METHODS,
+    LabelIssues,
+    cross_val_pred_probs,
+    estimate_noise,
+    find_label_issues,
+)
+from mislabel.exceptions import InvalidInputError
+
+__all__ = [
+    "FIND_FILES",
+    "ISSUES_COLUMNS",
+    "FindOutputs",
+    "FindResult",
+    "check_class_sizes",
+    "find_issues_in",
+    "issues_frame",
+    "load_find_outputs",
+    "read_issues",
+]
+
+#: The columns of ``issues.csv``, in order (``text`` or ``features`` may follow).
+ISSUES_COLUMNS: tuple[str, ...] = (
+    "id",
+    "path",
+    "given_label",
+    "suggested_label",
+    "suggested_prob",
+    "score",
+    "is_issue",
+    "top1_label",
+    "top1_prob",
+    "top2_label",
+    "top2_prob",
+    "top3_label",
+    "top3_prob",
+)
+#: The files :meth:`FindResult.save` writes.
+FIND_FILES = ("issues.csv", "pred_probs.npy", "labels.npy", "classes.txt", "find.json")
+
+PathLike = str | os.PathLike[str]
+#: Below this many samples the folds are fitted with one thread (see :func:`_oof`).
+_SMALL = 20_000
+
+
+@dataclass(frozen=True, eq=False)
+class FindResult:
+    """What :func:`find_issues_in` found.
+
+    Attributes:
+        data: the dataset.
+        pred_probs: (n, n_classes) out-of-fold probabilities.
+        issues: the :class:`~mislabel.LabelIssues`.
+        model: the model that produced ``pred_probs`` (its repr), or ``"given"``.
+        features: how the model's inputs were made.
+        cv: number of folds trained (None when ``pred_probs`` were given).
+        noise_rate: the known noise rate passed in, if any.
+        seconds: wall time.
+    """
+
+    data: LabeledData
+    pred_probs: np.ndarray
+    issues: LabelIssues
+    model: str
+    features: str
+    cv: int | None
+    noise_rate: float | None
+    seconds: float
+    folds_cached: int = 0
+
+    @property
+    def oof_accuracy(self) -> float:
+        """Share of samples whose out-of-fold argmax equals the given label."""
+        return float(np.mean(self.pred_probs.argmax(axis=1) == self.data.labels))
+
+    @property
+    def estimated_noise_rate(self) -> float:
+        """The share of wrong labels estimated by the calibrated confident joint."""
+        return float(estimate_noise(self.data.labels, self.pred_probs).noise_rate)
+
+    def to_frame(self) -> Any:
+        """The ``issues.csv`` table: every sample, most suspect first (columns
+        :data:`ISSUES_COLUMNS`, then ``text`` for text data or ``features`` (JSON) for tables)."""
+        return issues_frame(self.data, self.pred_probs, self.issues)
+
+    def summary(self) -> dict[str, Any]:
+        """The facts saved in ``find.json``."""
+        data = self.data
+        return {
+            "kind": data.kind,
+            "source": None if data.source is None else str(Path(data.source).resolve()),
+            "image_root": None if data.image_root is None else str(data.image_root.resolve()),
+            "n_samples": data.n_samples,
+            "n_classes": data.n_classes,
+            "classes": list(data.classes),
+            "model": self.model,
+            "features": self.features,
+            "cv": self.cv,
+            "method": self.issues.method,
+            "noise_rate": self.noise_rate,
+            "n_issues": self.issues.n_issues,
+            "estimated_noise_rate": self.estimated_noise_rate,
+            "oof_accuracy": self.oof_accuracy,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def save(self, out_dir: PathLike) -> dict[str, Path]:
+        """Write :data:`FIND_FILES` into ``out_dir`` (created if needed), each atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        return {
+            "issues.csv": write_csv_atomic(out / "issues.csv", self.to_frame()),
+            "pred_probs.npy": write_npy_atomic(out / "pred_probs.npy", self.pred_probs),
+            "labels.npy": write_npy_atomic(out / "labels.npy", self.data.labels.astype(np.int64)),
+            "classes.txt": write_text_atomic(
+                out / "classes.txt", "".join(f"{c}\n" for c in self.data.classes)
+            ),
+            "find.json": write_json_atomic(out / "find.json", self.summary()),
+        }
+
+
+def issues_frame(data: LabeledData, pred_probs: np.ndarray, issues: LabelIssues) -> Any:
+    """Build the ``issues.csv`` table (see :data:`ISSUES_COLUMNS`)."""
+    pd = optional_import("pandas", "pandas", "the issues table")
+    n, k = pred_probs.shape
+    names = np.asarray(data.classes, dtype=object)
+    flagged = np.asarray(issues.ranked, dtype=np.intp)
+    rest = np.flatnonzero(~issues.mask)
+    rest = rest[np.argsort(issues.scores[rest], kind="stable")]
+    order = np.concatenate([flagged, rest])
+    top = np.argsort(-pred_probs[order], axis=1, kind="stable")[:, :3]
+    cols: dict[str, Any] = {
+        "id": order.astype(np.int64),
+        "path": [data.paths[i] for i in order] if data.paths is not None else [""] * n,
+        "given_label": names[data.labels[order]],
+        "suggested_label": names[issues.suggested[order]],
+        "suggested_prob": issues.suggested_prob[order],
+        "score": issues.scores[order],
+        "is_issue": np.where(issues.mask[order], "true", "false"),
+    }
+    rows = np.arange(order.size)
+    for r in range(3):
+        if r < k:
+            cols[f"top{r + 1}_label"] = names[top[:, r]]
+            cols[f"top{r + 1}_prob"] = pred_probs[order[rows], top[:, r]]
+        else:
+            cols[f"top{r + 1}_label"] = [""] * n
+            cols[f"top{r + 1}_prob"] = np.full(n, np.nan)
+    if data.kind == "text" and data.texts is not None:
+        cols["text"] = [data.texts[i] for i in order]
+    elif data.kind == "tabular" and data.X is not None:
+        records = data.X.to_json(orient="records", lines=True).splitlines()
+        cols["features"] = [records[i] for i in order]
+    return pd.DataFrame(cols)
+
+
+class _FixedSplits:
+    """A scikit-learn splitter that yields given (train, test) pairs."""
+
+    def __init__(self, splits: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.splits = splits
+
+    def split(self, X: Any = None, y: Any = None, groups: Any = None) -> Any:
+        return iter(self.splits)
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return len(self.splits)
+
+
+def check_class_sizes(data: LabeledData, *, min_samples: int = 2) -> np.ndarray:
+    """Per-class sample counts; a class with fewer than ``min_samples`` raises, naming it."""
+    counts = np.bincount(data.labels, minlength=data.n_classes)
+    for c in np.flatnonzero(counts < min_samples):
+        if counts[c] == 0:
+            continue
+        i = int(np.flatnonzero(data.labels == c)[0])
+        where = f" ('{data.paths[i]}')" if data.paths is not None else f" (row {i})"
+        raise InvalidInputError(
+            f"class '{data.classes[c]}' has only {int(counts[c])} sample{where}; finding label "
+            f"issues needs at least {min_samples} samples per class to cross-validate. Add "
+            "samples to it or remove the class."
+        )
+    return counts
+
+
+def _fingerprint(x: Any, description: str) -> str:
+    h = hashlib.sha256(description.encode())
+    if isinstance(x, np.ndarray) and x.dtype != object:
+        h.update(str(x.shape).encode())
+        h.update(np.ascontiguousarray(x).tobytes())
+    elif isinstance(x, np.ndarray):
+        for s in x.tolist():
+            h.update(str(s).encode())
+            h.update(b"\0")
+    else:  # DataFrame
+        pd = optional_import("pandas", "pandas", "tabular data")
+        h.update(json.dumps([str(c) for c in x.columns]).encode())
+        h.update(pd.util.hash_pandas_object(x, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def find_issues_in(
+    data: LabeledData,
+    *,
+    cv: int = 5,
+    noise_rate: float | None = None,
+    method: str = "noise_posterior",
+    random_state: int | None = 0,
+    cache_dir: PathLike | None = None,
+    model: Any = None,
+    n_jobs: int | None = None,
+    text_embedding: TextEmbedding = "auto",
+    progress: ProgressCallback | None = None,
+) -> FindResult:
+    """Train k folds of the default model for ``data`` and flag the likely wrong labels.
+
+    Args:
+        data: from :func:`load_dataset` (or :func:`load_predictions`, which skips training).
+        cv: number of stratified folds; lowered to the smallest class size (with a warning)
+            when a class has fewer samples.
+        noise_rate: the known share of wrong labels, passed to
+            :func:`~mislabel.find_label_issues`.
+        method: the detection method (see :func:`~mislabel.find_label_issues`).
+        random_state: seeds the folds and the models.
+        cache_dir: fold cache; a rerun on the same data recomputes only missing folds.
+        model: a scikit-learn classifier to use instead of the default one for the kind.
+        n_jobs: passed to models that take it; folds run one after the other.
+        text_embedding: ``"auto"`` (sentence-transformers if importable, else TF-IDF),
+            ``"tfidf"`` or ``"sentence-transformers"``.
+        progress: optional ``progress("folds", done, total)`` callback.
+
+    Raises:
+        InvalidInputError: a class has a single sample, ...
+    """
+    t0 = time.perf_counter()
+    check_scalar(cv, "cv", kind=numbers.Integral, min_val=2)
+    check_option(method, "method", METHODS)
+    if noise_rate is not None:
+        check_scalar(noise_rate, "noise_rate", min_val=0.0, max_val=1.0, include_max=False)
+    labels = data.labels
+    k = data.n_classes
+    if data.pred_probs is not None:
+        pred_probs = data.pred_probs
+        model_desc, feat_desc, n_folds, cached = "given", "given pred_probs", None, 0
+    else:
+        counts = check_class_sizes(data)
+        present = counts[counts > 0]
+        if present.size < 2:
+            raise InvalidInputError(
+                f"labels must contain at least 2 classes to find label issues; got only "
+                f"'{data.classes[int(np.argmax(counts))]}'."
+            )
+        n_folds = int(min(int(cv), int(present.min())))
+        if n_folds < cv:
+            small = data.classes[int(np.flatnonzero(counts == present.min())[0])]
+            warnings.warn(
+                f"class '{small}' has only {int(present.min())} samples; using cv={n_folds} "
+                f"folds instead of {cv}.",
+                stacklevel=2,
+            )
+        x, feat_desc = model_inputs(data, text_embedding=text_embedding)
+        est = (
+            model
+            if model is not None
+            else default_model(data, x, cv=n_folds, random_state=random_state)
+        )
+        if n_jobs is not None and "n_jobs" in est.get_params():
+            est.set_params(n_jobs=n_jobs)
+        model_desc = _describe_model(est)
+        pred_probs, cached = _oof(
+            est, x, labels, k, n_folds, random_state, cache_dir, feat_desc, progress
+        )
+    method_: Any = method
+    issues = find_label_issues(labels, pred_probs, method=method_, noise_rate=noise_rate)
+    return FindResult(
+        data=data,
+        pred_probs=pred_probs,
+        issues=issues,
+        model=model_desc,
+        features=feat_desc,
+        cv=n_folds,
+        noise_rate=noise_rate,
+        seconds=time.perf_counter() - t0,
+        folds_cached=cached,
+    )
+
+
+def _describe_model(est: Any) -> str:
+    steps = getattr(est, "steps", None)
+    if steps:
+        return " → ".join(type(s).__name__ for _, s in steps)
+    return type(est).__name__
+
+
+def _oof(
+    est: Any,
+    x: Any,
+    labels: np.ndarray,
+    k: int,
+    n_folds: int,
+    random_state: int | None,
+    cache_dir: PathLike | None,
+    feat_desc: str,
+    progress: ProgressCallback | None,
+) -> tuple[np.ndarray, int]:
+    from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
+
+    seed = as_seed(random_state)
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    splits = list(splitter.split(np.zeros(labels.shape[0]), labels))
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir) / f"data-{_fingerprint(x, feat_desc)}"
+    out = np.zeros((labels.shape[0], k), dtype=np.float64)
+    cached = 0
+    if progress is not None:
+        progress("folds", 0, n_folds)
+    # Small data gain nothing from threads, and OpenMP's spinning threads slow tiny fits down
+    # tenfold on a busy machine: one thread below _SMALL samples.
+    limit = threadpool_limits(limits=1) if labels.shape[0] < _SMALL else contextlib.nullcontext()
+    with limit:
+        for f, (train, test) in enumerate(splits):
+            before = _count_files(cache)
+            proba = cross_val_pred_probs(
+                est,
+                x,
+                labels,
+                cv=_FixedSplits([(train, test)]),
+                random_state=None if seed is None else seed + f,
+                cache_dir=cache,
+                n_classes=k,
+            )
+            if cache is not None and _count_files(cache) == before:
+                cached += 1
+            out[test] = proba[test]
+            if progress is not None:
+                progress("folds", f + 1, n_folds)
+    return out, cached
+
+
+def _count_files(cache: Path | None) -> int:
+    if cache is None or not cache.exists():
+        return 0
+    return sum(1 for _ in cache.glob("oof-*/fold-*.npz"))
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+@dataclass(frozen=True, eq=False)
+class FindOutputs:
+    """The files of a ``mislabel find`` run, read back.
+
+    Attributes:
+        folder: where they are.
+        issues: the ``issues.csv`` table (pandas), most suspect first.
+        pred_probs: (n, n_classes) out-of-fold probabilities, rows in ``id`` order.
+        labels: (n,) given labels, in ``id`` order.
+        classes: class names.
+        meta: the contents of ``find.json`` (empty if absent).
+    """
+
+    folder: Path
+    issues: Any
+    pred_probs: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image_root(self) -> Path | None:
+        root = self.meta.get("image_root")
+        return None if root is None else Path(root)
+
+    def scores_by_id(self) -> np.ndarray:
+        """(n,) label quality scores in ``id`` order (low = suspect)."""
+        out = np.full(self.labels.shape[0], np.nan)
+        out[self.issues["id"].to_numpy()] = self.issues["score"].to_numpy(dtype=np.float64)
+        return out
+
+
+def read_issues(path: PathLike) -> Any:
+    """Read an ``issues.csv`` (or the folder holding it) into a pandas DataFrame with typed
+    columns: ``id`` int, probabilities and ``score`` float, ``is_issue`` bool, labels str."""
+    pd = optional_import("pandas", "pandas", "reading issues.csv")
+    p = Path(path)
+    if p.is_dir():
+        p = p / "issues.csv"
+    if not p.is_file():
+        raise InvalidInputError(
+            f"issues file '{p}' does not exist; run `mislabel find` first (it writes issues.csv)."
+        )
+    try:
+        issues = pd.read_csv(p, keep_default_na=False)
+    except (ValueError, OSError) as exc:
+        raise InvalidInputError(f"cannot read issues file '{p}': {exc}") from exc
+    missing_cols = [c for c in ISSUES_COLUMNS if c not in issues.columns]
+    if missing_cols:
+        raise InvalidInputError(
+            f"'{p}' lacks the columns {missing_cols}; was it written by `mislabel find`?"
+        )
+    try:
+        issues["id"] = issues["id"].astype(np.int64)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"'{p}' has a non-integer id: {exc}") from exc
+    for c in ("suggested_prob", "score", "top1_prob", "top2_prob", "top3_prob"):
+        issues[c] = pd.to_numeric(issues[c], errors="coerce")
+    issues["is_issue"] = issues["is_issue"].astype(str).str.strip().str.lower().isin(["true", "1"])
+    for c in ("path", "given_label", "suggested_label", "top1_label", "top2_label", "top3_label"):
+        issues[c] = issues[c].astype(str)
+    return issues
+
+
+def load_find_outputs(path: PathLike) -> FindOutputs:
+    """Read the output of ``mislabel find`` from its folder (or its ``issues.csv``)."""
+    p = Path(path)
+    if not p.exists():
+        raise InvalidInputError(f"path '{p}' does not exist; run `mislabel find` first.")
+    folder = p if p.is_dir() else p.parent
+    issues_path = folder / "issues.csv" if p.is_dir() else p
+    missing = [
+        name
+        for name in ("pred_probs.npy", "labels.npy", "classes.txt")
+        if not (folder / name).is_file()
+    ]
+    if not issues_path.is_file() or missing:
+        what = ", ".join([*([] if issues_path.is_file() else ["issues.csv"]), *missing])
+        raise InvalidInputError(
+            f"folder '{folder}' lacks {what}; point to the --out folder of `mislabel find`."
+        )
+    issues = read_issues(issues_path)
+    try:
+        pred_probs = np.load(folder / "pred_probs.npy", allow_pickle=False)
+        labels = np.load(folder / "labels.npy", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InvalidInputError(f"cannot read the find outputs in '{folder}': {exc}") from exc
+    classes = tuple(
+        ln for ln in (folder / "classes.txt").read_text(encoding="utf-8").splitlines() if ln
+    )
+    meta: dict[str, Any] = {}
+    if (folder / "find.json").is_file():
+        try:
+            meta = json.loads((folder / "find.json").read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise InvalidInputError(f"cannot read '{folder / 'find.json'}': {exc}") from exc
+    n = labels.shape[0]
+    if pred_probs.shape != (n, len(classes)) or len(issues) != n:
+        raise InvalidInputError(
+            f"the find outputs in '{folder}' disagree: {n} labels, pred_probs of shape "
+            f"{pred_probs.shape}, {len(classes)} classes, {len(issues)} rows in issues.csv."
+        )
+    return FindOutputs(folder, issues, pred_probs, labels.astype(np.int64), classes, meta)

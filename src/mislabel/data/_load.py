@@ -1,0 +1,525 @@
+"""Load a labelled dataset from disk, whatever its kind.
+
+:func:`load_dataset` looks at the path and returns a frozen :class:`LabeledData`:
+
+==========================================  ===============================================
+folder with one subfolder per class         ``"images"``: pixels as uint8 ``(n, H, W)`` or
+(fastai / ImageNet layout)                  ``(n, H, W, 3)``, read with Pillow
+CSV / TSV with an image-path column         ``"images"`` (paths relative to the CSV)
+CSV / TSV / Parquet with a text column      ``"text"``: the raw strings
+any other CSV / TSV / Parquet               ``"tabular"``: the other columns are features
+==========================================  ===============================================
+
+:func:`load_predictions` wraps ready-made out-of-fold ``pred_probs`` and ``labels`` files.
+Every problem (a missing label column, an unreadable image, images of different sizes, a path
+that does not exist) raises :class:`~mislabel.exceptions.InvalidInputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mislabel._validation import check_option, check_pred_probs, optional_import
+from mislabel.exceptions import InvalidInputError, InvalidParameterError, MissingDependencyError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "KINDS",
+    "DataKind",
+    "LabeledData",
+    "ProgressCallback",
+    "load_dataset",
+    "load_predictions",
+    "parse_image_size",
+]
+
+DataKind = Literal["images", "tabular", "text", "pred_probs"]
+#: The kinds :func:`load_dataset` can be asked for (``"auto"`` detects).
+KINDS: tuple[str, ...] = ("auto", "images", "tabular", "text")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+_TEXT_COLUMNS = ("text", "sentence", "message", "review", "content", "document", "body")
+_PATH_COLUMNS = ("path", "image", "image_path", "file", "filename", "filepath", "img")
+_SPLIT_NAMES = {"train", "valid", "validation", "val", "test"}
+
+#: ``progress(stage, done, total)``: called as work advances (``stage`` e.g. ``"images"``).
+ProgressCallback = Callable[[str, int, int], None]
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True, eq=False)
+class LabeledData:
+    """A labelled dataset as loaded from disk.
+
+    Attributes:
+        kind: ``"images"``, ``"tabular"``, ``"text"`` or ``"pred_probs"``.
+        labels: (n,) int64 given labels in ``[0, n_classes)``.
+        classes: class names; ``classes[k]`` names label ``k``.
+        X: the features: uint8 pixels ``(n, H, W)`` / ``(n, H, W, 3)`` for images, a pandas
+            DataFrame (the raw non-label columns) for tabular data, None otherwise.
+        paths: image paths relative to ``image_root`` (images only).
+        texts: the raw texts (text only).
+        image_root: the folder the ``paths`` are relative to.
+        source: the file or folder the data came from.
+        pred_probs: (n, n_classes) out-of-fold probabilities (kind ``"pred_probs"`` only).
+    """
+
+    kind: DataKind
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    X: Any = None
+    paths: tuple[str, ...] | None = None
+    texts: tuple[str, ...] | None = None
+    image_root: Path | None = None
+    source: Path | None = None
+    pred_probs: np.ndarray | None = None
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def with_pred_probs(self, pred_probs: Any) -> LabeledData:
+        """A copy carrying ready-made out-of-fold ``pred_probs`` (an array or a ``.npy`` path),
+        so that :func:`~mislabel.data.find_issues_in` skips training."""
+        probs = check_pred_probs(_load_array(pred_probs, "pred_probs"), n_samples=self.n_samples)
+        if probs.shape[1] != self.n_classes:
+            raise InvalidInputError(
+                f"`pred_probs` must have one column per class of the data ({self.n_classes}: "
+                f"{', '.join(self.classes[:5])}...); got shape {probs.shape}."
+            )
+        return replace(self, pred_probs=probs)
+
+    def __repr__(self) -> str:
+        shape = getattr(self.X, "shape", None)
+        return (
+            f"LabeledData(kind={self.kind!r}, n_samples={self.n_samples}, "
+            f"n_classes={self.n_classes}, X.shape={shape}, source={self.source})"
+        )
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def parse_image_size(value: Any) -> tuple[int, int] | None:
+    """``32`` / ``"32"`` → (32, 32); ``"48x32"`` / ``(48, 32)`` → (width 48, height 32)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        size: tuple[int, int] = (int(value), int(value))
+    elif isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:[xX×,]\s*(\d+)\s*)?", value)
+        if m is None:
+            raise InvalidParameterError(
+                f"`image_size` must be a size in pixels such as 32 or 48x32 (width x height); "
+                f"got {value!r}."
+            )
+        w = int(m.group(1))
+        size = (w, int(m.group(2)) if m.group(2) else w)
+    elif isinstance(value, Sequence) and len(value) == 2:
+        size = (int(value[0]), int(value[1]))
+    else:
+        raise InvalidParameterError(
+            f"`image_size` must be an int or a (width, height) pair; got {value!r}."
+        )
+    if min(size) < 1 or max(size) > 4096:
+        raise InvalidParameterError(
+            f"`image_size` must be between 1 and 4096 pixels per side; got {size}."
+        )
+    return size
+
+
+def load_dataset(
+    path: PathLike,
+    *,
+    label_column: str = "label",
+    text_column: str | None = None,
+    path_column: str | None = None,
+    image_size: Any = None,
+    kind: str = "auto",
+    progress: ProgressCallback | None = None,
+) -> LabeledData:
+    """Read a labelled dataset and detect its kind.
+
+    Args:
+        path: a folder of images with one subfolder per class (the subfolder names are the
+            class names), or a CSV / TSV / Parquet table with a label column.
+        label_column: the table column holding the given labels.
+        text_column: the table column holding texts (makes the data ``"text"``); detected
+            when a column is called ``text``, ``sentence``, ``message``, ...
+        path_column: the table column holding image paths, relative to the table's folder;
+            detected when a column's values end in an image extension.
+        image_size: resize every image to this (width, height) (an int for a square); without
+            it, all images must have the same size.
+        kind: ``"auto"`` (default) or force ``"images"``, ``"tabular"`` or ``"text"``.
+        progress: optional ``progress(stage, done, total)`` callback.
+
+    Returns:
+        A frozen :class:`LabeledData`.
+
+    Raises:
+        InvalidInputError: the path does not exist, the label column is missing, an image
+            cannot be read, images differ in size, ...
+    """
+    check_option(kind, "kind", KINDS)
+    size = parse_image_size(image_size)
+    p = Path(path)
+    if not p.exists():
+        raise InvalidInputError(
+            f"data path '{p}' does not exist. Give a folder of class subfolders of images, "
+            "or a CSV / Parquet file."
+        )
+    if p.is_dir():
+        if kind not in ("auto", "images"):
+            raise InvalidInputError(
+                f"data path '{p}' is a folder, which can only hold images (kind='images'); "
+                f"got kind={kind!r}. Give a CSV / Parquet file for {kind} data."
+            )
+        return _load_image_folder(p, size, progress)
+    if p.suffix.lower() not in _TABLE_SUFFIXES:
+        raise InvalidInputError(
+            f"data file '{p}' must be a .csv, .tsv or .parquet table, or a folder of images; "
+            f"got a '{p.suffix}' file."
+        )
+    frame = _read_table(p)
+    if label_column not in frame.columns:
+        cols = ", ".join(map(str, frame.columns[:20]))
+        raise InvalidInputError(
+            f"label column '{label_column}' not found in '{p}'; its columns are: {cols}. "
+            "Name the label column with --label-column (label_column=...)."
+        )
+    labels, classes = _encode_labels(frame[label_column], label_column, p)
+    rest = frame.drop(columns=[label_column])
+    if rest.shape[1] == 0:
+        raise InvalidInputError(
+            f"table '{p}' has only the label column '{label_column}'; it needs feature, text or "
+            "image-path columns too."
+        )
+    for name, col in (("text_column", text_column), ("path_column", path_column)):
+        if col is not None and col not in rest.columns:
+            cols = ", ".join(map(str, rest.columns[:20]))
+            raise InvalidInputError(
+                f"{name.replace('_', ' ')} '{col}' not found in '{p}'; its columns are: {cols}."
+            )
+    detected = kind
+    if kind == "auto":
+        if path_column is not None:
+            detected = "images"
+        elif text_column is not None:
+            detected = "text"
+        elif _find_path_column(rest) is not None:
+            detected = "images"
+        elif _find_text_column(rest) is not None:
+            detected = "text"
+        else:
+            detected = "tabular"
+    if detected == "images":
+        pcol = path_column or _find_path_column(rest) or _first_object_column(rest, p, "image")
+        return _load_image_table(p, rest[pcol], labels, classes, size, progress)
+    if detected == "text":
+        tcol = text_column or _find_text_column(rest) or _first_object_column(rest, p, "text")
+        texts = tuple(rest[tcol].fillna("").astype(str).tolist())
+        return LabeledData("text", labels, classes, texts=texts, source=p)
+    return LabeledData("tabular", labels, classes, X=rest.reset_index(drop=True), source=p)
+
+
+def load_predictions(
+    pred_probs: Any,
+    labels: Any,
+    *,
+    classes: Any = None,
+) -> LabeledData:
+    """Wrap ready-made out-of-fold probabilities and labels (arrays or ``.npy`` files).
+
+    Args:
+        pred_probs: (n, n_classes) array or the path of a ``.npy`` file.
+        labels: (n,) integer labels, or class names, or the path of a ``.npy`` / ``.txt`` file.
+        classes: class names (a sequence or a text file with one name a line); default
+            ``"0"``, ``"1"``, ...
+    """
+    probs = check_pred_probs(_load_array(pred_probs, "pred_probs"))
+    n, k = probs.shape
+    raw = np.asarray(_load_array(labels, "labels"))
+    names: tuple[str, ...] | None = None
+    if classes is not None:
+        if isinstance(classes, (str, os.PathLike)):
+            cpath = Path(classes)
+            if not cpath.exists():
+                raise InvalidInputError(f"classes file '{cpath}' does not exist.")
+            names = tuple(ln for ln in cpath.read_text(encoding="utf-8").splitlines() if ln)
+        else:
+            names = tuple(str(c) for c in classes)
+        if len(names) != k:
+            raise InvalidInputError(
+                f"`classes` must name every column of `pred_probs` ({k}); got {len(names)} names."
+            )
+    if raw.dtype.kind in "USO":
+        if names is None:
+            raise InvalidInputError(
+                "`labels` holds class names; pass `classes` (a classes.txt, one name a line, "
+                "in the column order of `pred_probs`) to map them to columns."
+            )
+        index = {c: i for i, c in enumerate(names)}
+        unknown = sorted({str(v) for v in raw.tolist()} - set(index))
+        if unknown:
+            raise InvalidInputError(
+                f"`labels` has class names not in `classes`: {unknown[:5]}; classes are "
+                f"{list(names)[:10]}."
+            )
+        raw = np.array([index[str(v)] for v in raw.tolist()], dtype=np.int64)
+    from mislabel._validation import check_labels
+
+    y = check_labels(raw, n_classes=k, n_samples=n).astype(np.int64)
+    return LabeledData(
+        "pred_probs",
+        y,
+        names if names is not None else tuple(str(i) for i in range(k)),
+        pred_probs=probs,
+        source=Path(pred_probs) if isinstance(pred_probs, (str, os.PathLike)) else None,
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _load_array(value: Any, name: str) -> Any:
+    if not isinstance(value, (str, os.PathLike)):
+        return value
+    p = Path(value)
+    if not p.exists():
+        raise InvalidInputError(f"`{name}` file '{p}' does not exist.")
+    try:
+        if p.suffix.lower() == ".npy":
+            return np.load(p, allow_pickle=False)
+        if p.suffix.lower() in (".txt", ".csv"):
+            return np.array(
+                [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            )
+    except (ValueError, OSError) as exc:
+        raise InvalidInputError(f"cannot read `{name}` file '{p}': {exc}") from exc
+    raise InvalidInputError(f"`{name}` file '{p}' must be a .npy file; got '{p.suffix}'.")
+
+
+def _read_table(p: Path) -> Any:
+    pd = optional_import("pandas", "pandas", "reading tables")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            try:
+                return pd.read_parquet(p)
+            except ImportError as exc:
+                err = MissingDependencyError("pyarrow", "parquet", "reading Parquet files")
+                err.msg = (  # there is no mislabel[parquet] extra: name the package itself
+                    "`pyarrow` is required for reading Parquet files but could not be imported. "
+                    "Install it with: pip install pyarrow"
+                )
+                raise err from exc
+        if suffix == ".txt":  # delimiter sniffed
+            return pd.read_csv(p, sep=None, engine="python")
+        return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
+    except MissingDependencyError:
+        raise
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidInputError(f"table '{p}' is empty.") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInputError(f"cannot parse table '{p}': {first}") from exc
+
+
+def _encode_labels(column: Any, name: str, where: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    missing = np.flatnonzero(column.isna().to_numpy())
+    if missing.size:
+        rows = ", ".join(str(int(i)) for i in missing[:5])
+        raise InvalidInputError(
+            f"label column '{name}' of '{where}' is empty in {missing.size} rows (first: {rows}). "
+            "Fill or drop those rows."
+        )
+    values = column.to_numpy()
+    if column.dtype.kind in "iuf" and np.all(np.mod(values.astype(float), 1) == 0):
+        uniq = np.unique(values.astype(np.int64))
+        codes = np.searchsorted(uniq, values.astype(np.int64))
+        return codes.astype(np.int64), tuple(str(int(u)) for u in uniq)
+    as_str = column.astype(str).to_numpy()
+    uniq_s, codes = np.unique(as_str, return_inverse=True)
+    return codes.astype(np.int64).ravel(), tuple(str(u) for u in uniq_s)
+
+
+def _looks_like_image_paths(col: Any) -> bool:
+    if col.dtype.kind != "O":
+        return False
+    sample = col.dropna().astype(str).head(20)
+    return bool(len(sample)) and all(s.lower().endswith(IMAGE_EXTENSIONS) for s in sample)
+
+
+def _find_path_column(frame: Any) -> str | None:
+    named = [c for c in frame.columns if str(c).lower() in _PATH_COLUMNS]
+    for c in [*named, *frame.columns]:
+        if _looks_like_image_paths(frame[c]):
+            return str(c)
+    return None
+
+
+def _find_text_column(frame: Any) -> str | None:
+    for c in frame.columns:
+        if str(c).lower() in _TEXT_COLUMNS and frame[c].dtype.kind == "O":
+            return str(c)
+    objs = [c for c in frame.columns if frame[c].dtype.kind == "O"]
+    if len(objs) == 1 and frame.shape[1] == 1:
+        lengths = frame[objs[0]].dropna().astype(str).str.len()
+        if len(lengths) and float(lengths.mean()) >= 20:
+            return str(objs[0])
+    return None
+
+
+def _first_object_column(frame: Any, where: Path, what: str) -> str:
+    for c in frame.columns:
+        if frame[c].dtype.kind == "O":
+            return str(c)
+    raise InvalidInputError(
+        f"table '{where}' has no {what} column (strings); name it with --{what}-column."
+    )
+
+
+def _pil() -> Any:
+    return optional_import("PIL.Image", "report", "reading images")
+
+
+def _load_image_folder(
+    root: Path, size: tuple[int, int] | None, progress: ProgressCallback | None
+) -> LabeledData:
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not subdirs:
+        raise InvalidInputError(
+            f"image folder '{root}' must hold one subfolder per class (e.g. {root}/cat/1.png); "
+            "it has no subfolders."
+        )
+    names = {d.name.lower() for d in subdirs}
+    if names <= _SPLIT_NAMES and any(any(x.is_dir() for x in d.iterdir()) for d in subdirs):
+        first = next(d for d in subdirs if any(x.is_dir() for x in d.iterdir()))
+        raise InvalidInputError(
+            f"image folder '{root}' looks split into {sorted(d.name for d in subdirs)}; point the "
+            f"data path at one split, e.g. '{first}'."
+        )
+    classes: list[str] = []
+    files: list[Path] = []
+    labels: list[int] = []
+    for d in subdirs:
+        found = sorted(
+            f
+            for f in d.rglob("*")
+            if f.is_file()
+            and f.suffix.lower() in IMAGE_EXTENSIONS
+            and not any(part.startswith(".") for part in f.relative_to(d).parts)
+        )
+        if not found:
+            continue
+        classes.append(d.name)
+        files.extend(found)
+        labels.extend([len(classes) - 1] * len(found))
+    if not files:
+        raise InvalidInputError(
+            f"image folder '{root}' has no images ({', '.join(IMAGE_EXTENSIONS)}) in its class "
+            "subfolders."
+        )
+    rel = [f.relative_to(root).as_posix() for f in files]
+    pixels = _read_images(files, rel, size, progress)
+    return LabeledData(
+        "images",
+        np.asarray(labels, dtype=np.int64),
+        tuple(classes),
+        X=pixels,
+        paths=tuple(rel),
+        image_root=root,
+        source=root,
+    )
+
+
+def _load_image_table(
+    table: Path,
+    column: Any,
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    size: tuple[int, int] | None,
+    progress: ProgressCallback | None,
+) -> LabeledData:
+    root = table.parent
+    rel: list[str] = []
+    files: list[Path] = []
+    for i, value in enumerate(column.tolist()):
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInputError(
+                f"image path column '{column.name}' of '{table}' is empty in row {i}."
+            )
+        f = Path(value) if os.path.isabs(value) else root / value
+        if not f.is_file():
+            raise InvalidInputError(
+                f"image '{value}' listed in row {i} of '{table}' does not exist (paths are "
+                f"relative to {root})."
+            )
+        rel.append(value)
+        files.append(f)
+    pixels = _read_images(files, rel, size, progress)
+    return LabeledData(
+        "images",
+        labels,
+        classes,
+        X=pixels,
+        paths=tuple(rel),
+        image_root=root,
+        source=table,
+    )
+
+
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+
+
+def _read_images(
+    files: list[Path],
+    rel: list[str],
+    size: tuple[int, int] | None,
+    progress: ProgressCallback | None,
+) -> np.ndarray:
+    image_mod = _pil()
+    arrays: list[np.ndarray] = []
+    first: tuple[str, tuple[int, int]] | None = None
+    n = len(files)
+    for i, (f, name) in enumerate(zip(files, rel, strict=True)):
+        try:
+            with image_mod.open(f) as im:
+                im.load()
+                mode = "L" if im.mode in _GRAY_MODES else "RGB"
+                conv = im.convert(mode)
+                got = conv.size
+                if size is not None and got != size:
+                    conv = conv.resize(size, image_mod.Resampling.BILINEAR)
+                arr = np.asarray(conv, dtype=np.uint8)
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            raise InvalidInputError(
+                f"cannot read image '{name}': {reason}. Replace or remove the file."
+            ) from exc
+        if size is None:
+            if first is None:
+                first = (name, got)
+            elif got != first[1]:
+                raise InvalidInputError(
+                    f"images must all have the same size; '{first[0]}' is "
+                    f"{first[1][0]}x{first[1][1]} but '{name}' is {got[0]}x{got[1]} (width x "
+                    "height). Resize them all with image_size=(W, H) (--image-size WxH)."
+                )
+        arrays.append(arr)
+        if progress is not None:
+            progress("images", i + 1, n)
+    if any(a.ndim == 3 for a in arrays):
+        arrays = [a if a.ndim == 3 else np.repeat(a[:, :, None], 3, axis=2) for a in arrays]
+    return np.stack(arrays)

@@ -1,0 +1,727 @@
+"""fastai: out-of-fold probabilities for a ``Learner`` factory, and noise-aware callbacks.
+
+Needs the ``fastai`` extra (``pip install 'mislabel[fastai]'``). Only ``fastai.learner``,
+``fastai.callback.*`` and ``fastai.data.*`` are imported, never ``fastai.vision`` (next to a
+CPU-only torch, torchvision can fail to import).
+
+Out-of-fold probabilities::
+
+    def make_dls(train_idx, valid_idx):            # DataLoaders of one fold
+        return array_dls(X, labels, train_idx, valid_idx, bs=64)
+
+    def make_learner(dls):                         # a fresh Learner for those DataLoaders
+        return Learner(dls, make_net(), loss_func=CrossEntropyLossFlat())
+
+    pred_probs = cross_val_pred_probs_fastai(make_learner, make_dls, labels, cv=5, epochs=5,
+                                             random_state=0, cache_dir=".cache")
+    issues = mislabel.find_label_issues(labels, pred_probs, noise_rate=0.1)
+
+How sample indices travel
+-------------------------
+fastai's ``Learner`` calls ``loss_func(pred, *yb)`` and cannot pass an index. We chose the
+dataset route: the dataset yields ``(x, y, index)`` (:class:`IndexedDataset`, or
+:func:`array_dls`, mark it with ``yields_index = True`` and ``n_inp = 1``), and
+:class:`BatchIndexCallback` takes the index out of ``yb`` at the start of every batch (so
+metrics, ``get_preds`` and the loss see ``(x,), (y,)`` as usual), stores it as
+``learn.yb_index`` and, while training, binds it to a loss that takes it
+(``loss.bind_index(index)``: ELR, truncated GCE, weighted CE) right before the loss call. The
+callbacks below read ``learn.yb_index``. The index is the position in the *whole* indexed
+dataset, so per-sample state (weights, ELR targets, training dynamics) has one row per sample
+across folds. A callback that stashes indices on the loss without a dataset change would need
+the sampler's order, which fastai does not expose per batch.
+
+Callbacks
+---------
+* :class:`SampleWeightCallback` — per-sample weights (e.g. ``issues.scores``): the batch loss
+  becomes the weighted mean ``sum s_i l_i / sum s_i w_{y_i}``.
+* :class:`SmallLossCallback` — drops the largest-loss share of each batch after a warm-up,
+  keeping ``R(t) = 1 - τ·min(t/T_k, 1)`` (co-teaching's schedule on one network).
+* :class:`TrainingDynamicsRecorder` — per-sample loss and margin per epoch → area under the
+  margin (``.aum()``, ``.as_scores()``, ``.to_label_issues()``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import numbers
+import os
+import random
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mislabel._validation import as_seed, check_labels, check_option, check_scalar, optional_import
+
+optional_import("fastai.learner", "fastai", "mislabel.integrations.fastai")
+
+import fastai.callback.progress  # noqa: E402  (adds Learner.no_bar)
+import fastai.callback.schedule  # noqa: E402, F401  (adds Learner.fit_one_cycle)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from fastai.callback.core import Callback  # noqa: E402
+from fastai.data.core import DataLoaders  # noqa: E402
+from fastai.data.load import DataLoader  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from mislabel.exceptions import InvalidInputError, InvalidParameterError  # noqa: E402
+from mislabel.integrations.torch import stable_repr  # noqa: E402
+from mislabel.train._dynamics import TrainingDynamics  # noqa: E402
+from mislabel.train._schedule import check_schedule, keep_rate, n_keep  # noqa: E402
+
+__all__ = [
+    "ArrayDataset",
+    "BatchIndexCallback",
+    "IndexedDataset",
+    "SampleWeightCallback",
+    "SmallLossCallback",
+    "TrainingDynamicsRecorder",
+    "array_dls",
+    "cross_val_pred_probs_fastai",
+]
+
+logger = logging.getLogger(__name__)
+
+FitMethod = Literal["fit", "fit_one_cycle"]
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class ArrayDataset:
+    """Items ``(x_i, y_i)`` of a feature array and labels (float32 features, int64 labels)."""
+
+    n_inp = 1
+
+    def __init__(self, X: Any, labels: Any) -> None:
+        x = X.detach() if isinstance(X, Tensor) else torch.from_numpy(np.ascontiguousarray(X))
+        self.x = x if x.is_floating_point() else x.float()
+        self.y = torch.as_tensor(check_labels(labels), dtype=torch.long)
+        if self.x.shape[0] != self.y.shape[0]:
+            raise InvalidInputError(
+                f"`X` must have one row per label ({self.y.shape[0]}); got {self.x.shape[0]}."
+            )
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        return self.x[i], self.y[i]
+
+
+class IndexedDataset:
+    """Items ``(*item, index)`` of a map-style dataset, ``index`` its position in ``dataset``.
+
+    Args:
+        dataset: items are tuples ``(x, y)`` (or ``(x1, x2, ..., y)`` with ``n_inp``).
+        indices: optional subset (e.g. a fold's training part); the yielded index is still the
+            position in the whole ``dataset``, so per-sample state lines up across folds.
+        n_inp: number of inputs per item (default: ``dataset.n_inp`` or 1).
+
+    Attributes:
+        yields_index: True, the marker :func:`cross_val_pred_probs_fastai` looks for.
+        n_total: ``len(dataset)``, the size per-sample state needs.
+    """
+
+    yields_index = True
+
+    def __init__(self, dataset: Any, indices: Any = None, n_inp: int | None = None) -> None:
+        self.dataset = dataset
+        self.n_total = len(dataset)
+        self.indices = (
+            np.arange(self.n_total) if indices is None else np.asarray(indices, dtype=np.int64)
+        )
+        self.n_inp = int(n_inp if n_inp is not None else getattr(dataset, "n_inp", 1))
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
+        j = int(self.indices[i])
+        item = self.dataset[j]
+        if not isinstance(item, tuple):
+            item = (item,)
+        return (*item, torch.tensor(j))
+
+
+def array_dls(
+    X: Any,
+    labels: Any,
+    train_idx: Any,
+    valid_idx: Any,
+    *,
+    bs: int = 64,
+    with_index: bool = True,
+    device: Any = None,
+) -> DataLoaders:
+    """fastai ``DataLoaders`` of one fold from a feature array and labels.
+
+    The training loader shuffles and drops a last incomplete batch; the validation loader keeps
+    the order of ``valid_idx``. With ``with_index`` items are ``(x, y, index)`` (index into
+    ``X``) for :class:`BatchIndexCallback`. Use ``functools.partial(array_dls, X, labels)`` as
+    the ``dls_factory`` of :func:`cross_val_pred_probs_fastai`.
+    """
+    base = ArrayDataset(X, labels)
+
+    def wrap(idx: Any) -> Any:
+        return IndexedDataset(base, idx) if with_index else _Subset(base, idx)
+
+    train_dl = DataLoader(wrap(train_idx), bs=bs, shuffle=True, drop_last=True)
+    valid_dl = DataLoader(wrap(valid_idx), bs=bs, shuffle=False)
+    return DataLoaders(train_dl, valid_dl, device=device)
+
+
+class _Subset:
+    n_inp = 1
+
+    def __init__(self, dataset: Any, indices: Any) -> None:
+        self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def __getitem__(self, i: int) -> Any:
+        return self.dataset[int(self.indices[i])]
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def _bind(loss: Any, index: Tensor | None) -> None:
+    if index is not None and getattr(loss, "takes_index", False):
+        loss.bind_index(index)
+
+
+def _ensure_batch_index(learn: Any) -> None:
+    if not any(isinstance(cb, BatchIndexCallback) for cb in learn.cbs):
+        learn.add_cb(BatchIndexCallback())
+
+
+def _index_of(learn: Any, who: str) -> Tensor:
+    idx = getattr(learn, "yb_index", None)
+    if idx is None:
+        raise InvalidInputError(
+            f"{who} needs the dataset index of every sample: build the DataLoaders from "
+            "items (x, y, index) (IndexedDataset, or array_dls(..., with_index=True))."
+        )
+    return idx
+
+
+def _dataset_size(learn: Any) -> int:
+    ds = learn.dls.train.dataset
+    return int(getattr(ds, "n_total", len(ds)))
+
+
+class BatchIndexCallback(Callback):
+    """Take the dataset index out of each batch and give it to the loss while training.
+
+    Batches must end with the index: items ``(x, y, index)`` with ``n_inp = 1``. At
+    ``before_batch`` the index leaves ``learn.yb`` (so the loss, metrics and ``get_preds`` see
+    the usual targets) and is kept as ``learn.yb_index``; at ``after_pred`` it is bound to a
+    loss with ``takes_index`` (ELR, truncated GCE, weighted CE). Added automatically by the
+    other callbacks here and by :func:`cross_val_pred_probs_fastai`.
+    """
+
+    order = -9  # after TrainEvalCallback (-10), before the other mislabel callbacks
+
+    def before_batch(self) -> None:
+        yb = self.learn.yb
+        if len(yb) < 2:
+            raise InvalidInputError(
+                f"batches must end with the dataset index: items (x, y, index) with n_inp=1; "
+                f"got {len(self.learn.xb)} input(s) and {len(yb)} target(s). Wrap the dataset "
+                "in IndexedDataset (or use array_dls(..., with_index=True))."
+            )
+        index = yb[-1]
+        if (
+            not isinstance(index, Tensor)
+            or index.ndim != 1
+            or index.is_floating_point()
+            or index.shape[0] != yb[0].shape[0]
+        ):
+            raise InvalidInputError(
+                "the last element of each batch must be the (batch,) integer dataset index; "
+                f"got {getattr(index, 'shape', type(index).__name__)}."
+            )
+        self.learn.yb = tuple(yb[:-1])
+        self.learn.yb_index = index
+
+    def after_pred(self) -> None:
+        if self.training:
+            _bind(self.learn.loss_func, self.learn.yb_index)
+
+
+class TrainingDynamicsRecorder(Callback):
+    """Record each training sample's loss and margin per epoch (area under the margin).
+
+    Reads the logits of the training forward pass before any selection (so it sees every
+    sample), with the dataset index from :class:`BatchIndexCallback`. After ``fit``:
+    :meth:`aum` (low = suspect), :meth:`as_scores` (``sigmoid(AUM)``, label quality in (0, 1)),
+    :meth:`to_label_issues` (a :class:`mislabel.LabelIssues`), and :attr:`dynamics` (the
+    :class:`mislabel.train.TrainingDynamics` with the per-epoch ``losses`` and ``margins``).
+
+    Args:
+        n_samples: size of the indexed dataset (default: ``n_total`` of the training dataset,
+            or its length).
+    """
+
+    order = -6
+    run_valid = False
+
+    def __init__(self, n_samples: int | None = None) -> None:
+        super().__init__()
+        if n_samples is not None:
+            check_scalar(n_samples, "n_samples", kind=numbers.Integral, min_val=1)
+        self.n_samples = n_samples
+        self.dynamics: TrainingDynamics | None = None
+
+    def before_fit(self) -> None:
+        _ensure_batch_index(self.learn)
+
+    def after_pred(self) -> None:
+        pred = self.learn.pred
+        if self.dynamics is None:
+            n = self.n_samples if self.n_samples is not None else _dataset_size(self.learn)
+            self.dynamics = TrainingDynamics(n, int(pred.shape[1]))
+        self.dynamics.update(
+            _index_of(self.learn, "TrainingDynamicsRecorder"), pred, self.learn.yb[0]
+        )
+
+    def after_train(self) -> None:
+        if self.dynamics is not None:
+            self.dynamics.end_epoch()
+
+    def _dyn(self) -> TrainingDynamics:
+        if self.dynamics is None:
+            from mislabel.exceptions import NotFittedError
+
+            raise NotFittedError("TrainingDynamicsRecorder has recorded nothing; call fit first.")
+        return self.dynamics
+
+    def aum(self) -> np.ndarray:
+        """(n,) area under the margin, low = suspect (nan for samples never trained on)."""
+        return self._dyn().aum()
+
+    def as_scores(self) -> np.ndarray:
+        """(n,) ``sigmoid(AUM)``: label quality in (0, 1), low = suspect."""
+        return self._dyn().as_scores()
+
+    def to_label_issues(self, labels: Any = None, **kwargs: Any) -> Any:
+        """:meth:`mislabel.train.TrainingDynamics.to_label_issues`."""
+        return self._dyn().to_label_issues(labels, **kwargs)
+
+
+class SmallLossCallback(Callback):
+    """Train on the small-loss share of each batch: drop the rest after a warm-up.
+
+    At epoch ``t`` (0-based) the ``R(t) = 1 - forget_rate·min((t - warmup_epochs) / t_k, 1)``
+    share of each training batch with the smallest cross-entropy is kept; ``pred``, the
+    targets and the bound index are cut to it before the loss, so any loss (and ELR's
+    per-sample targets) sees only the kept samples (Han et al., NeurIPS 2018).
+
+    Args:
+        forget_rate: τ in [0, 1): the share dropped once the ramp is over; the noise rate,
+            known or estimated (``mislabel.estimate_noise(labels, pred_probs).noise_rate``).
+        warmup_epochs: epochs that keep every sample before the ramp starts.
+        t_k: epochs the ramp takes.
+
+    Attributes:
+        history: one dict per epoch: ``epoch``, ``keep_rate``, ``n_seen``, ``n_kept``.
+    """
+
+    order = -5
+    run_valid = False
+
+    def __init__(self, forget_rate: float, warmup_epochs: int = 0, t_k: int = 10) -> None:
+        super().__init__()
+        check_schedule(forget_rate, t_k, warmup_epochs)
+        self.forget_rate = float(forget_rate)
+        self.warmup_epochs = int(warmup_epochs)
+        self.t_k = int(t_k)
+        self.history: list[dict[str, Any]] = []
+        self._seen = 0
+        self._kept = 0
+
+    def before_fit(self) -> None:
+        if getattr(self.learn.dls.train.dataset, "yields_index", False):
+            _ensure_batch_index(self.learn)
+
+    def before_train(self) -> None:
+        self._seen = 0
+        self._kept = 0
+
+    def after_pred(self) -> None:
+        rate = keep_rate(self.epoch, self.forget_rate, self.t_k, self.warmup_epochs)
+        learn = self.learn
+        y = learn.yb[0]
+        b = int(y.shape[0])
+        self._seen += b
+        if rate >= 1.0:
+            self._kept += b
+            return
+        with torch.no_grad():
+            per = F.cross_entropy(learn.pred.float(), y, reduction="none")
+        k = n_keep(rate, b)
+        keep = torch.argsort(per, stable=True)[:k]
+        learn.pred = learn.pred[keep]
+        learn.yb = tuple(t[keep] for t in learn.yb)
+        index = getattr(learn, "yb_index", None)
+        if index is not None:
+            learn.yb_index = index[keep.to(index.device)]
+            _bind(learn.loss_func, learn.yb_index)
+        self._kept += k
+
+    def after_train(self) -> None:
+        self.history.append(
+            {
+                "epoch": int(self.epoch),
+                "keep_rate": keep_rate(self.epoch, self.forget_rate, self.t_k, self.warmup_epochs),
+                "n_seen": self._seen,
+                "n_kept": self._kept,
+            }
+        )
+
+
+def _class_weight(loss: Any) -> Tensor | None:
+    for obj in (loss, getattr(loss, "func", None)):
+        w = getattr(obj, "weight", None)
+        if isinstance(w, Tensor):
+            return w
+    return None
+
+
+class SampleWeightCallback(Callback):
+    """Weight each training sample's loss, e.g. by its detection score.
+
+    While training, the loss runs with ``reduction="none"`` and the batch loss becomes
+    ``sum_i s_i l_i / sum_i s_i w_{y_i}`` (``w``: the loss's per-class weight, if any), the
+    weighted mean ``F.cross_entropy`` uses; validation is unweighted. Works with any loss that
+    has a ``reduction`` attribute (fastai's ``CrossEntropyLossFlat``, torch's, every
+    :mod:`mislabel.losses` loss except ``weighted_ce``, which weighs by itself).
+
+    Args:
+        weights: (n_samples,) finite non-negative weights indexed by the dataset index, e.g.
+            ``issues.scores`` of :func:`mislabel.find_label_issues` (low = suspect), or
+            ``(~issues.mask).astype(float)`` to drop the flagged samples.
+
+    Attributes:
+        n_seen, n_zero_weight, weight_sum: counters over the batches trained on.
+    """
+
+    order = -4
+    run_valid = False
+
+    def __init__(self, weights: Any) -> None:
+        super().__init__()
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 1 or w.size == 0:
+            raise InvalidInputError(
+                f"`weights` must be a 1-D array with one weight per sample; got shape {w.shape}."
+            )
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            i = int(np.flatnonzero(~np.isfinite(w) | (w < 0))[0])
+            raise InvalidInputError(
+                f"`weights` must be finite and non-negative; got {w[i]} at position {i}."
+            )
+        self.weights = torch.from_numpy(w.astype(np.float32))
+        self.n_seen = 0
+        self.n_zero_weight = 0
+        self.weight_sum = 0.0
+        self._reduction: str | None = None
+
+    def before_fit(self) -> None:
+        _ensure_batch_index(self.learn)
+        loss = self.learn.loss_func
+        if not hasattr(loss, "reduction"):
+            raise InvalidParameterError(
+                "SampleWeightCallback needs a loss with a `reduction` attribute (e.g. "
+                f"CrossEntropyLossFlat(), mislabel.losses.get('ce')); got {type(loss).__name__}."
+            )
+        n = _dataset_size(self.learn)
+        if self.weights.shape[0] != n:
+            raise InvalidInputError(
+                f"`weights` must have one entry per sample of the indexed dataset ({n}); got "
+                f"{self.weights.shape[0]}."
+            )
+
+    def after_pred(self) -> None:
+        loss = self.learn.loss_func
+        self._reduction = loss.reduction
+        loss.reduction = "none"
+
+    def after_loss(self) -> None:
+        if self._reduction is None:
+            return
+        learn = self.learn
+        learn.loss_func.reduction, self._reduction = self._reduction, None
+        per = learn.loss_grad
+        idx = _index_of(learn, "SampleWeightCallback")
+        w = self.weights.to(per.device)[idx.to(per.device)].to(per.dtype)
+        den = w
+        cw = _class_weight(learn.loss_func)
+        if cw is not None:
+            den = w * cw.to(device=per.device, dtype=per.dtype)[learn.yb[0]]
+        learn.loss_grad = (per * w).sum() / den.sum().clamp_min(1e-12)
+        learn.loss = learn.loss_grad.clone()
+        self.n_seen += int(w.shape[0])
+        self.n_zero_weight += int((w == 0).sum())
+        self.weight_sum += float(w.sum())
+
+    def _restore(self) -> None:
+        if self._reduction is not None:
+            self.learn.loss_func.reduction, self._reduction = self._reduction, None
+
+    def after_cancel_batch(self) -> None:
+        self._restore()
+
+    def after_fit(self) -> None:
+        self._restore()
+
+
+# --------------------------------------------------------------------------- out-of-fold
+
+
+@contextmanager
+def _seeded_everything(seed: int | None) -> Iterator[None]:
+    """Seed python's, numpy's and torch's global RNGs (fastai draws from all three) and put
+    the caller's states back afterwards."""
+    if seed is None:
+        yield
+        return
+    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)  # noqa: NPY002
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)  # noqa: NPY002
+
+
+def _check_output(learn: Any, k: int, fold: int) -> None:
+    dls = learn.dls
+    batch = dls.valid.one_batch()
+    n_inp = int(getattr(dls, "n_inp", 1))
+    xb = batch[:n_inp]
+    model = learn.model
+    try:
+        device = next(model.parameters()).device
+        xb = tuple(x.to(device) if isinstance(x, Tensor) else x for x in xb)
+    except StopIteration:
+        pass
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(*xb)
+    except Exception as exc:
+        raise InvalidInputError(
+            f"fold {fold}: the Learner's model failed on one validation batch: "
+            f"{type(exc).__name__}: {exc}."
+        ) from exc
+    finally:
+        model.train(was_training)
+    b = int(batch[0].shape[0]) if hasattr(batch[0], "shape") else None
+    if not isinstance(out, Tensor) or out.ndim != 2 or out.shape[1] != k or out.shape[0] != b:
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise InvalidInputError(
+            f"the Learner's model must output logits of shape (n_samples, n_classes) = "
+            f"({b}, {k}); got {got}. End the network with a layer of n_classes = {k} outputs."
+        )
+
+
+def _cache_key(
+    learner_factory: Any,
+    dls_factory: Any,
+    labels: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    k: int,
+    settings: str,
+) -> str:
+    h = hashlib.sha256()
+    for part in (stable_repr(learner_factory), stable_repr(dls_factory), settings, str(k)):
+        h.update(part.encode())
+    h.update(labels.astype(np.int64).tobytes())
+    for _, test in splits:
+        h.update(np.asarray(test, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def cross_val_pred_probs_fastai(
+    learner_factory: Callable[[Any], Any],
+    dls_factory: Callable[[np.ndarray, np.ndarray], Any],
+    labels: Any,
+    *,
+    cv: Any = 5,
+    epochs: int = 1,
+    lr: float = 1e-3,
+    fit_method: FitMethod = "fit_one_cycle",
+    random_state: int | np.random.Generator | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    cache_key: str = "",
+    n_classes: int | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Out-of-fold predicted probabilities from k stratified folds, with fastai.
+
+    For each fold, ``dls_factory(train_idx, valid_idx)`` builds the fold's ``DataLoaders``
+    (the validation loader holding exactly the held-out samples), ``learner_factory(dls)`` a
+    fresh ``Learner``, which trains for ``epochs`` and predicts the held-out samples with
+    ``get_preds``. Every sample's probabilities thus come from a model that never saw its label.
+
+    Checked before any training: both factories callable, labels in ``[0, n_classes)`` with at
+    least two classes, every fold's training part holding every class, and (per fold, before
+    its training) the model's output on one validation batch being (batch, n_classes).
+
+    Args:
+        learner_factory: ``dls -> Learner``. Put the loss, metrics and callbacks there
+            (:class:`BatchIndexCallback` is added when the data yield indices).
+        dls_factory: ``(train_idx, valid_idx) -> DataLoaders`` (indices into ``labels``); the
+            validation loader must not shuffle or drop samples. :func:`array_dls` builds one.
+        labels: (n,) given labels.
+        cv: number of stratified, shuffled folds, or a scikit-learn splitter.
+        epochs: epochs per fold.
+        lr: learning rate (the maximum of the one-cycle schedule with ``fit_one_cycle``).
+        fit_method: ``"fit_one_cycle"`` or ``"fit"``.
+        random_state: seeds the folds and, per fold (seed + fold), python's, numpy's and
+            torch's RNGs while the DataLoaders and the Learner are built and trained (fastai
+            draws from all three); the caller's RNG states are restored.
+        cache_dir: each finished fold is written there atomically; a rerun with the same
+            factories (by qualified name and code), labels, folds and settings computes only
+            the missing folds.
+        cache_key: extra text for the cache key, for factories whose code is the same but whose
+            captured settings differ (closures, data).
+        n_classes: number of classes (default: max label + 1).
+        progress: show fastai's progress bars and epoch table.
+
+    Returns:
+        (n_samples, n_classes) float64 out-of-fold probabilities (softmax applied when the loss
+        has no ``activation``).
+    """
+    from mislabel.detect._oof import _atomic_save, _splits
+
+    for name, fn, sig in (
+        ("learner_factory", learner_factory, "dls -> Learner"),
+        ("dls_factory", dls_factory, "(train_idx, valid_idx) -> DataLoaders"),
+    ):
+        if not callable(fn):
+            raise InvalidParameterError(
+                f"`{name}` must be callable ({sig}); got {type(fn).__name__}."
+            )
+    check_scalar(epochs, "epochs", kind=numbers.Integral, min_val=1)
+    check_scalar(lr, "lr", min_val=0.0, include_min=False)
+    check_option(fit_method, "fit_method", ("fit", "fit_one_cycle"))
+    if n_classes is not None:
+        check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=2)
+    y = check_labels(labels, n_classes=n_classes)
+    k = int(n_classes) if n_classes is not None else int(y.max()) + 1
+    if np.unique(y).size < 2:
+        raise InvalidInputError(
+            f"`labels` must contain at least 2 classes for cross-validation; got only class "
+            f"{int(y[0])}."
+        )
+    seed = as_seed(random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # replaced by the error below
+        splits = _splits(cv, y, seed)
+    for fold, (train, _) in enumerate(splits):
+        missing = np.flatnonzero(np.bincount(y[train], minlength=k) == 0)
+        if missing.size:
+            total = np.bincount(y, minlength=k)[missing]
+            raise InvalidInputError(
+                f"fold {fold}'s training part has no sample of classes {missing[:10].tolist()} "
+                f"({total[:10].tolist()} in all `labels`); a model trained there cannot predict "
+                "them. Use fewer folds (cv) or merge or drop the rare classes."
+            )
+
+    n = y.shape[0]
+    out = np.zeros((n, k), dtype=np.float64)
+    todo = list(range(len(splits)))
+    cache: Path | None = None
+    if cache_dir is not None:
+        settings = f"epochs={epochs};lr={lr!r};fit={fit_method};seed={seed};key={cache_key}"
+        cache = Path(cache_dir) / (
+            "oof-fastai-" + _cache_key(learner_factory, dls_factory, y, splits, k, settings)
+        )
+        cache.mkdir(parents=True, exist_ok=True)
+        todo = []
+        for f in range(len(splits)):
+            path = cache / f"fold-{f}.npz"
+            if path.exists():
+                with np.load(path) as z:
+                    out[z["test"]] = z["proba"]
+                logger.info("fold %d loaded from cache %s", f, path)
+            else:
+                todo.append(f)
+
+    for f in todo:
+        train, test = splits[f]
+        with _seeded_everything(None if seed is None else seed + f):
+            proba = _fit_predict_fold(
+                learner_factory, dls_factory, train, test, k, f, epochs, lr, fit_method, progress
+            )
+        out[test] = proba
+        if cache is not None:
+            _atomic_save(cache / f"fold-{f}.npz", test=test, proba=proba)
+    return out
+
+
+def _fit_predict_fold(
+    learner_factory: Any,
+    dls_factory: Any,
+    train: np.ndarray,
+    test: np.ndarray,
+    k: int,
+    fold: int,
+    epochs: int,
+    lr: float,
+    fit_method: str,
+    progress: bool,
+) -> np.ndarray:
+    dls = dls_factory(train, test)
+    if not (hasattr(dls, "train") and hasattr(dls, "valid")):
+        raise InvalidParameterError(
+            f"`dls_factory` must return fastai DataLoaders (with .train and .valid); got "
+            f"{type(dls).__name__}."
+        )
+    n_valid = len(dls.valid.dataset)
+    if n_valid != test.shape[0]:
+        raise InvalidInputError(
+            f"fold {fold}: the validation DataLoader must hold exactly the held-out samples "
+            f"({test.shape[0]}); its dataset has {n_valid}. Build it from `valid_idx`."
+        )
+    learn = learner_factory(dls)
+    if not all(callable(getattr(learn, m, None)) for m in ("fit", "get_preds")):
+        raise InvalidParameterError(
+            f"`learner_factory` must return a fastai Learner; got {type(learn).__name__}."
+        )
+    if getattr(dls.train.dataset, "yields_index", False):
+        _ensure_batch_index(learn)
+    _check_output(learn, k, fold)
+    quiet = nullcontext() if progress else learn.no_bar()
+    logging_off = nullcontext() if progress else learn.no_logging()
+    with quiet, logging_off:
+        getattr(learn, fit_method)(epochs, lr)
+        preds = learn.get_preds(dl=dls.valid)[0]
+    if getattr(learn.loss_func, "activation", None) is None:
+        preds = torch.softmax(preds.float(), dim=1)
+    proba = preds.detach().cpu().double().numpy()
+    if proba.shape != (test.shape[0], k):
+        raise InvalidInputError(
+            f"fold {fold}: get_preds must give (n_held_out, n_classes) = ({test.shape[0]}, {k}); "
+            f"got {proba.shape}."
+        )
+    if not math.isclose(float(proba.sum(axis=1).mean()), 1.0, abs_tol=1e-3):
+        raise InvalidInputError(
+            f"fold {fold}: the predictions are not probabilities (rows sum to "
+            f"{float(proba.sum(axis=1).mean()):.4g} on average); give the loss an `activation` "
+            "(mislabel losses and fastai's CrossEntropyLossFlat have one)."
+        )
+    return proba

@@ -1,0 +1,412 @@
+"""What every loss shares: input checks, the reduction, and the base ``nn.Module``.
+
+The math of each loss lives in a function that returns the *unreduced, unweighted* loss of
+every sample; :func:`reduce_loss` then applies the per-class ``weight``, ``ignore_index`` and
+``reduction`` exactly as :func:`torch.nn.functional.cross_entropy` does:
+
+* ``"none"``: ``weight[y_i] * l_i`` per sample, ``0`` where ``y_i == ignore_index``;
+* ``"sum"``: the sum of those;
+* ``"mean"``: ``sum_i weight[y_i] * l_i / sum_i weight[y_i]`` over the samples not ignored
+  (a plain mean over them without ``weight``; ``nan`` when every sample is ignored, as in
+  PyTorch).
+
+Half and bfloat16 logits are computed in float32 and the loss is returned in the input dtype.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, ClassVar, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mislabel._validation import check_option, check_scalar
+from mislabel.exceptions import InvalidInputError, InvalidParameterError
+
+__all__ = [
+    "REDUCTIONS",
+    "LossBase",
+    "Reduction",
+    "add_at",
+    "apply_dense",
+    "as_buffer_dtype",
+    "check_class_weight",
+    "check_common",
+    "check_index",
+    "check_logits_target",
+    "check_n_classes",
+    "finish",
+    "needs_graph",
+    "reduce_loss",
+    "resolve_weight",
+    "row_target_kernel",
+    "softmax_lse",
+    "softmax_lse_max",
+]
+
+Reduction = Literal["none", "mean", "sum"]
+#: The allowed values of ``reduction``.
+REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def check_logits_target(logits: Any, target: Any, *, ignore_index: int) -> tuple[Tensor, Tensor]:
+    """Check ``logits`` (n, K) and ``target`` (n,); return them as compute-ready tensors.
+
+    ``logits`` comes back in float32 when it was half or bfloat16, ``target`` as int64. Class
+    indices are range-checked for tensors on the CPU (elsewhere that check would force a device
+    sync every batch; out-of-range indices then fail inside the indexing kernel).
+    """
+    if not isinstance(logits, Tensor):
+        raise InvalidInputError(
+            f"`logits` must be a torch.Tensor of shape (n_samples, n_classes); got "
+            f"{type(logits).__name__}. Convert with torch.as_tensor(...)."
+        )
+    if not isinstance(target, Tensor):
+        raise InvalidInputError(
+            f"`target` must be a torch.Tensor of class indices, shape (n_samples,); got "
+            f"{type(target).__name__}. Convert with torch.as_tensor(..., dtype=torch.long)."
+        )
+    if logits.ndim != 2:
+        hint = " Flatten extra dimensions into the batch first." if logits.ndim > 2 else ""
+        raise InvalidInputError(
+            "`logits` must have shape (n_samples, n_classes); got shape "
+            f"{tuple(logits.shape)}.{hint}"
+        )
+    if not logits.is_floating_point():
+        raise InvalidInputError(f"`logits` must be floating point; got dtype {logits.dtype}.")
+    if target.ndim != 1 or target.shape[0] != logits.shape[0]:
+        hint = (
+            " `target` must hold class indices, not one-hot or probability rows."
+            if target.ndim == 2
+            else ""
+        )
+        raise InvalidInputError(
+            f"`target` must have shape (n_samples,) = ({logits.shape[0]},) to match `logits`; "
+            f"got shape {tuple(target.shape)}.{hint}"
+        )
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise InvalidInputError(
+            f"`target` must hold integer class indices; got dtype {target.dtype}. "
+            "Use target.long()."
+        )
+    if target.dtype != torch.int64:
+        target = target.long()
+    if logits.dtype in _LOW_PRECISION:
+        logits = logits.float()
+    if target.device.type == "cpu" and target.numel():
+        n_classes = logits.shape[1]
+        valid = target[target != ignore_index]
+        if valid.numel():
+            lo, hi = int(valid.min()), int(valid.max())
+            if lo < 0 or hi >= n_classes:
+                bad = lo if lo < 0 else hi
+                raise InvalidInputError(
+                    f"`target` must be class indices in [0, {n_classes}) or ignore_index "
+                    f"({ignore_index}); got {bad}. Does `logits` have a column for every class?"
+                )
+    return logits, target
+
+
+def check_class_weight(weight: Any, n_classes: int | None = None) -> Tensor | None:
+    """Check a per-class ``weight`` vector; return it as a float tensor (or None)."""
+    if weight is None:
+        return None
+    try:
+        w = torch.as_tensor(weight)
+    except Exception as exc:
+        raise InvalidParameterError(
+            f"`weight` must be a 1-D tensor with one non-negative weight per class; got "
+            f"{type(weight).__name__} that torch cannot convert ({exc})."
+        ) from exc
+    if w.ndim != 1 or w.numel() == 0:
+        raise InvalidParameterError(
+            f"`weight` must be a 1-D tensor with one weight per class; got shape {tuple(w.shape)}."
+        )
+    if not w.is_floating_point():
+        w = w.to(torch.get_default_dtype())
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise InvalidParameterError(
+            f"`weight` must hold finite, non-negative class weights; got {w.tolist()[:10]}."
+        )
+    if n_classes is not None and w.shape[0] != n_classes:
+        raise InvalidParameterError(
+            f"`weight` must have one entry per class ({n_classes}); got {w.shape[0]}."
+        )
+    return w
+
+
+def check_n_classes(what: str, expected: int, logits: Tensor) -> None:
+    """Check that a per-class setting (``weight``, a matrix) matches ``logits``' columns."""
+    if logits.shape[1] != expected:
+        raise InvalidInputError(
+            f"`logits` must have n_classes = {expected} columns to match {what}; got shape "
+            f"{tuple(logits.shape)}."
+        )
+
+
+def check_index(index: Any, n: int, n_samples: int, name: str = "index") -> Tensor:
+    """Check per-batch dataset indices: (n,) integers in ``[0, n_samples)``; return int64."""
+    if not isinstance(index, Tensor):
+        try:
+            index = torch.as_tensor(index)
+        except Exception as exc:
+            raise InvalidInputError(
+                f"`{name}` must be a 1-D tensor of dataset indices; got {type(index).__name__}."
+            ) from exc
+    if index.ndim != 1 or index.shape[0] != n:
+        raise InvalidInputError(
+            f"`{name}` must have shape (n_samples,) = ({n},), one dataset index per row of "
+            f"`logits`; got shape {tuple(index.shape)}."
+        )
+    if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
+        raise InvalidInputError(f"`{name}` must hold integer indices; got dtype {index.dtype}.")
+    index = index.long()
+    if index.device.type == "cpu" and n:
+        lo, hi = int(index.min()), int(index.max())
+        if lo < 0 or hi >= n_samples:
+            raise InvalidInputError(
+                f"`{name}` must be dataset indices in [0, n_samples) = [0, {n_samples}); got "
+                f"{lo if lo < 0 else hi}. Was the loss built with the training set's size?"
+            )
+    return index
+
+
+def reduce_loss(
+    loss: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    sample_weight: Tensor | None = None,
+) -> Tensor:
+    """Weight and reduce per-sample losses exactly as ``F.cross_entropy`` does.
+
+    ``sample_weight`` (optional, (n,)) multiplies ``weight[y_i]`` and so also enters the
+    denominator of the mean.
+    """
+    valid = target != ignore_index
+    safe = target.masked_fill(~valid, 0)
+    w = None if weight is None else weight.to(device=loss.device, dtype=loss.dtype).take(safe)
+    if sample_weight is not None:
+        sw = sample_weight.to(device=loss.device, dtype=loss.dtype)
+        w = sw if w is None else w * sw
+    if w is None:
+        out = torch.where(valid, loss, 0.0)
+        denom = valid.sum().to(loss.dtype)
+    else:
+        w = torch.where(valid, w, 0.0)
+        out = torch.where(valid, loss * w, 0.0)
+        denom = w.sum()
+    if reduction == "none":
+        return out
+    if reduction == "sum":
+        return out.sum()
+    return out.sum() / denom
+
+
+def finish(
+    loss: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    dtype: torch.dtype,
+    sample_weight: Tensor | None = None,
+) -> Tensor:
+    """:func:`reduce_loss`, then cast back to the dtype the logits came in."""
+    out = reduce_loss(loss, target, weight, ignore_index, reduction, sample_weight)
+    return out if out.dtype == dtype else out.to(dtype)
+
+
+def check_common(weight: Any, ignore_index: Any, reduction: Any) -> Tensor | None:
+    """Validate the three settings every loss takes; return ``weight`` as a tensor."""
+    check_scalar(ignore_index, "ignore_index", kind=numbers.Integral)
+    check_option(reduction, "reduction", REDUCTIONS)
+    return check_class_weight(weight)
+
+
+def resolve_weight(weight: Tensor | None, logits: Tensor) -> Tensor | None:
+    """Check a stored class weight against ``logits``."""
+    if weight is not None:
+        check_n_classes(f"`weight` ({weight.shape[0]} classes)", weight.shape[0], logits)
+    return weight
+
+
+def as_buffer_dtype(t: Tensor, like: Tensor) -> Tensor:
+    """``t`` on ``like``'s device and dtype (a no-op when they already match)."""
+    if t.dtype != like.dtype or t.device != like.device:
+        return t.to(device=like.device, dtype=like.dtype)
+    return t
+
+
+class LossBase(nn.Module):
+    """Base class of every :mod:`mislabel.losses` module.
+
+    Stores the settings every loss takes and gives the fastai hooks:
+
+    * ``weight`` (buffer, optional): per-class weights, applied by the sample's label;
+    * ``ignore_index``: targets equal to it contribute nothing;
+    * ``reduction``: ``"none"``, ``"mean"`` or ``"sum"``, checked when set, including later
+      (fastai's ``get_preds(with_loss=True)`` sets ``loss_func.reduction = "none"`` for a
+      while);
+    * :meth:`activation` (logits → probabilities) and :meth:`decodes` (probabilities →
+      labels), so a fastai ``Learner`` can produce ``pred_probs``.
+
+    Losses that need to know *which* samples are in the batch (``takes_index = True``)
+    accept ``index`` in ``forward`` and also through :meth:`bind_index` (see there).
+    """
+
+    #: Whether ``forward`` uses the dataset indices of the batch.
+    takes_index: ClassVar[bool] = False
+
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__()
+        w = check_common(weight, ignore_index, reduction)
+        self.register_buffer("weight", w)
+        self.ignore_index = int(ignore_index)
+        self.reduction = reduction
+        self._bound_index: Tensor | None = None
+
+    @property
+    def reduction(self) -> str:
+        """``"none"``, ``"mean"`` or ``"sum"``; checked whenever it is set."""
+        return self._reduction
+
+    @reduction.setter
+    def reduction(self, value: str) -> None:
+        self._reduction = check_option(value, "reduction", REDUCTIONS)
+
+    def activation(self, x: Tensor) -> Tensor:
+        """Logits → class probabilities (softmax over the last dimension)."""
+        return F.softmax(x, dim=-1)
+
+    def decodes(self, x: Tensor) -> Tensor:
+        """Probabilities (or logits) → predicted class indices."""
+        return x.argmax(dim=-1)
+
+    def bind_index(self, index: Tensor | None) -> None:
+        """Give the dataset indices of the *next* batch to the next ``forward`` call.
+
+        For trainers that call ``loss(logits, target)`` and cannot pass ``index`` (fastai's
+        ``Learner`` calls ``loss_func(pred, *yb)``): a callback takes the indices out of the
+        batch and binds them here before the loss runs. The binding is used once, then
+        cleared. An ``index`` passed to ``forward`` wins over a bound one.
+        """
+        self._bound_index = index
+
+    def _take_index(self, index: Tensor | None) -> Tensor | None:
+        bound, self._bound_index = self._bound_index, None
+        return index if index is not None else bound
+
+    def extra_repr(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in self._hparams().items()]
+        if self.weight is not None:
+            parts.append(f"weight=<{self.weight.shape[0]} classes>")
+        if self.ignore_index != -100:
+            parts.append(f"ignore_index={self.ignore_index}")
+        parts.append(f"reduction={self.reduction!r}")
+        return ", ".join(parts)
+
+    def _hparams(self) -> dict[str, Any]:
+        return {}
+
+
+def needs_graph(logits: Tensor) -> bool:
+    """Whether this forward builds a graph that will be backpropagated (training)."""
+    return torch.is_grad_enabled() and logits.requires_grad
+
+
+# --------------------------------------------------------------------------- dense kernels
+# Losses that need the whole probability row (smoothing toward other classes, corrections,
+# bootstrapping, ELR) compute their exact gradient in the forward pass with in-place ops and
+# hand it to autograd through `_PrecomputedGrad`. On the CPU, where fresh (n, K) buffers are
+# the main cost, this keeps them near `F.cross_entropy` (see benchmarks/loss_overhead.py).
+
+
+def softmax_lse(z: Tensor) -> tuple[Tensor, Tensor]:
+    """``softmax(z)`` and ``logsumexp(z)`` per row, from one softmax and two cheap maxima.
+
+    ``max_k p_k = exp(max_k z_k - lse)`` is at least ``1/K``, so ``lse = max z - log max p``
+    is exact to rounding and never takes the log of an underflowed probability.
+    """
+    p, lse, _ = softmax_lse_max(z)
+    return p, lse
+
+
+def softmax_lse_max(z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`softmax_lse` and the largest probability of each row."""
+    p = torch.softmax(z, dim=1)
+    p_max = p.amax(dim=1)
+    return p, z.amax(dim=1) - p_max.log(), p_max
+
+
+def add_at(grad: Tensor, target: Tensor, value: Tensor | float) -> None:
+    """``grad[i, target[i]] += value[i]`` in place."""
+    if not isinstance(value, Tensor):
+        value = torch.full((grad.shape[0],), float(value), dtype=grad.dtype, device=grad.device)
+    grad.scatter_add_(1, target.unsqueeze(1), value.to(grad.dtype).unsqueeze(1))
+
+
+class _PrecomputedGrad(torch.autograd.Function):
+    """Autograd node for a per-sample loss whose gradient w.r.t. ``logits`` comes precomputed.
+
+    ``kernel(logits, *args, need_grad=bool)`` returns ``(loss (n,), grad (n, K) | None,
+    extras)``; ``extras`` are returned after the loss and are not differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: Tensor, kernel: Any, need_grad: bool, *args: Any) -> Any:
+        loss, grad, extras = kernel(logits, *args, need_grad=need_grad)
+        ctx.n_args = len(args)
+        if grad is not None:
+            ctx.save_for_backward(grad)
+        ctx.has_grad = grad is not None
+        if extras:
+            ctx.mark_non_differentiable(*extras)
+            return (loss, *extras)
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_loss: Tensor, *_: Any) -> Any:
+        rest = (None,) * (2 + ctx.n_args)
+        if not ctx.has_grad:  # pragma: no cover - autograd only calls us when a grad is needed
+            return (None, *rest)
+        (grad,) = ctx.saved_tensors
+        return (grad * grad_loss.unsqueeze(1), *rest)
+
+
+def apply_dense(kernel: Any, logits: Tensor, *args: Any) -> Any:
+    """Run ``kernel`` through :class:`_PrecomputedGrad` (or directly when no graph is needed)."""
+    if needs_graph(logits):
+        return _PrecomputedGrad.apply(logits, kernel, True, *args)
+    with torch.no_grad():
+        loss, _, extras = kernel(logits, *args, need_grad=False)
+    return (loss, *extras) if extras else loss
+
+
+def row_target_kernel(
+    z: Tensor, rows: Tensor, *, need_grad: bool
+) -> tuple[Tensor, Tensor | None, tuple[()]]:
+    """``-sum_k r_k log p_k`` for target rows ``r`` (n, K) that sum to 1; grad ``p - r``.
+
+    ``-sum_k r_k log p_k = lse * sum(r) - <r, z>``, and ``sum(r) = 1``. ``rows`` may have
+    negative entries (the rows of an inverse noise matrix do). ``rows`` must be a fresh
+    tensor owned by the caller: it is overwritten.
+    """
+    p, lse = softmax_lse(z)
+    if not need_grad:
+        return lse - torch.linalg.vecdot(rows, z), None, ()
+    grad = p.sub_(rows)
+    return lse - rows.mul_(z).sum(dim=1), grad, ()

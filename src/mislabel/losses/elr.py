@@ -1,0 +1,238 @@
+"""Early-learning regularization, ELR (Liu et al., NeurIPS 2020)."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mislabel._validation import check_scalar
+from mislabel.exceptions import InvalidInputError
+from mislabel.losses._base import (
+    LossBase,
+    Reduction,
+    add_at,
+    apply_dense,
+    as_buffer_dtype,
+    check_common,
+    check_index,
+    check_logits_target,
+    check_n_classes,
+    finish,
+    needs_graph,
+    resolve_weight,
+    softmax_lse_max,
+)
+from mislabel.losses._registry import register
+
+__all__ = ["ELRLoss", "elr_loss"]
+
+#: Probabilities are clamped to [CLAMP, 1 - CLAMP] in the regulariser, as in the authors' code.
+CLAMP = 1e-4
+
+
+def _check_lam(lam: Any) -> float:
+    return float(check_scalar(lam, "lam", min_val=0.0))
+
+
+def _check_beta(beta: Any) -> float:
+    return float(check_scalar(beta, "beta", min_val=0.0, max_val=1.0, include_max=False))
+
+
+def _elr_kernel(
+    z: Tensor,
+    t: Tensor,
+    ema: Tensor,
+    index: Tensor | None,
+    valid: Tensor | None,
+    beta: float,
+    lam: float,
+    *,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None, tuple[()]]:
+    """Per-sample CE + lam * log(1 - <pc, t>) with pc = clamp(p), and its gradient.
+
+    With ``index``, ``t`` is the updated EMA: ``ema[index] <- beta * ema[index] + (1 - beta)
+    * pc / sum(pc)``, written back into ``ema`` (the module's buffer) for the rows where
+    ``valid``. Without, ``ema`` holds the (n, K) targets as they are. Gradient: with
+    ``u = m * t * p`` (m: entries the clamp let through), ``U = sum(u)`` and ``s = <pc, t>``,
+    ``d/dz = p - e_y - lam / (1 - s) * (u - p * U)``.
+    """
+    p, lse, p_max = softmax_lse_max(z)
+    zy = z.gather(1, t.unsqueeze(1)).squeeze(1)
+    pc = p.clamp(CLAMP, 1.0 - CLAMP)
+    if index is None:
+        new = ema
+        s = torch.linalg.vecdot(pc, new)
+    else:
+        new = ema.index_select(0, index)  # a fresh copy: safe to update in place
+        if new.dtype != z.dtype:
+            new = new.to(z.dtype)
+        new.mul_(beta).addcdiv_(pc, pc.sum(dim=1, keepdim=True), value=1.0 - beta)
+        if valid is None:
+            ema.index_copy_(0, index, new.to(ema.dtype))
+        else:
+            ema.index_copy_(0, index[valid], new[valid].to(ema.dtype))
+        s = pc.mul_(new).sum(dim=1)  # pc is not needed any more
+    loss = (lse - zy) + lam * torch.log1p(-s)
+    if not need_grad:
+        return loss, None, ()
+    # m * p, m the entries the clamp lets through: p > CLAMP (one fused op, no bool mask;
+    # it differs from the clamp's own gradient only at p == CLAMP exactly), and not the top
+    # entry of rows whose largest probability is above 1 - CLAMP (rare: a subset of rows).
+    mp = F.threshold(p, CLAMP, 0.0)
+    top = p_max > 1.0 - CLAMP
+    if bool(top.any()):
+        rows = top.nonzero().squeeze(1)
+        mp[rows, p[rows].argmax(dim=1)] = 0.0
+    u = new.mul_(mp) if index is not None else torch.mul(new, mp)
+    coef = lam / (1.0 - s)
+    big_u = u.sum(dim=1)
+    grad = p.mul_((1.0 + coef * big_u).unsqueeze(1)).sub_(u.mul_(coef.unsqueeze(1)))
+    add_at(grad, t, -1.0)
+    return loss, grad, ()
+
+
+def elr_loss(
+    logits: Tensor,
+    target: Tensor,
+    ema_target: Tensor,
+    *,
+    lam: float = 3.0,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Cross-entropy plus the early-learning regulariser, for given target estimates.
+
+    .. math::
+        \ell_i = w_{y_i}\Big(-\log p_{i, y_i} + \lambda \log\big(1 - \langle \bar p_i,
+        t_i \rangle\big)\Big), \qquad \bar p_i = \mathrm{clamp}(p_i, 10^{-4}, 1 - 10^{-4})
+
+    ``t_i`` (``ema_target``, (n, K)) is the running average of the model's past predictions
+    for sample ``i``; :class:`ELRLoss` keeps and updates it. Liu et al., "Early-Learning
+    Regularization Prevents Memorization of Noisy Labels", NeurIPS 2020. The
+    regulariser keeps the model close to what it predicted early in training, before it
+    memorised wrong labels: robust to symmetric and asymmetric noise at high rates.
+    ``lam = 0`` gives CE.
+
+    Args:
+        logits: unnormalised scores, shape (n, K).
+        target: class indices or ``ignore_index``, shape (n,).
+        ema_target: target estimates :math:`t_i` (n, K), treated as constants.
+        lam: λ ≥ 0 (paper: 3 on CIFAR-10, 7 on CIFAR-100).
+        weight: per-class weights (K,), applied by each sample's label.
+        ignore_index: targets equal to it contribute nothing.
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Shape:
+        logits (n, K), target (n,), ema_target (n, K) → scalar or (n,).
+
+    Example:
+        >>> logits = torch.randn(8, 3, requires_grad=True)
+        >>> t = torch.softmax(torch.randn(8, 3), dim=1)
+        >>> elr_loss(logits, torch.randint(0, 3, (8,)), t, lam=3.0).backward()
+    """
+    w = check_common(weight, ignore_index, reduction)
+    lm = _check_lam(lam)
+    x, t = check_logits_target(logits, target, ignore_index=ignore_index)
+    if not isinstance(ema_target, Tensor) or ema_target.shape != x.shape:
+        got = (
+            tuple(ema_target.shape) if isinstance(ema_target, Tensor) else type(ema_target).__name__
+        )
+        raise InvalidInputError(
+            f"`ema_target` must be a tensor shaped like `logits`, {tuple(x.shape)}; got {got}."
+        )
+    safe = t.masked_fill(t == ignore_index, 0)
+    ema = as_buffer_dtype(ema_target.detach(), x)
+    loss = apply_dense(_elr_kernel, x, safe, ema, None, None, 0.0, lm)
+    return finish(loss, t, resolve_weight(w, x), ignore_index, reduction, logits.dtype)
+
+
+@register("elr")
+class ELRLoss(LossBase):
+    r"""Early-learning regularization (Liu et al., NeurIPS 2020), index-aware.
+
+    .. math::
+        t_i &\leftarrow \beta\, t_i + (1-\beta)\, \frac{\bar p_i}{\sum_k \bar p_{ik}}
+        \quad\text{(detached)},\qquad \bar p_i = \mathrm{clamp}(p_i, 10^{-4}, 1 - 10^{-4})\\
+        \ell_i &= w_{y_i}\Big(-\log p_{i, y_i} + \lambda \log\big(1 - \langle \bar p_i, t_i
+        \rangle\big)\Big)
+
+    Keeps ``ema_target`` (a buffer, (n_samples, K), zeros at start): one running average of
+    the predictions per training sample. Robust to symmetric and asymmetric noise at high
+    rates. See :func:`elr_loss`.
+
+    How the sample indices reach the loss: ``loss(logits, target, index=idx)`` with the
+    dataset indices of the batch's rows (distinct within a batch), or ``loss.bind_index(idx)``
+    before the call (the fastai path: a callback takes the indices out of the batch). Every
+    forward that gets indices updates those rows of ``ema_target``. Without indices:
+    under ``torch.no_grad()`` (validation, ``get_preds``) the loss is plain CE; while
+    building a graph it raises, since training without the regulariser is a bug.
+
+    Args:
+        n_samples: size of the training set.
+        n_classes: K.
+        beta: EMA momentum in [0, 1) (paper: 0.7 on CIFAR-10, 0.9 on CIFAR-100).
+        lam: λ ≥ 0, the regulariser's weight (paper: 3 on CIFAR-10, 7 on CIFAR-100).
+        weight: per-class weights (K,), a buffer.
+        ignore_index: targets equal to it are skipped (their targets are not updated).
+        reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+
+    Example:
+        >>> loss = ELRLoss(n_samples=100, n_classes=3)
+        >>> logits = torch.randn(8, 3, requires_grad=True)
+        >>> loss(logits, torch.randint(0, 3, (8,)), index=torch.arange(8)).backward()
+    """
+
+    takes_index = True
+    ema_target: Tensor
+
+    def __init__(
+        self,
+        n_samples: int,
+        n_classes: int,
+        beta: float = 0.7,
+        lam: float = 3.0,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: Reduction = "mean",
+    ) -> None:
+        super().__init__(weight, ignore_index, reduction)
+        self.n_samples = int(check_scalar(n_samples, "n_samples", kind=numbers.Integral, min_val=1))
+        self.n_classes = int(check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=2))
+        self.beta = _check_beta(beta)
+        self.lam = _check_lam(lam)
+        self.register_buffer("ema_target", torch.zeros(self.n_samples, self.n_classes))
+
+    def forward(self, logits: Tensor, target: Tensor, index: Tensor | None = None) -> Tensor:
+        index = self._take_index(index)
+        x, t = check_logits_target(logits, target, ignore_index=self.ignore_index)
+        check_n_classes(f"n_classes = {self.n_classes}", self.n_classes, x)
+        w = resolve_weight(self.weight, x)
+        if index is None:
+            if needs_graph(logits):
+                raise InvalidInputError(
+                    "ELRLoss needs the dataset indices of the batch to train: call "
+                    "loss(logits, target, index=idx), or loss.bind_index(idx) first (fastai)."
+                )
+            ce = F.cross_entropy(x, t, ignore_index=self.ignore_index, reduction="none")
+            return finish(ce, t, w, self.ignore_index, self.reduction, logits.dtype)
+        idx = check_index(index, x.shape[0], self.n_samples).to(self.ema_target.device)
+        valid = t != self.ignore_index
+        safe = t.masked_fill(~valid, 0)
+        keep = None if bool(valid.all()) else valid.to(idx.device)
+        # the kernel updates rows `idx` of the buffer in place (never part of the graph)
+        loss = apply_dense(_elr_kernel, x, safe, self.ema_target, idx, keep, self.beta, self.lam)
+        return finish(loss, t, w, self.ignore_index, self.reduction, logits.dtype)
+
+    def _hparams(self) -> dict[str, Any]:
+        return {
+            "n_samples": self.n_samples,
+            "n_classes": self.n_classes,
+            "beta": self.beta,
+            "lam": self.lam,
+        }

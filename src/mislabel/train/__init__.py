@@ -1,0 +1,65 @@
+"""Noise-aware training (needs the ``torch`` extra for the trainers themselves).
+
+:func:`train_simple` trains a small MLP with a loss from the :mod:`mislabel.losses` registry;
+it is what ``mislabel train`` runs. torch is imported only when a trainer is called.
+
+Noise-aware training in plain PyTorch (any ``nn.Module`` factory): :func:`coteaching` (two
+networks exchange their small-loss samples), :func:`small_loss` (one network, the same
+schedule), :func:`train_weighted` (per-sample weights from detection scores), all returning a
+:class:`TrainResult`; :class:`TrainingDynamics` records per-sample loss and margin per epoch
+(area under the margin); :func:`keep_rate` is the schedule ``R(t) = 1 - τ·min(t/T_k, 1)``.
+These are loaded on first access, so ``import mislabel.train`` still does not import torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mislabel.train._simple import (
+    SimpleTrainResult,
+    build_mlp,
+    make_loss,
+    symmetric_noise_matrix,
+    train_simple,
+)
+
+__all__ = ["SimpleTrainResult", "build_mlp", "make_loss", "symmetric_noise_matrix", "train_simple"]
+
+# Noise-aware trainers (torch): loaded lazily on first attribute access.
+from mislabel.train._dynamics import TrainingDynamics
+from mislabel.train._schedule import keep_rate
+
+if TYPE_CHECKING:
+    from mislabel.train._coteaching import coteaching
+    from mislabel.train._loop import EpochLog, TrainResult
+    from mislabel.train._single import small_loss, train_weighted
+
+_LAZY = {
+    "EpochLog": "mislabel.train._loop",
+    "TrainResult": "mislabel.train._loop",
+    "coteaching": "mislabel.train._coteaching",
+    "small_loss": "mislabel.train._single",
+    "train_weighted": "mislabel.train._single",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        from mislabel._validation import optional_import
+
+        optional_import("torch", "torch", f"mislabel.train.{name}")
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mislabel.train' has no attribute {name!r}")
+
+
+__all__ += [
+    "EpochLog",
+    "TrainResult",
+    "TrainingDynamics",
+    "coteaching",
+    "keep_rate",
+    "small_loss",
+    "train_weighted",
+]

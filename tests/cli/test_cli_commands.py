@@ -1,0 +1,295 @@
+"""Every command's success path, on tiny synthetic data (CliRunner, in-process)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from cli_data import make_image_folder
+from typer.testing import CliRunner
+
+import mislabel.demo
+from mislabel.cli import app
+from mislabel.data import FIND_FILES, ISSUES_COLUMNS
+
+runner = CliRunner()
+
+
+def read(path: Path) -> pd.DataFrame:
+    """A CSV as written: strings stay strings (is_issue stays 'true' / 'false')."""
+    return pd.read_csv(path, keep_default_na=False, dtype=str).apply(
+        lambda c: pd.to_numeric(c) if c.name in NUMERIC else c
+    )
+
+
+NUMERIC = {"id", "suggested_prob", "score", "top1_prob", "top2_prob", "top3_prob", "confidence"}
+
+
+def run(*args: str | Path) -> object:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+@pytest.fixture(scope="module")
+def found(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
+    """An image folder with 4 misplaced images and the output of `mislabel find` on it."""
+    tmp = tmp_path_factory.mktemp("found")
+    folder, wrong = make_image_folder(tmp / "images")
+    out = tmp / "out"
+    run("find", folder, "-o", out, "--cv", "3")
+    return folder, out, wrong
+
+
+def test_help_teaches_every_command() -> None:
+    from importlib.util import find_spec
+
+    result = run("--help")
+    elsewhere = {"bench": "mislabel.bench.cli", "review": "mislabel.cli.review_cmd"}
+    optional = [n for n, m in elsewhere.items() if find_spec(m) is not None]
+    for name in ("find", "clean", "train", "report", "demo", *optional):
+        assert re.search(rf"\b{name}\b", result.stdout)  # type: ignore[attr-defined]
+    assert "--debug" in result.stdout  # type: ignore[attr-defined]
+
+
+def test_version() -> None:
+    assert mislabel.__version__ in run("--version").stdout  # type: ignore[attr-defined]
+
+
+def test_find_image_folder_writes_issues_csv(found: tuple[Path, Path, dict[str, str]]) -> None:
+    _, out, wrong = found
+    for name in FIND_FILES:
+        assert (out / name).is_file()
+    frame = read(out / "issues.csv")
+    assert tuple(frame.columns) == ISSUES_COLUMNS
+    assert len(frame) == 42 and sorted(frame["id"]) == list(range(42))
+    flags = frame["is_issue"].astype(str).tolist()
+    assert set(flags) <= {"true", "false"}
+    n_flagged = flags.count("true")
+    assert flags[:n_flagged] == ["true"] * n_flagged  # flagged first, most suspect first
+    rest = frame["score"].to_numpy()[n_flagged:]
+    assert np.all(np.diff(rest) >= 0)
+    flagged_paths = set(frame["path"][:n_flagged])
+    assert len(flagged_paths & set(wrong)) >= 3
+    row = frame.set_index("path").loc[next(iter(wrong))]
+    assert row["given_label"] == next(iter(wrong)).split("/")[0]
+    assert (frame["top1_prob"] >= frame["top2_prob"]).all()
+    assert np.load(out / "pred_probs.npy").shape == (42, 3)
+    assert (out / "classes.txt").read_text().split() == ["circle", "cross", "square"]
+    meta = json.loads((out / "find.json").read_text())
+    assert meta["kind"] == "images" and meta["cv"] == 3
+
+
+def test_find_prints_summary_and_rerun_uses_fold_cache(tmp_path: Path) -> None:
+    folder, _ = make_image_folder(tmp_path / "images", n_per_class=8)
+    first = run("find", folder, "-o", tmp_path / "out", "--cv", "2", "--top", "3")
+    text = first.stdout  # type: ignore[attr-defined]
+    assert "likely label issues in 24 images (3 classes)" in text
+    assert "Top" in text and "issues.csv" in text
+    again = run("find", folder, "-o", tmp_path / "out", "--cv", "2")
+    assert "2 from cache" in again.stdout  # type: ignore[attr-defined]
+
+
+def test_find_image_csv(tmp_path: Path) -> None:
+    folder, _ = make_image_folder(tmp_path / "images", n_per_class=8)
+    rows = [
+        {"file": p.relative_to(tmp_path).as_posix(), "label": p.parent.name}
+        for p in sorted(folder.rglob("*.png"))
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "images.csv", index=False)
+    run("find", tmp_path / "images.csv", "-o", tmp_path / "out", "--cv", "2")
+    frame = pd.read_csv(tmp_path / "out" / "issues.csv")
+    assert set(frame["path"]) == {r["file"] for r in rows}
+
+
+def test_find_table_with_known_noise_rate(table_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run("find", table_csv, "-o", out, "--cv", "3", "--noise-rate", "0.1")
+    frame = read(out / "issues.csv")
+    assert tuple(frame.columns) == (*ISSUES_COLUMNS, "features")
+    assert (frame["is_issue"] == "true").sum() == 9  # 10 % of 90
+    assert set(json.loads(frame["features"][0])) == {"f1", "f2", "f3", "colour"}
+    assert (frame["path"] == "").all()
+
+
+def test_find_text_csv(text_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run("find", text_csv, "-o", out, "--cv", "3", "--text-embedding", "tfidf")
+    assert "60 texts" in result.stdout  # type: ignore[attr-defined]
+    frame = read(out / "issues.csv")
+    assert tuple(frame.columns) == (*ISSUES_COLUMNS, "text")
+    flagged = frame[frame["is_issue"] == "true"]
+    assert len(flagged) >= 3
+    assert flagged["text"].str.len().gt(0).all()
+
+
+def test_find_from_pred_probs(found: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
+    _, out, _ = found
+    run(
+        "find",
+        "--pred-probs",
+        out / "pred_probs.npy",
+        "--labels",
+        out / "labels.npy",
+        "--classes",
+        out / "classes.txt",
+        "-o",
+        tmp_path / "again",
+    )
+    a = read(out / "issues.csv")
+    b = read(tmp_path / "again" / "issues.csv")
+    assert a["id"].tolist() == b["id"].tolist()
+    assert a["is_issue"].tolist() == b["is_issue"].tolist()
+
+
+@pytest.mark.parametrize(
+    ("policy", "removed", "relabelled"), [("remove", 4, 0), ("relabel", 0, 4), ("keep", 0, 0)]
+)
+def test_clean_policies(
+    found: tuple[Path, Path, dict[str, str]],
+    tmp_path: Path,
+    policy: str,
+    removed: int,
+    relabelled: int,
+) -> None:
+    _, out, _ = found
+    issues = read(out / "issues.csv")
+    n_flagged = int((issues["is_issue"] == "true").sum())
+    result = run("clean", out / "issues.csv", "--policy", policy, "-o", tmp_path)
+    assert f"policy {policy}" in result.stdout  # type: ignore[attr-defined]
+    labels = read(tmp_path / "labels_clean.csv")
+    changes = read(tmp_path / "changes.csv")
+    assert list(labels.columns) == ["id", "path", "label"]
+    n_removed = (changes["action"] == "remove").sum()
+    n_relabelled = (changes["action"] == "relabel").sum()
+    assert len(labels) == 42 - n_removed
+    if policy == "remove":
+        assert n_removed == n_flagged and n_relabelled == 0
+    elif policy == "relabel":
+        assert n_relabelled == n_flagged and n_removed == 0
+        merged = labels.merge(issues, on="id")
+        relabelled_rows = merged[merged["id"].isin(changes["id"])]
+        assert (relabelled_rows["label"] == relabelled_rows["suggested_label"]).all()
+    else:
+        assert len(changes) == 0
+
+
+def test_clean_min_confidence_one_keeps_uncertain(
+    found: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    _, out, _ = found
+    run("clean", out, "--policy", "remove", "--min-confidence", "1.0", "-o", tmp_path)
+    issues = read(out / "issues.csv")
+    sure = ((issues["is_issue"] == "true") & (issues["suggested_prob"] >= 1.0)).sum()
+    assert len(pd.read_csv(tmp_path / "changes.csv")) == sure
+
+
+def test_train_with_robust_loss_on_cleaned_labels(
+    found: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    torch = pytest.importorskip("torch")
+    from mislabel.train import build_mlp
+
+    folder, out, _ = found
+    run("clean", out, "--policy", "relabel", "-o", tmp_path)
+    result = run(
+        "train",
+        folder,
+        "--labels",
+        tmp_path / "labels_clean.csv",
+        "--loss",
+        "gce",
+        "--loss-arg",
+        "q=0.7",
+        "--epochs",
+        "15",
+        "--test",
+        folder,
+        "-o",
+        tmp_path / "model",
+    )
+    assert "test accuracy" in result.stdout  # type: ignore[attr-defined]
+    metrics = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert metrics["loss"] == "gce" and metrics["loss_kwargs"] == {"q": 0.7}
+    assert metrics["n_relabelled"] >= 3
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["train_accuracy"] >= 0.8
+    model = build_mlp(**metrics["model"])
+    model.load_state_dict(torch.load(tmp_path / "model" / "model.pt", weights_only=True))
+
+
+def test_train_table_with_correction_loss_and_removed_rows(table_csv: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    run("find", table_csv, "-o", tmp_path / "f", "--cv", "3")
+    run("clean", tmp_path / "f", "--policy", "remove")
+    run(
+        "train",
+        table_csv,
+        "--labels",
+        tmp_path / "f" / "labels_clean.csv",
+        "--loss",
+        "forward_correction",
+        "--noise-rate",
+        "0.1",
+        "--epochs",
+        "5",
+        "-o",
+        tmp_path / "m",
+    )
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert metrics["n_removed"] > 0 and metrics["n_train"] == 90 - metrics["n_removed"]
+
+
+def test_report_is_self_contained(found: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> None:
+    _, out, wrong = found
+    target = tmp_path / "r.html"
+    result = run("report", out, "-o", target, "--top", "10")
+    assert "r.html" in result.stdout  # type: ignore[attr-defined]
+    page = target.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)
+    assert "http://" not in page and "https://" not in page
+    assert page.count("data:image/png;base64,") >= 3 + 4  # 3 figures + thumbnails
+    assert "noise matrix" in page.lower()
+    assert any(p in page for p in wrong)
+
+
+def test_bench_runs_a_config(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.util import find_spec
+
+    if find_spec("mislabel.bench.cli") is None:
+        pytest.skip("mislabel.bench.cli (the bench command) is not there yet")
+    pytest.importorskip("cleanlab")
+    monkeypatch.setenv("MISLABEL_DATA", str(shared_data))
+    out = tmp_path / "bench"
+    first = run("bench", "table1", "--smoke", "--out", out, "--no-progress")
+    assert (out / "results.csv").is_file() and (out / "results.md").is_file()
+    assert re.search(r"\b[1-9]\d* rows run", first.stdout)  # type: ignore[attr-defined]
+    again = run("bench", "table1", "--smoke", "--out", out, "--no-progress")
+    assert re.search(r"\b0 rows run", again.stdout)  # type: ignore[attr-defined]
+
+
+def test_demo_runs_the_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    def fake(argv: list[str] | None = None) -> int:
+        seen.append(list(argv or []))
+        return 0
+
+    monkeypatch.setattr(mislabel.demo, "main", fake)
+    run("demo", "--noise-rate", "0.2", "--seed", "3")
+    assert seen == [["--noise-rate", "0.2", "--seed", "3"]]
+
+
+def test_review_is_registered_when_present() -> None:
+    from importlib.util import find_spec
+
+    if find_spec("mislabel.cli.review_cmd") is None:
+        pytest.skip("mislabel.cli.review_cmd is not there yet")
+    assert "Usage" in run("review", "--help").stdout  # type: ignore[attr-defined]

@@ -1,0 +1,189 @@
+"""fastai: out-of-fold probabilities for a Learner factory, and the noise-aware callbacks.
+
+Tiny tabular-like data (Gaussian blobs), MLPs, one or two epochs; ``fastai.vision`` is never
+imported (next to a CPU-only torch, torchvision can fail to import).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("fastai.learner")
+
+from fastai.callback.core import Callback  # noqa: E402
+from fastai.learner import Learner  # noqa: E402
+from fastai.losses import CrossEntropyLossFlat  # noqa: E402
+from torch import nn  # noqa: E402
+
+import mislabel  # noqa: E402
+import mislabel.losses as ml  # noqa: E402
+from mislabel.exceptions import InvalidInputError, InvalidParameterError  # noqa: E402
+from mislabel.integrations.fastai import (  # noqa: E402
+    SampleWeightCallback,
+    SmallLossCallback,
+    TrainingDynamicsRecorder,
+    array_dls,
+    cross_val_pred_probs_fastai,
+)
+from mislabel.noise import flip_symmetric  # noqa: E402
+
+N, K, D = 240, 4, 10
+BUILT = {"learners": 0}
+
+
+class NoTraining(Callback):
+    def before_fit(self) -> None:
+        raise AssertionError("training started")
+
+
+def _net(k: int = K) -> nn.Module:
+    return nn.Sequential(nn.Linear(D, 32), nn.ReLU(), nn.Linear(32, k))
+
+
+def make_learner(dls):
+    BUILT["learners"] += 1
+    return Learner(dls, _net(), loss_func=CrossEntropyLossFlat())
+
+
+@pytest.fixture
+def data(blobs):
+    X, y = blobs(N, 0, n_classes=K, dim=D)
+    return X, y
+
+
+def test_oof_probabilities_cache_and_seed(data, tmp_path) -> None:
+    X, y = data
+    dls = functools.partial(array_dls, X, y, bs=32)
+    BUILT["learners"] = 0
+    kw = {"cv": 3, "epochs": 2, "lr": 1e-2, "random_state": 0}
+    p = cross_val_pred_probs_fastai(make_learner, dls, y, cache_dir=tmp_path, **kw)
+    assert BUILT["learners"] == 3
+    assert p.shape == (N, K)
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
+    assert (p.argmax(1) == y).mean() > 0.6
+    again = cross_val_pred_probs_fastai(make_learner, dls, y, cache_dir=tmp_path, **kw)
+    assert BUILT["learners"] == 3  # from the cache
+    np.testing.assert_array_equal(p, again)
+    fresh = cross_val_pred_probs_fastai(make_learner, dls, y, **kw)  # same seed, no cache
+    np.testing.assert_allclose(fresh, p, atol=1e-6)
+
+
+def test_oof_with_an_index_loss(data) -> None:
+    X, y = data
+    losses = []
+
+    def elr_learner(dls):
+        loss = ml.get("elr", n_samples=N, n_classes=K)
+        losses.append(loss)
+        return Learner(dls, _net(), loss_func=loss)
+
+    p = cross_val_pred_probs_fastai(
+        elr_learner,
+        functools.partial(array_dls, X, y, bs=32),
+        y,
+        cv=2,
+        epochs=1,
+        lr=1e-2,
+        random_state=0,
+    )
+    assert p.shape == (N, K)
+    # each fold's ELR targets were updated for its training rows (global indices)
+    for loss in losses:
+        assert 0 < torch.count_nonzero(loss.ema_target.sum(1)) < N
+
+
+def test_oof_bad_inputs_raise_before_training(data) -> None:
+    X, y = data
+    dls = functools.partial(array_dls, X, y, bs=32)
+
+    def learner(k=K):
+        return lambda d: Learner(d, _net(k), loss_func=CrossEntropyLossFlat(), cbs=NoTraining())
+
+    with pytest.raises(InvalidParameterError, match="`learner_factory` must be callable"):
+        cross_val_pred_probs_fastai("learner", dls, y)
+    with pytest.raises(InvalidParameterError, match="`dls_factory` must be callable"):
+        cross_val_pred_probs_fastai(learner(), None, y)
+    with pytest.raises(
+        InvalidInputError, match=r"shape \(n_samples, n_classes\) = \(32, 4\); got \(32, 3\)"
+    ):
+        cross_val_pred_probs_fastai(learner(3), dls, y, cv=2)
+    with pytest.raises(InvalidInputError, match=r"labels.*\[0, 3\)"):
+        cross_val_pred_probs_fastai(learner(), dls, y, n_classes=3)
+    rare = y.copy()
+    rare[rare == 3] = 0
+    rare[0] = 3
+    with pytest.raises(
+        InvalidInputError, match=r"fold \d's training part has no sample of classes \[3\]"
+    ):
+        cross_val_pred_probs_fastai(learner(), dls, rare, cv=2)
+    with pytest.raises(InvalidParameterError, match="must return fastai DataLoaders"):
+        cross_val_pred_probs_fastai(learner(), lambda tr, va: (tr, va), y, cv=2)
+
+
+def _fit(X, y, cbs, *, epochs=3, loss=None, with_index=True, seed=0):
+    torch.manual_seed(seed)
+    dls = array_dls(X, y, np.arange(len(y)), np.arange(len(y))[:64], bs=40, with_index=with_index)
+    learn = Learner(dls, _net(), loss_func=loss or CrossEntropyLossFlat(), cbs=cbs)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(epochs, 1e-2)
+    return learn
+
+
+def test_small_loss_callback_drops_the_scheduled_share(data) -> None:
+    X, y = data
+    cb = SmallLossCallback(forget_rate=0.5, warmup_epochs=1, t_k=2)
+    _fit(X, y, [cb], epochs=4)
+    # 240 samples, batches of 40: 6 batches per epoch
+    assert [h["n_seen"] for h in cb.history] == [240] * 4
+    assert [h["keep_rate"] for h in cb.history] == pytest.approx([1.0, 1.0, 0.75, 0.5])
+    assert [h["n_kept"] for h in cb.history] == [240, 240, 6 * 30, 6 * 20]
+
+
+def test_sample_weight_callback_weights_the_loss(data) -> None:
+    X, y = data
+    w = (y != 0).astype(float)
+    cb = SampleWeightCallback(w)
+    learn = _fit(X, y, [cb], epochs=3)
+    assert cb.n_seen == 3 * N and cb.n_zero_weight == 3 * int((y == 0).sum())
+    assert cb.weight_sum == pytest.approx(3 * w.sum())
+    assert learn.loss_func.reduction == "mean"  # restored
+    plain = _fit(X, y, [], epochs=3, with_index=False)
+    xb = torch.as_tensor(X)
+    p_w = torch.softmax(learn.model.eval()(xb), 1)[:, 0].mean()
+    p_u = torch.softmax(plain.model.eval()(xb), 1)[:, 0].mean()
+    assert p_w < p_u - 0.05
+    with pytest.raises(InvalidInputError, match="one entry per sample"):
+        _fit(X, y, [SampleWeightCallback(np.ones(5))], epochs=1)
+    with pytest.raises(InvalidInputError, match="non-negative"):
+        SampleWeightCallback(-np.ones(5))
+
+
+def test_training_dynamics_recorder_flags_flipped_labels(data) -> None:
+    X, y = data
+    nl = flip_symmetric(y, 0.3, random_state=0)
+    rec = TrainingDynamicsRecorder()
+    sl = SmallLossCallback(forget_rate=0.3, warmup_epochs=2, t_k=1)
+    _fit(X, nl.labels, [rec, sl], epochs=5)  # the recorder sees every sample, before selection
+    assert rec.dynamics is not None and rec.dynamics.n_epochs == 5
+    assert not np.isnan(rec.aum()).any()
+    scores = rec.as_scores()
+    assert np.all((scores > 0) & (scores < 1))
+    issues = rec.to_label_issues(noise_rate=0.3)
+    precision = nl.is_noisy[issues.mask].mean()
+    assert precision > 0.6, precision  # chance: 0.3
+    # usable where detection takes scores: the rank of AUM as a detection signal
+    auc_like = np.mean(scores[nl.is_noisy][:, None] < scores[~nl.is_noisy][None, :])
+    assert auc_like > 0.8
+    # or, in-sample, as probabilities for find_label_issues
+    found = mislabel.find_label_issues(nl.labels, rec.dynamics.mean_probs(), noise_rate=0.3)
+    assert found.n_issues == round(0.3 * N)
+
+
+def test_index_callbacks_need_indexed_batches(data) -> None:
+    X, y = data
+    with pytest.raises(InvalidInputError, match="dataset index"):
+        _fit(X, y, [TrainingDynamicsRecorder()], epochs=1, with_index=False)
