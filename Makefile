@@ -3,21 +3,28 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CORE := $(VENV)/.core
 # torch must be named in the same pip command as anything that depends on it, or pip may
 # swap in a multi-GB CUDA build; constraints-dev.txt pins the CPU wheel for dev and CI.
 INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints-dev.txt
 
 .PHONY: demo test lint install clean
 
-$(STAMP): pyproject.toml constraints-dev.txt
+# The demo needs only the core dependencies (numpy, scikit-learn, pandas, typer, rich).
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(INSTALL) --upgrade pip
+	$(INSTALL) -e .
+	touch $(CORE)
+
+# The tests need the extras and the oracle (cleanlab), with the pinned CPU torch.
+$(STAMP): $(CORE) constraints-dev.txt
 	$(INSTALL) "torch==2.13.0" -e ".[dev,torch,fastai]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(PY) -m mislabel.demo
 
 test: $(STAMP)

@@ -16,7 +16,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise-rate", type=float, default=0.10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument(
+        "--make-folder",
+        metavar="DIR",
+        help="instead of the demo, write the digits as PNGs into DIR/<class>/, with "
+        "--noise-rate of them in a wrong class folder (for the README walkthrough)",
+    )
     args = parser.parse_args(argv)
+    if args.make_folder:
+        return make_folder(args.make_folder, args.noise_rate, args.seed)
 
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
@@ -72,6 +80,44 @@ def main(argv: list[str] | None = None) -> int:
         f"F1 {rk.f1:.2f}."
     )
     print(f"({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def make_folder(folder: str, noise_rate: float, seed: int) -> int:
+    """Write scikit-learn's digits as 32x32 PNGs in ``folder/<digit name>/``, a share of
+    them in a wrong folder, and ``truth.csv`` (path, true label) to check the results."""
+    import csv
+    import os
+    from pathlib import Path
+
+    from sklearn.datasets import load_digits
+
+    from mislabel._validation import optional_import
+
+    image = optional_import("PIL.Image", "report", "writing PNG files")
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    n = digits.target.size
+    given = digits.target.copy()
+    flip = rng.choice(n, size=round(noise_rate * n), replace=False)
+    given[flip] = (given[flip] + rng.integers(1, 10, size=flip.size)) % 10
+    root = Path(folder)
+    rows = []
+    for i in range(n):
+        rel = Path(names[given[i]]) / f"digit_{i:04d}.png"
+        (root / rel.parent).mkdir(parents=True, exist_ok=True)
+        pixels = (digits.images[i] * (255 / 16)).astype(np.uint8)
+        image.fromarray(pixels).resize((32, 32), image.NEAREST).save(root / rel)
+        rows.append((rel.as_posix(), names[digits.target[i]]))
+    tmp = root / "truth.csv.tmp"
+    with open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows([("path", "true_label"), *rows])
+    os.replace(tmp, root / "truth.csv")
+    print(
+        f"Wrote {n} PNGs to {root}/<digit>/, {flip.size} of them ({noise_rate:.0%}) in a "
+        f"wrong folder; the truth is in {root}/truth.csv."
+    )
     return 0
 
 
