@@ -106,3 +106,18 @@ def test_load_cleaned_labels_errors(tmp_path: Path) -> None:
     pd.DataFrame({"id": [0], "label": ["zebra"]}).to_csv(tmp_path / "y.csv", index=False)
     with pytest.raises(InvalidInputError, match="not classes of the data"):
         load_cleaned_labels(tmp_path / "y.csv", classes=["a"], n_samples=3)
+
+
+def test_load_review_export(tmp_path: Path) -> None:
+    pd.DataFrame(
+        {
+            "id": [0, 1, 2, 3],
+            "path": ["", "", "", ""],
+            "given_label": ["a", "b", "a", "b"],
+            "final_label": ["b", "b", "", "b"],
+            "action": ["relabeled", "kept", "removed", "unreviewed"],
+        }
+    ).to_csv(tmp_path / "reviewed.csv", index=False)
+    labels, keep = load_cleaned_labels(tmp_path / "reviewed.csv", classes=["a", "b"], n_samples=4)
+    assert keep.tolist() == [True, True, False, True]
+    assert labels[keep].tolist() == [1, 1, 1]

@@ -228,8 +228,12 @@ def load_cleaned_labels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read a cleaned-labels CSV (``id``, ``label``) back as (labels, keep).
 
+    Also reads the export of the review page (``id``, ``final_label``, ``action``): removed
+    rows are dropped, the others take their final label.
+
     Args:
-        path: the CSV written by :meth:`CleanedLabels.save` (``mislabel clean``).
+        path: the CSV written by :meth:`CleanedLabels.save` (``mislabel clean``) or by
+            ``mislabel review --export``.
         classes: class names of the data; ``label`` values must be among them.
         n_samples: number of samples in the data the ids refer to.
 
@@ -242,9 +246,11 @@ def load_cleaned_labels(
     if not p.is_file():
         raise InvalidInputError(f"cleaned labels file '{p}' does not exist.")
     try:
-        frame = pd.read_csv(p, keep_default_na=False, dtype={"label": str})
+        frame = pd.read_csv(p, keep_default_na=False, dtype={"label": str, "final_label": str})
     except (ValueError, OSError) as exc:
         raise InvalidInputError(f"cannot read cleaned labels file '{p}': {exc}") from exc
+    if "label" not in frame.columns and {"final_label", "action"} <= set(frame.columns):
+        frame = frame[frame["action"] != "removed"].rename(columns={"final_label": "label"})
     missing = [c for c in ("id", "label") if c not in frame.columns]
     if missing:
         raise InvalidInputError(
