@@ -531,31 +531,33 @@ def _find_noise_posterior(
         t = _noise_matrix_for(labels, pred_probs, noise_matrix=None, noise_rate=noise_rate)
     wrong, self_conf = noise_posterior(labels, pred_probs, t)
     order = _suspect_order(wrong, self_conf)
+    del self_conf
     if n_issues is not None:
         count = n_issues
     elif noise_rate is not None:
         count = round(noise_rate * n)
     else:
         count = expected_f1_cutoff(wrong[order])
+    top = order[:count].copy()  # not a view: frees the full order
+    del order
     mask = np.zeros(n, dtype=bool)
-    mask[order[:count]] = True
-    flagged = np.flatnonzero(mask)
-    sugg = labels.astype(np.intp, copy=True)
+    mask[top] = True
+    flagged = np.sort(top)
+    ranked: np.ndarray | None = top
     quality = 1.0 - wrong.astype(np.float64)
+    del wrong
+    sugg = labels.astype(np.intp, copy=True)
     sugg_p = quality.copy()
     sugg[flagged], sugg_p[flagged] = _suggest(pred_probs, labels, flagged, t)
     if rank_by is not None and rank_by != "noise_posterior":
-        scores = _simple_scores(labels, pred_probs, rank_by)
+        quality = _simple_scores(labels, pred_probs, rank_by)
         ranked = None
-    else:
-        scores, ranked = quality, order[:count]
     return _finish(
         labels,
         mask,
-        scores,
+        quality,
         sugg,
         sugg_p,
-        scores_given=quality,
         method="noise_posterior",
         n_classes=k,
         t=t,
@@ -567,20 +569,19 @@ def _finish(
     labels: np.ndarray,
     mask: np.ndarray,
     scores: np.ndarray,
-    sugg_other: np.ndarray,
-    sugg_other_p: np.ndarray,
+    suggested: np.ndarray,
+    suggested_prob: np.ndarray,
     *,
-    scores_given: np.ndarray,
     method: str,
     n_classes: int,
     t: np.ndarray | None,
     ranked: np.ndarray | None = None,
 ) -> LabelIssues:
+    """Wrap up; ``suggested``/``suggested_prob`` already hold the given label (and its
+    probability) where a sample is not flagged."""
     if ranked is None:
         flagged = np.flatnonzero(mask)
         ranked = flagged[np.argsort(scores[flagged], kind="stable")]
-    suggested = np.where(mask, sugg_other, labels)
-    suggested_prob = np.where(mask, sugg_other_p, scores_given)
     return LabelIssues(
         mask=mask,
         scores=np.asarray(scores, dtype=np.float64),
@@ -629,9 +630,7 @@ def _assemble(
         best = rows.argmax(axis=1)
         sugg[flagged] = best
         sugg_p[flagged] = rows[at, best]
-    return _finish(
-        labels, mask, scores, sugg, sugg_p, scores_given=sugg_p, method=method, n_classes=k, t=t
-    )
+    return _finish(labels, mask, scores, sugg, sugg_p, method=method, n_classes=k, t=t)
 
 
 def _find_cl(
