@@ -1,0 +1,281 @@
+"""The networks and the one training loop that the benchmark runner gives every method.
+
+Private to :mod:`mislabel.bench`: a deliberately small, deterministic trainer, so that every
+method of a benchmark table trains the *same* network with the *same* optimiser, batch size,
+epochs and seed, and differs only in what it is given (labels, per-sample weights, a loss).
+torch is imported when a function here is called, never at import time of the package.
+
+Models (``model`` in a benchmark config):
+
+- ``"mlp"``: flatten → 256 → ReLU → 256 → ReLU → K;
+- ``"cnn"``: two 3×3 conv blocks (16, 32 channels, BatchNorm, ReLU, 2×2 max-pool) → 128 → K,
+  for (C, H, W) images; trained in channels-last memory format (faster on CPU);
+- ``"logreg"``: one linear layer (multinomial logistic regression) on embeddings.
+
+Optimiser: Adam, constant learning rate, no augmentation. The model of the *last* epoch is
+returned, or, with a noisy validation split, the epoch whose accuracy on the *noisy* validation
+labels is highest (the user has no clean labels to select on).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from mislabel._validation import optional_import
+from mislabel.exceptions import InvalidParameterError
+
+logger = logging.getLogger(__name__)
+
+Model = Literal["mlp", "cnn", "logreg"]
+MODELS: tuple[str, ...] = get_args(Model)
+
+
+def _torch() -> Any:
+    return optional_import("torch", "torch", "the benchmark models")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How a benchmark network is trained (the same for every method of a table row).
+
+    Attributes:
+        model: one of :data:`MODELS`.
+        epochs: training epochs.
+        batch_size: mini-batch size.
+        lr: Adam learning rate (constant).
+        weight_decay: Adam weight decay (L2).
+    """
+
+    model: str = "mlp"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+
+
+def prepare_features(X: np.ndarray, model: str) -> np.ndarray:
+    """Raw features as float32 network input.
+
+    Images (uint8, (n, H, W) or (n, H, W, C)) are scaled to [0, 1] and centred per channel with
+    fixed constants (0.5, no statistics of the data are used, so train and test match); for
+    ``"cnn"`` they become (n, C, H, W), for ``"mlp"`` they are flattened. Embeddings and other
+    float features pass through as float32 (flattened to (n, d)).
+    """
+    arr = np.asarray(X)
+    if arr.dtype == np.uint8:
+        x = arr.astype(np.float32) / 255.0 - 0.5
+        if model == "cnn":
+            x = x[:, None, :, :] if x.ndim == 3 else np.moveaxis(x, -1, 1)
+            return np.ascontiguousarray(x)
+        return x.reshape(x.shape[0], -1)
+    x = arr.astype(np.float32, copy=False)
+    if model == "cnn" and x.ndim == 4:
+        return np.ascontiguousarray(x)
+    return x.reshape(x.shape[0], -1)
+
+
+def build_network(model: str, input_shape: tuple[int, ...], n_classes: int) -> Any:
+    """A freshly initialised network for inputs of ``input_shape`` (without the batch axis)."""
+    torch = _torch()
+    nn = torch.nn
+    if model == "mlp":
+        d = int(np.prod(input_shape))
+        return nn.Sequential(
+            nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, n_classes)
+        )
+    if model == "logreg":
+        return nn.Linear(int(np.prod(input_shape)), n_classes)
+    if model == "cnn":
+        if len(input_shape) != 3:
+            raise InvalidParameterError(
+                f"model 'cnn' needs image input of shape (C, H, W); got {input_shape}. Use "
+                "model 'mlp' or 'logreg' for flat features."
+            )
+        c, h, w = input_shape
+        flat = 32 * (h // 4) * (w // 4)
+        return nn.Sequential(
+            nn.Conv2d(c, 16, 3, padding=1, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1, bias=False),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(flat, 128),
+            nn.ReLU(),
+            nn.Linear(128, n_classes),
+        )
+    raise InvalidParameterError(f"`model` must be one of {', '.join(MODELS)}; got {model!r}.")
+
+
+def _predict_logits(net: Any, x: Any, channels_last: bool, batch_size: int = 1024) -> Any:
+    torch = _torch()
+    net.eval()
+    outs = []
+    with torch.inference_mode():
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start : start + batch_size]
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            outs.append(net(xb).float())
+    return torch.cat(outs)
+
+
+@dataclass(frozen=True, eq=False)
+class Fitted:
+    """A trained benchmark network.
+
+    Attributes:
+        net: the trained ``nn.Module`` (eval mode).
+        channels_last: whether inputs go in channels-last format.
+        epoch: the 0-based epoch whose weights ``net`` holds.
+    """
+
+    net: Any
+    channels_last: bool
+    epoch: int
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """(n, K) float32 softmax probabilities for prepared features ``X``."""
+        torch = _torch()
+        logits = _predict_logits(
+            self.net, torch.from_numpy(np.ascontiguousarray(X)), self.channels_last
+        )
+        return torch.softmax(logits, dim=1).numpy()
+
+
+def fit(
+    spec: TrainSpec,
+    X: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    seed: int,
+    loss: Any = None,
+    sample_weight: np.ndarray | None = None,
+    val: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Fitted:
+    """Train ``spec.model`` on prepared features ``X`` and ``labels``.
+
+    Args:
+        spec: network and schedule.
+        X: prepared float32 features (:func:`prepare_features`).
+        labels: (n,) int labels to train on.
+        n_classes: number of output classes.
+        seed: seeds initialisation and batch order (torch's RNG is forked, no global effect).
+        loss: a loss module taking ``(logits, target)`` with ``reduction="none"`` support
+            (a :mod:`mislabel.losses` module); default cross-entropy.
+        sample_weight: optional (n,) non-negative weights; the batch loss is
+            ``sum w_i l_i / sum w_i``.
+        val: optional ``(X_val, y_val)`` with *noisy* labels: keep the epoch of highest
+            accuracy on them instead of the last one.
+    """
+    torch = _torch()
+    nn = torch.nn
+    x = torch.from_numpy(np.ascontiguousarray(X))
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    w = None if sample_weight is None else torch.from_numpy(np.asarray(sample_weight, np.float32))
+    if loss is None:
+        loss = nn.CrossEntropyLoss(reduction="none")
+    else:
+        loss.reduction = "none"
+    channels_last = spec.model == "cnn"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_network(spec.model, tuple(x.shape[1:]), n_classes)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(net.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
+        gen = torch.Generator().manual_seed(seed)
+        n = x.shape[0]
+        best: tuple[float, int, Any] | None = None
+        x_val = None if val is None else torch.from_numpy(np.ascontiguousarray(val[0]))
+        for epoch in range(spec.epochs):
+            net.train()
+            perm = torch.randperm(n, generator=gen)
+            for start in range(0, n, spec.batch_size):
+                idx = perm[start : start + spec.batch_size]
+                if idx.numel() < 2:  # BatchNorm cannot train on one sample
+                    continue
+                xb = x[idx]
+                if channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                per = loss(net(xb), y[idx])
+                if w is None:
+                    obj = per.mean()
+                else:
+                    wb = w[idx]
+                    obj = (per * wb).sum() / wb.sum().clamp_min(1e-12)
+                opt.zero_grad(set_to_none=True)
+                obj.backward()
+                opt.step()
+            if val is not None and x_val is not None:
+                pred = _predict_logits(net, x_val, channels_last).argmax(1).numpy()
+                acc = float(np.mean(pred == val[1]))
+                if best is None or acc > best[0]:
+                    best = (acc, epoch, copy.deepcopy(net.state_dict()))
+        epoch_kept = spec.epochs - 1
+        if best is not None:
+            net.load_state_dict(best[2])
+            epoch_kept = best[1]
+    net.eval()
+    return Fitted(net=net, channels_last=channels_last, epoch=epoch_kept)
+
+
+class BenchEstimator:
+    """A scikit-learn-style classifier around :func:`fit`, for
+    :func:`mislabel.cross_val_pred_probs` (out-of-fold probabilities with the same network).
+
+    Parameters are exactly the ``__init__`` arguments; ``fit`` sets ``classes_`` and ``fitted_``.
+    """
+
+    def __init__(
+        self,
+        model: str = "mlp",
+        epochs: int = 5,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        n_classes: int = 2,
+        random_state: int | None = None,
+    ) -> None:
+        self.model = model
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.n_classes = n_classes
+        self.random_state = random_state
+
+    _PARAMS = ("model", "epochs", "batch_size", "lr", "weight_decay", "n_classes", "random_state")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in self._PARAMS}
+
+    def set_params(self, **params: Any) -> BenchEstimator:
+        for key, value in params.items():
+            if key not in self._PARAMS:
+                raise InvalidParameterError(f"BenchEstimator has no parameter {key!r}.")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._PARAMS)
+        return f"BenchEstimator({args})"
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> BenchEstimator:
+        spec = TrainSpec(self.model, self.epochs, self.batch_size, self.lr, self.weight_decay)
+        seed = 0 if self.random_state is None else int(self.random_state)
+        self.fitted_ = fit(spec, X, y, self.n_classes, seed=seed)
+        self.classes_ = np.arange(self.n_classes)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.fitted_.predict_proba(X).astype(np.float64)

@@ -1,0 +1,1499 @@
+"""The benchmark runner: dataset × noise × method × seed from a declarative config.
+
+A config is a dict (or a TOML file, :func:`load_config`) that lists experiments (a dataset, a
+model and the noise settings to try), the methods, the seeds and the training schedule that
+every method shares. :func:`run_benchmark` runs every (experiment, noise, method, seed) row,
+appends each finished row to ``results.csv`` (flushed and fsynced, so a killed run loses at
+most the row in progress, and a rerun skips the rows already there), and writes
+``results.md``: mean ± std over seeds per method, always with a plain cross-entropy row
+(``ce``) and a clean-label oracle row (``oracle``), and the share of the CE → oracle gap that
+each method closes, ``gap closed = (method − CE) / (oracle − CE)``.
+
+Two tasks:
+
+- ``task = "train"``: accuracy on clean test labels after training on noisy labels. Methods:
+  ``ce``, ``oracle`` (trained on the true labels), ``cleanlab`` (cleanlab 2.9's
+  ``find_label_issues`` on our out-of-fold probabilities, flagged samples removed, same model:
+  what ``CleanLearning`` does), ``mislabel_remove`` / ``mislabel_relabel`` /
+  ``mislabel_reweight`` (our detection, then remove / relabel to the suggested label / weight by
+  the label-quality score; ``mislabel_<action>+<loss>`` trains with a robust loss instead of
+  CE), ``mislabel_best`` (our one fixed recipe, see :data:`BEST_RECIPE`), and the robust
+  losses of :mod:`mislabel.losses` by registry name (``gce``, ``sce``, ``nce_rce``,
+  ``bootstrap_soft``, ...), with ``forward_correction_true`` (the true noise matrix) and
+  ``forward_correction_est`` (estimated from out-of-fold probabilities with
+  :func:`mislabel.estimate_noise`).
+- ``task = "detect"``: precision / recall / F1 of the flagged set against the known wrong
+  labels. Methods ``mislabel`` (our default), ``mislabel:<method>``, ``cleanlab`` (cleanlab's
+  default) and ``cleanlab:<filter_by>``; on ``cl-cifar10-oof`` the published
+  confident-learning numbers are added to the table.
+
+Example::
+
+    from mislabel.bench import run_benchmark, builtin_config
+    result = run_benchmark(builtin_config("table2", smoke=True), "out/")
+    print(result.markdown)
+
+Protocol: no early stopping or model selection on clean labels. ``selection = "last"`` reports
+the last epoch; ``selection = "noisy_val"`` holds out 10 % of the training set with its *noisy*
+labels and keeps the epoch that is most accurate on them (the oracle selects on clean ones).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import difflib
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mislabel._validation import as_rng
+from mislabel.exceptions import InvalidParameterError, MissingDependencyError
+
+__all__ = [
+    "BEST_RECIPE",
+    "BUILTIN_CONFIGS",
+    "DETECT_METHODS",
+    "RESULT_COLUMNS",
+    "TRAIN_METHODS",
+    "BenchmarkResult",
+    "builtin_config",
+    "gap_closed",
+    "load_config",
+    "render_markdown",
+    "run_benchmark",
+    "smoke_config",
+    "validate_config",
+]
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+#: Columns of ``results.csv``, in order.
+RESULT_COLUMNS = (
+    "experiment",
+    "dataset",
+    "model",
+    "noise",
+    "noise_rate",
+    "method",
+    "seed",
+    "test_acc",
+    "precision",
+    "recall",
+    "f1",
+    "n_flagged",
+    "n_train",
+    "n_used",
+    "epochs",
+    "epoch_kept",
+    "seconds",
+    "config_hash",
+    "finished_at",
+)
+
+#: Our fixed "best pipeline" (the same on every dataset; chosen on MNIST, which no table uses,
+#: among remove / relabel / reweight × CE / GCE): our default detection on out-of-fold
+#: probabilities, every sample weighted by its label-quality score (the estimated probability
+#: that its label is right), then the generalized cross-entropy loss with its default q = 0.7.
+BEST_RECIPE = (
+    "our default detection (noise_posterior) on the out-of-fold probabilities → every sample "
+    "weighted by its label-quality score (estimated P(label is right)) → the same model trained "
+    "with GCE (q = 0.7); chosen once on MNIST (no table uses it) among remove / relabel / "
+    "reweight × CE / GCE, identical on every set"
+)
+BEST_ACTION: tuple[str, str | None] = ("reweight", "gce")
+
+_LOSS_METHODS_EXTRA = ("forward_correction_true", "forward_correction_est")
+#: Training-task methods that are not plain loss names (any registered loss name also works).
+TRAIN_METHODS: tuple[str, ...] = (
+    "ce",
+    "oracle",
+    "cleanlab",
+    "mislabel_remove",
+    "mislabel_relabel",
+    "mislabel_reweight",
+    "mislabel_best",
+    *_LOSS_METHODS_EXTRA,
+)
+#: Detection-task method names (``mislabel:<method>`` and ``cleanlab:<filter_by>`` also work).
+DETECT_METHODS: tuple[str, ...] = ("mislabel", "cleanlab")
+
+_DATASETS = ("fashion-mnist", "mnist", "cifar10n", "rt-snippets", "digits", "cl-cifar10-oof")
+_NOISE_KINDS = ("none", "symmetric", "pair", "real")
+_SELECTIONS = ("last", "noisy_val")
+_TASKS = ("train", "detect")
+# Losses the benchmark trainer cannot drive (they need per-sample indices or arguments).
+_UNSUPPORTED_LOSSES = ("elr", "truncated_gce", "weighted_ce", "backward_correction")
+
+_TOP_KEYS = (
+    "name",
+    "title",
+    "description",
+    "task",
+    "seeds",
+    "methods",
+    "selection",
+    "threads",
+    "ours",
+    "baseline",
+    "gap_threshold",
+    "train",
+    "oof",
+    "loss_kwargs",
+    "experiments",
+)
+_TRAIN_KEYS = ("model", "epochs", "batch_size", "lr", "weight_decay")
+_OOF_KEYS = ("folds", "epochs")
+_EXPERIMENT_KEYS = ("id", "dataset", "n_train", "n_test", "test_fraction", "noise", "train", "oof")
+_NOISE_KEYS = ("kind", "rate", "mapping", "labels")
+
+# Published confident-learning P / R / F1 on the cl-cifar10-oof files (shared/data/README.md).
+_PUBLISHED_CL: dict[str, dict[str, tuple[float, float, float]]] = {
+    "sparsity0.0_noise0.2": {
+        "argmax ≠ label": (0.56, 0.98, 0.71),
+        "C_confusion": (0.67, 0.86, 0.75),
+        "prune by class": (0.63, 0.96, 0.76),
+        "prune by noise rate": (0.65, 0.93, 0.77),
+        "both": (0.67, 0.93, 0.78),
+    },
+    "sparsity0.0_noise0.4": {
+        "argmax ≠ label": (0.74, 0.97, 0.84),
+        "prune by noise rate": (0.82, 0.88, 0.85),
+        "both": (0.82, 0.87, 0.84),
+    },
+    "sparsity0.0_noise0.6": {
+        "argmax ≠ label": (0.82, 0.84, 0.83),
+        "prune by noise rate": (0.84, 0.63, 0.72),
+        "both": (0.84, 0.61, 0.70),
+    },
+}
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _fail(path: str, message: str) -> InvalidParameterError:
+    return InvalidParameterError(f"config key `{path}` {message}")
+
+
+def _check_keys(d: Any, allowed: Sequence[str], path: str) -> None:
+    if not isinstance(d, Mapping):
+        raise _fail(path or "<root>", f"must be a table (dict); got {type(d).__name__}.")
+    for key in d:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), list(allowed), n=1)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            where = f"{path}.{key}" if path else str(key)
+            raise _fail(where, f"is not a known key; known keys here: {', '.join(allowed)}.{hint}")
+
+
+def _int(value: Any, path: str, min_val: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < min_val:
+        raise _fail(path, f"must be an integer >= {min_val}; got {value!r}.")
+    return int(value)
+
+
+def _float(value: Any, path: str, lo: float, hi: float) -> float:
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+    if not ok or not (lo <= float(value) <= hi):
+        raise _fail(path, f"must be a number in [{lo}, {hi}]; got {value!r}.")
+    return float(value)
+
+
+def _option(value: Any, path: str, options: Sequence[str]) -> str:
+    if value not in options:
+        close = [o for o in options if value and o.startswith(str(value))][:1]
+        close = close or difflib.get_close_matches(str(value), list(options), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise _fail(path, f"must be one of {', '.join(options)}; got {value!r}.{hint}")
+    return str(value)
+
+
+def _check_train(d: Any, path: str) -> dict[str, Any]:
+    from mislabel.bench._models import MODELS
+
+    _check_keys(d, _TRAIN_KEYS, path)
+    out: dict[str, Any] = {}
+    if "model" in d:
+        out["model"] = _option(d["model"], f"{path}.model", MODELS)
+    if "epochs" in d:
+        out["epochs"] = _int(d["epochs"], f"{path}.epochs", 1)
+    if "batch_size" in d:
+        out["batch_size"] = _int(d["batch_size"], f"{path}.batch_size", 2)
+    if "lr" in d:
+        out["lr"] = _float(d["lr"], f"{path}.lr", 1e-12, 10.0)
+    if "weight_decay" in d:
+        out["weight_decay"] = _float(d["weight_decay"], f"{path}.weight_decay", 0.0, 10.0)
+    return out
+
+
+def _check_oof(d: Any, path: str) -> dict[str, Any]:
+    _check_keys(d, _OOF_KEYS, path)
+    out: dict[str, Any] = {}
+    if "folds" in d:
+        out["folds"] = _int(d["folds"], f"{path}.folds", 2)
+    if "epochs" in d:
+        out["epochs"] = _int(d["epochs"], f"{path}.epochs", 1)
+    return out
+
+
+def _check_method(name: Any, task: str, path: str) -> str:
+    if not isinstance(name, str):
+        raise _fail(path, f"must be a method name (str); got {name!r}.")
+    if task == "detect":
+        if name in DETECT_METHODS:
+            return name
+        prefix, _, sub = name.partition(":")
+        if prefix == "mislabel" and sub:
+            from mislabel.detect import METHODS
+
+            _option(sub, path, METHODS)
+            return name
+        if prefix == "cleanlab" and sub:
+            _option(
+                sub,
+                path,
+                (
+                    "prune_by_noise_rate",
+                    "prune_by_class",
+                    "both",
+                    "confident_learning",
+                    "predicted_neq_given",
+                    "low_normalized_margin",
+                    "low_self_confidence",
+                ),
+            )
+            return name
+        _option(name, path, (*DETECT_METHODS, "mislabel:<method>", "cleanlab:<filter_by>"))
+    if name in TRAIN_METHODS:
+        return name
+    if "@" in name:  # a loss under another name, for its own loss_kwargs: "nce_rce@beta10"
+        base, _, tag = name.partition("@")
+        if not tag or base in ("ce", "oracle", "cleanlab") or base.startswith("mislabel"):
+            raise _fail(
+                path,
+                f"must be '<loss>@<tag>' with a loss name before '@' (e.g. 'nce_rce@beta10'); "
+                f"got {name!r}.",
+            )
+        _check_method(base, task, path)
+        return name
+    if name.startswith("mislabel_") and "+" in name:
+        action, _, loss_name = name.partition("+")
+        _option(action, path, ("mislabel_remove", "mislabel_relabel", "mislabel_reweight"))
+        _check_method(loss_name, task, path)
+        return name
+    known = [*TRAIN_METHODS]
+    try:
+        from mislabel import losses
+    except MissingDependencyError:  # torch missing: run_benchmark says so before training
+        pass
+    else:
+        avail = [n for n in losses.available() if n not in _UNSUPPORTED_LOSSES]
+        known += avail
+        if name in avail:
+            return name
+    return _option(name, path, known)
+
+
+def _check_noise(d: Any, path: str, dataset: str) -> dict[str, Any]:
+    if isinstance(d, str):
+        d = {"kind": d}
+    _check_keys(d, _NOISE_KEYS, path)
+    if "kind" not in d:
+        raise _fail(f"{path}.kind", "is required (one of " + ", ".join(_NOISE_KINDS) + ").")
+    kind = _option(d["kind"], f"{path}.kind", _NOISE_KINDS)
+    out: dict[str, Any] = {"kind": kind}
+    real_sets = {"cifar10n": None, "cl-cifar10-oof": None, "rt-snippets": None}
+    if kind in ("symmetric", "pair"):
+        if "rate" not in d:
+            raise _fail(f"{path}.rate", f"is required for noise kind {kind!r}.")
+        out["rate"] = _float(d["rate"], f"{path}.rate", 0.0, 1.0)
+        if dataset in real_sets and dataset != "rt-snippets":
+            raise _fail(f"{path}.kind", f"must be 'real' for dataset {dataset!r}; got {kind!r}.")
+    if kind == "pair":
+        out["mapping"] = d.get("mapping", "pairflip")
+        if not isinstance(out["mapping"], str):
+            raise _fail(f"{path}.mapping", f"must be a mapping name; got {out['mapping']!r}.")
+    elif "mapping" in d:
+        raise _fail(f"{path}.mapping", f"applies to kind 'pair' only; got kind {kind!r}.")
+    if kind == "real":
+        if dataset not in real_sets:
+            raise _fail(
+                f"{path}.kind",
+                f"'real' needs a dataset with real noisy labels ({', '.join(real_sets)}); "
+                f"got dataset {dataset!r}.",
+            )
+        if dataset == "cifar10n":
+            from mislabel.bench.datasets import CIFAR10N_LABEL_SETS
+
+            out["labels"] = _option(d.get("labels"), f"{path}.labels", tuple(CIFAR10N_LABEL_SETS))
+        elif dataset == "cl-cifar10-oof":
+            from mislabel.bench.datasets import CL_CIFAR10_OOF_SETTINGS
+
+            out["labels"] = _option(d.get("labels"), f"{path}.labels", CL_CIFAR10_OOF_SETTINGS)
+    elif "labels" in d:
+        raise _fail(f"{path}.labels", f"applies to kind 'real' only; got kind {kind!r}.")
+    if dataset in ("cifar10n", "cl-cifar10-oof") and kind != "real":
+        raise _fail(f"{path}.kind", f"must be 'real' for dataset {dataset!r}; got {kind!r}.")
+    return out
+
+
+def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a config and return it normalised (defaults filled in, a deep copy).
+
+    Raises:
+        InvalidParameterError: naming the offending key, e.g. ``experiments[0].noise[1].rate``.
+    """
+    _check_keys(config, _TOP_KEYS, "")
+    cfg: dict[str, Any] = {}
+    cfg["name"] = str(config.get("name", "benchmark"))
+    cfg["title"] = str(config.get("title", cfg["name"]))
+    cfg["description"] = str(config.get("description", ""))
+    cfg["task"] = _option(config.get("task", "train"), "task", _TASKS)
+    task = cfg["task"]
+    seeds = config.get("seeds", [0])
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise _fail("seeds", f"must be a non-empty list of integers; got {seeds!r}.")
+    cfg["seeds"] = [_int(s, f"seeds[{i}]", 0) for i, s in enumerate(seeds)]
+    if len(set(cfg["seeds"])) != len(cfg["seeds"]):
+        raise _fail("seeds", f"must not repeat a seed; got {list(seeds)!r}.")
+    methods = config.get("methods")
+    if not isinstance(methods, (list, tuple)) or not methods:
+        raise _fail("methods", f"must be a non-empty list of method names; got {methods!r}.")
+    checked = [_check_method(m, task, f"methods[{i}]") for i, m in enumerate(methods)]
+    if task == "train":  # a CE row and an oracle row, always
+        checked = ["ce", *[m for m in checked if m not in ("ce", "oracle")], "oracle"]
+    seen: list[str] = []
+    for m in checked:
+        if m not in seen:
+            seen.append(m)
+    cfg["methods"] = seen
+    cfg["selection"] = _option(config.get("selection", "last"), "selection", _SELECTIONS)
+    cfg["threads"] = _int(config.get("threads", 1), "threads", 1)
+    ours_default = [m for m in seen if m.startswith("mislabel")]
+    ours = config.get("ours", ours_default)
+    if not isinstance(ours, (list, tuple)) or any(m not in seen for m in ours):
+        raise _fail("ours", f"must list methods of `methods` ({', '.join(seen)}); got {ours!r}.")
+    cfg["ours"] = list(ours)
+    baseline = config.get("baseline", "cleanlab" if "cleanlab" in seen else None)
+    if baseline is not None and baseline not in seen:
+        raise _fail("baseline", f"must be one of `methods` ({', '.join(seen)}); got {baseline!r}.")
+    cfg["baseline"] = baseline
+    cfg["gap_threshold"] = _float(config.get("gap_threshold", 0.03), "gap_threshold", 0.0, 1.0)
+    cfg["train"] = {
+        "model": "mlp",
+        "epochs": 5,
+        "batch_size": 256,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        **_check_train(config.get("train", {}), "train"),
+    }
+    cfg["oof"] = {"folds": 3, "epochs": 3, **_check_oof(config.get("oof", {}), "oof")}
+    lk = config.get("loss_kwargs", {})
+    _check_keys(lk, [m for m in seen], "loss_kwargs")
+    for k, v in lk.items():
+        if not isinstance(v, Mapping):
+            raise _fail(f"loss_kwargs.{k}", f"must be a table of arguments; got {v!r}.")
+    cfg["loss_kwargs"] = {k: dict(v) for k, v in lk.items()}
+    exps = config.get("experiments")
+    if not isinstance(exps, (list, tuple)) or not exps:
+        raise _fail("experiments", f"must be a non-empty list of tables; got {exps!r}.")
+    cfg["experiments"] = []
+    ids: set[str] = set()
+    for i, e in enumerate(exps):
+        p = f"experiments[{i}]"
+        _check_keys(e, _EXPERIMENT_KEYS, p)
+        if "dataset" not in e:
+            raise _fail(f"{p}.dataset", "is required (one of " + ", ".join(_DATASETS) + ").")
+        ds = _option(e["dataset"], f"{p}.dataset", _DATASETS)
+        if ds == "cl-cifar10-oof" and task != "detect":
+            raise _fail(
+                f"{p}.dataset", "'cl-cifar10-oof' has no images: use it with task 'detect'."
+            )
+        exp: dict[str, Any] = {"dataset": ds}
+        exp["train"] = {**cfg["train"], **_check_train(e.get("train", {}), f"{p}.train")}
+        exp["oof"] = {**cfg["oof"], **_check_oof(e.get("oof", {}), f"{p}.oof")}
+        exp["id"] = str(e.get("id", f"{ds}-{exp['train']['model']}"))
+        if exp["id"] in ids:
+            raise _fail(f"{p}.id", f"must be unique; {exp['id']!r} is used twice.")
+        ids.add(exp["id"])
+        exp["n_train"] = (
+            None if e.get("n_train") is None else _int(e["n_train"], f"{p}.n_train", 10)
+        )
+        exp["n_test"] = None if e.get("n_test") is None else _int(e["n_test"], f"{p}.n_test", 10)
+        exp["test_fraction"] = _float(e.get("test_fraction", 0.3), f"{p}.test_fraction", 0.05, 0.9)
+        noise = e.get("noise", [{"kind": "real"}] if ds in ("cifar10n", "rt-snippets") else None)
+        if isinstance(noise, (Mapping, str)):
+            noise = [noise]
+        if not isinstance(noise, (list, tuple)) or not noise:
+            raise _fail(f"{p}.noise", f"must be a non-empty list of noise settings; got {noise!r}.")
+        exp["noise"] = [_check_noise(n, f"{p}.noise[{j}]", ds) for j, n in enumerate(noise)]
+        labels = [_noise_label(n) for n in exp["noise"]]
+        if len(set(labels)) != len(labels):
+            raise _fail(f"{p}.noise", f"must not repeat a setting; got {labels}.")
+        cfg["experiments"].append(exp)
+    return cfg
+
+
+def load_config(path: PathLike) -> dict[str, Any]:
+    """Read a TOML config file (not yet validated: :func:`run_benchmark` validates it)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError as exc:
+            raise MissingDependencyError("tomli", "bench", "reading TOML on Python 3.10") from exc
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidParameterError(
+            f"`config` must be a TOML file or a built-in name ({', '.join(BUILTIN_CONFIGS)}); "
+            f"{p} does not exist."
+        )
+    try:
+        with p.open("rb") as fh:
+            return dict(tomllib.load(fh))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidParameterError(f"`config` {p} is not valid TOML: {exc}.") from exc
+
+
+#: Built-in configs, by name: the three tables of issue 8 (TOML files beside this module).
+BUILTIN_CONFIGS: tuple[str, ...] = ("table1", "table2", "table3")
+
+
+def builtin_config(name: str, *, smoke: bool = False) -> dict[str, Any]:
+    """A built-in config (``"table1"``, ``"table2"``, ``"table3"``), or its smoke variant."""
+    _option(name, "name", BUILTIN_CONFIGS)
+    cfg = load_config(Path(__file__).parent / "configs" / f"{name}.toml")
+    return smoke_config(cfg) if smoke else cfg
+
+
+def smoke_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A seconds-long variant of ``config``: one seed, one epoch, tiny subsets.
+
+    Keeps the first noise setting of each experiment, drops CIFAR-10N (decoding its JPEGs
+    alone takes longer than a smoke run), trains on at most 1,000 samples for one epoch and
+    computes out-of-fold probabilities with 2 folds of one epoch; ``cl-cifar10-oof`` keeps
+    one file and 5,000 of its rows.
+    """
+    cfg = copy.deepcopy(dict(config))
+    cfg["name"] = f"{cfg.get('name', 'benchmark')}-smoke"
+    cfg["seeds"] = list(cfg.get("seeds", [0]))[:1]
+    cfg["train"] = {**cfg.get("train", {}), "epochs": 1}
+    cfg["oof"] = {**cfg.get("oof", {}), "folds": 2, "epochs": 1}
+    exps = []
+    for e in cfg.get("experiments", []):
+        if not isinstance(e, Mapping) or e.get("dataset") == "cifar10n":
+            continue
+        e = dict(e)
+        if isinstance(e.get("noise"), list):
+            e["noise"] = e["noise"][:1]
+        if e.get("dataset") == "cl-cifar10-oof":
+            e["n_train"] = min(int(e.get("n_train") or 5000), 5000)
+        else:
+            e["n_train"] = min(int(e.get("n_train") or 1000), 1000)
+            e["n_test"] = min(int(e.get("n_test") or 500), 500)
+        e["train"] = {**e.get("train", {}), "epochs": 1}
+        e["oof"] = {**e.get("oof", {}), "folds": 2, "epochs": 1}
+        exps.append(e)
+    cfg["experiments"] = exps
+    return cfg
+
+
+def _noise_label(noise: Mapping[str, Any]) -> str:
+    kind = noise["kind"]
+    if kind in ("symmetric", "pair"):
+        label = f"{kind} {round(100 * noise['rate'])}%"
+        if kind == "pair" and noise.get("mapping", "pairflip") != "pairflip":
+            label += f" ({noise['mapping']})"
+        return label
+    if kind == "real":
+        return f"real ({noise['labels']})" if noise.get("labels") else "real"
+    return "none"
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True, eq=False)
+class _Split:
+    """One (experiment, noise, seed) setting: prepared features and the three label sets."""
+
+    X: np.ndarray | None  # prepared train features (None for cl-cifar10-oof)
+    labels: np.ndarray  # noisy train labels
+    true_labels: np.ndarray
+    X_test: np.ndarray | None
+    y_test: np.ndarray | None
+    n_classes: int
+    noise_matrix: np.ndarray  # realized, rows = true class, columns = observed label
+    X_val: np.ndarray | None = None
+    val_labels: np.ndarray | None = None  # noisy
+    val_true: np.ndarray | None = None
+    pred_probs: np.ndarray | None = None  # given out-of-fold probabilities (cl-cifar10-oof)
+
+
+def _stratified_subset(y: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """Indices of a class-stratified random subset of size ``n`` (all, shuffled, if None)."""
+    rng = np.random.default_rng(seed)
+    if n is None or n >= y.shape[0]:
+        return np.sort(rng.permutation(y.shape[0]))
+    from sklearn.model_selection import train_test_split
+
+    idx, _ = train_test_split(np.arange(y.shape[0]), train_size=n, stratify=y, random_state=seed)
+    return np.sort(idx)
+
+
+def _realized_matrix(true: np.ndarray, noisy: np.ndarray, k: int) -> np.ndarray:
+    counts = np.bincount(true * k + noisy, minlength=k * k).reshape(k, k).astype(float)
+    rows = counts.sum(axis=1, keepdims=True)
+    out = np.where(rows > 0, counts / np.maximum(rows, 1), np.eye(k))
+    return np.asarray(out)
+
+
+class _Data:
+    """Loads each dataset once per run and cuts the (experiment, noise, seed) splits."""
+
+    def __init__(self) -> None:
+        self._raw: dict[tuple[str, str | None], Any] = {}
+
+    def _load(self, dataset: str, variant: str | None) -> Any:
+        key = (dataset, variant)
+        if key in self._raw:
+            return self._raw[key]
+        from mislabel.bench import datasets as ds
+
+        out: Any
+        if dataset == "fashion-mnist":
+            out = (ds.load_fashion_mnist("train"), ds.load_fashion_mnist("test"))
+        elif dataset == "mnist":
+            out = (ds.load_mnist("train"), ds.load_mnist("test"))
+        elif dataset == "cifar10n":
+            out = (ds.load_cifar10n(variant or "aggre"), ds.load_cifar10("test"))
+        elif dataset == "rt-snippets":
+            out = (ds.load_rt_snippets(), None)
+        elif dataset == "digits":
+            out = (ds.load_digits(), None)
+        else:
+            out = ds.load_cl_cifar10_oof(variant or "sparsity0.0_noise0.2")
+        self._raw[key] = out
+        return out
+
+    def split(
+        self, exp: Mapping[str, Any], noise: Mapping[str, Any], seed: int, val: bool
+    ) -> _Split:
+        from mislabel.bench._models import prepare_features
+
+        dataset, model = exp["dataset"], exp["train"]["model"]
+        raw = self._load(dataset, noise.get("labels"))
+        if dataset == "cl-cifar10-oof":
+            idx = _stratified_subset(raw.labels, exp["n_train"], 0)
+            labels, true = raw.labels[idx], raw.true_labels[idx]
+            k = raw.n_classes
+            return _Split(
+                X=None,
+                labels=labels,
+                true_labels=true,
+                X_test=None,
+                y_test=None,
+                n_classes=k,
+                noise_matrix=_realized_matrix(true, labels, k),
+                pred_probs=raw.pred_probs[idx],
+            )
+        train, test = raw
+        k = train.n_classes
+        X_all = np.asarray(train.X)
+        if dataset == "digits":
+            X_all = (X_all / 16.0).astype(np.float32)
+        given = train.y
+        truth = train.y if train.y_true is None else train.y_true
+        if test is None:  # one labelled set: a fixed stratified test split, scored on the truth
+            from sklearn.model_selection import train_test_split
+
+            tr_idx, te_idx = train_test_split(
+                np.arange(given.shape[0]),
+                test_size=exp["test_fraction"],
+                stratify=truth,
+                random_state=0,
+            )
+            X_test_raw, y_test = X_all[np.sort(te_idx)], truth[np.sort(te_idx)]
+            keep = np.sort(tr_idx)
+            X_all, given, truth = X_all[keep], given[keep], truth[keep]
+        else:
+            X_test_raw, y_test = np.asarray(test.X), test.y
+        # a fixed subset (seed 0): seeds vary the noise draw and the training, not the data
+        idx = _stratified_subset(truth, exp["n_train"], 0)
+        X_tr, given, truth = X_all[idx], given[idx], truth[idx]
+        if exp["n_test"] is not None and exp["n_test"] < y_test.shape[0]:
+            t_idx = _stratified_subset(y_test, exp["n_test"], 0)
+            X_test_raw, y_test = X_test_raw[t_idx], y_test[t_idx]
+        labels = self._noisy(noise, truth, given, k, seed)
+        X = prepare_features(X_tr, model)
+        X_test = prepare_features(X_test_raw, model)
+        split = _Split(
+            X=X,
+            labels=labels,
+            true_labels=truth,
+            X_test=X_test,
+            y_test=np.asarray(y_test),
+            n_classes=k,
+            noise_matrix=_realized_matrix(truth, labels, k),
+        )
+        if not val:
+            return split
+        from sklearn.model_selection import train_test_split
+
+        tr, va = train_test_split(
+            np.arange(labels.shape[0]), test_size=0.1, stratify=labels, random_state=seed
+        )
+        tr, va = np.sort(tr), np.sort(va)
+        return _Split(
+            X=X[tr],
+            labels=labels[tr],
+            true_labels=truth[tr],
+            X_test=X_test,
+            y_test=split.y_test,
+            n_classes=k,
+            noise_matrix=_realized_matrix(truth[tr], labels[tr], k),
+            X_val=X[va],
+            val_labels=labels[va],
+            val_true=truth[va],
+        )
+
+    @staticmethod
+    def _noisy(
+        noise: Mapping[str, Any], truth: np.ndarray, given: np.ndarray, k: int, seed: int
+    ) -> np.ndarray:
+        from mislabel import noise as mn
+
+        kind = noise["kind"]
+        rng = as_rng(seed)
+        if kind == "symmetric":
+            return mn.flip_symmetric(truth, noise["rate"], n_classes=k, random_state=rng).labels
+        if kind == "pair":
+            mapping = noise.get("mapping", "pairflip")
+            return mn.flip_pairs(
+                truth, noise["rate"], mapping=mapping, n_classes=k, random_state=rng
+            ).labels
+        if kind == "real":
+            return np.asarray(given)
+        return np.asarray(truth)
+
+
+# --------------------------------------------------------------------------- methods
+
+
+@dataclass
+class _Context:
+    """What a method sees: the split, the schedule and lazily computed shared pieces."""
+
+    exp: Mapping[str, Any]
+    split: _Split
+    seed: int
+    cache: Path
+    loss_kwargs: Mapping[str, Mapping[str, Any]]
+    _oof: np.ndarray | None = None
+    _issues: Any = None
+
+    def spec(self) -> Any:
+        from mislabel.bench._models import TrainSpec
+
+        return TrainSpec(**self.exp["train"])
+
+    def oof(self) -> np.ndarray:
+        """Out-of-fold probabilities of the noisy labels (same model family, cheaper budget)."""
+        if self._oof is None:
+            if self.split.pred_probs is not None:
+                self._oof = self.split.pred_probs
+            else:
+                import mislabel
+                from mislabel.bench._models import BenchEstimator
+
+                t = self.exp["train"]
+                est = BenchEstimator(
+                    model=t["model"],
+                    epochs=self.exp["oof"]["epochs"],
+                    batch_size=t["batch_size"],
+                    lr=t["lr"],
+                    weight_decay=t["weight_decay"],
+                    n_classes=self.split.n_classes,
+                )
+                folder = self.cache / "oof" / self.exp["id"]
+                folder.mkdir(parents=True, exist_ok=True)
+                self._oof = np.asarray(
+                    mislabel.cross_val_pred_probs(
+                        est,
+                        self.split.X,
+                        self.split.labels,
+                        cv=self.exp["oof"]["folds"],
+                        random_state=self.seed,
+                        n_classes=self.split.n_classes,
+                        cache_dir=folder,
+                    ),
+                    dtype=np.float32,
+                )
+        return self._oof
+
+    def issues(self) -> Any:
+        if self._issues is None:
+            import mislabel
+
+            self._issues = mislabel.find_label_issues(self.split.labels, self.oof())
+        return self._issues
+
+    def fit_eval(
+        self,
+        labels: np.ndarray,
+        *,
+        keep: np.ndarray | None = None,
+        loss: Any = None,
+        sample_weight: np.ndarray | None = None,
+        val_labels: np.ndarray | None = None,
+    ) -> dict[str, Any]:
+        from mislabel.bench._models import fit
+
+        s = self.split
+        assert s.X is not None and s.X_test is not None and s.y_test is not None
+        X, y, w = s.X, labels, sample_weight
+        if keep is not None:
+            X, y = X[keep], y[keep]
+            w = None if w is None else w[keep]
+        val = None
+        val_y = s.val_labels if val_labels is None else val_labels
+        if s.X_val is not None and val_y is not None:
+            val = (s.X_val, val_y)
+        fitted = fit(
+            self.spec(), X, y, s.n_classes, seed=self.seed, loss=loss, sample_weight=w, val=val
+        )
+        pred = fitted.predict_proba(s.X_test).argmax(axis=1)
+        return {
+            "test_acc": float(np.mean(pred == s.y_test)),
+            "n_used": int(y.shape[0]),
+            "epoch_kept": fitted.epoch,
+        }
+
+
+def _detection(flagged: np.ndarray, split: _Split) -> dict[str, Any]:
+    from mislabel.metrics import precision_recall_f1
+
+    p, r, f = precision_recall_f1(flagged, split.labels != split.true_labels)
+    return {"precision": p, "recall": r, "f1": f, "n_flagged": int(flagged.sum())}
+
+
+def _cleanlab_mask(labels: np.ndarray, pred_probs: np.ndarray, filter_by: str | None) -> np.ndarray:
+    try:
+        from cleanlab.filter import find_label_issues as cl_find
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "cleanlab", "dev", "the 'cleanlab' comparison baseline of the benchmarks"
+        ) from exc
+    import warnings
+
+    kwargs: dict[str, Any] = {"n_jobs": 1}
+    if filter_by is not None:
+        kwargs["filter_by"] = filter_by
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(cl_find(labels, pred_probs, **kwargs), dtype=bool)
+
+
+def _loss(name: str, ctx: _Context, **extra: Any) -> Any:
+    from mislabel import losses
+
+    kind = name.partition("@")[0]
+    if kind == "forward_correction_est" and "noise_matrix" not in extra:
+        import mislabel
+
+        extra["noise_matrix"] = mislabel.estimate_noise(ctx.split.labels, ctx.oof()).noise_matrix
+    if kind == "forward_correction_true" and "noise_matrix" not in extra:
+        extra["noise_matrix"] = ctx.split.noise_matrix
+    kwargs = {**ctx.loss_kwargs.get(name, {}), **extra}
+    base = name.partition("@")[0]
+    base = "forward_correction" if base in _LOSS_METHODS_EXTRA else base
+    return losses.get(base, **kwargs)
+
+
+def _m_ce(ctx: _Context) -> dict[str, Any]:
+    return ctx.fit_eval(ctx.split.labels)
+
+
+def _m_oracle(ctx: _Context) -> dict[str, Any]:
+    return ctx.fit_eval(ctx.split.true_labels, val_labels=ctx.split.val_true)
+
+
+def _m_cleanlab(ctx: _Context) -> dict[str, Any]:
+    mask = _cleanlab_mask(ctx.split.labels, ctx.oof(), None)
+    return {**ctx.fit_eval(ctx.split.labels, keep=~mask), **_detection(mask, ctx.split)}
+
+
+def _m_action(action: str, loss_name: str | None) -> Callable[[_Context], dict[str, Any]]:
+    """Our detection on out-of-fold probabilities, then remove / relabel / reweight, then the
+    same model trained with cross-entropy or the loss ``loss_name``."""
+
+    def run(ctx: _Context) -> dict[str, Any]:
+        issues = ctx.issues()
+        loss = None if loss_name is None else _loss(loss_name, ctx)
+        labels, keep, weight = ctx.split.labels, None, None
+        if action == "remove":
+            keep = ~issues.mask
+        elif action == "relabel":
+            labels = np.asarray(issues.suggested)
+        else:
+            weight = np.clip(np.asarray(issues.scores, dtype=np.float64), 0.0, 1.0)
+        out = ctx.fit_eval(labels, keep=keep, loss=loss, sample_weight=weight)
+        return {**out, **_detection(np.asarray(issues.mask), ctx.split)}
+
+    return run
+
+
+def _m_forward_true(ctx: _Context) -> dict[str, Any]:
+    return ctx.fit_eval(
+        ctx.split.labels,
+        loss=_loss("forward_correction_true", ctx, noise_matrix=ctx.split.noise_matrix),
+    )
+
+
+def _m_forward_est(ctx: _Context) -> dict[str, Any]:
+    import mislabel
+
+    est = mislabel.estimate_noise(ctx.split.labels, ctx.oof())
+    return ctx.fit_eval(
+        ctx.split.labels, loss=_loss("forward_correction_est", ctx, noise_matrix=est.noise_matrix)
+    )
+
+
+#: Methods that need out-of-fold probabilities (their rows depend on the ``oof`` budget).
+_OOF_METHODS = (
+    "cleanlab",
+    "mislabel_remove",
+    "mislabel_relabel",
+    "mislabel_reweight",
+    "mislabel_best",
+    "forward_correction_est",
+)
+
+_TRAIN_FNS: dict[str, Callable[[_Context], dict[str, Any]]] = {
+    "ce": _m_ce,
+    "oracle": _m_oracle,
+    "cleanlab": _m_cleanlab,
+    "mislabel_remove": _m_action("remove", None),
+    "mislabel_relabel": _m_action("relabel", None),
+    "mislabel_reweight": _m_action("reweight", None),
+    "mislabel_best": _m_action(*BEST_ACTION),
+    "forward_correction_true": _m_forward_true,
+    "forward_correction_est": _m_forward_est,
+}
+
+
+def _run_train_method(method: str, ctx: _Context) -> dict[str, Any]:
+    fn = _TRAIN_FNS.get(method)
+    if fn is not None:
+        return fn(ctx)
+    if "+" in method:  # mislabel_<action>+<loss>
+        action, _, loss_name = method.partition("+")
+        return _m_action(action.removeprefix("mislabel_"), loss_name)(ctx)
+    return ctx.fit_eval(ctx.split.labels, loss=_loss(method, ctx))
+
+
+def _run_detect_method(method: str, ctx: _Context) -> dict[str, Any]:
+    import mislabel
+
+    prefix, _, sub = method.partition(":")
+    labels, probs = ctx.split.labels, ctx.oof()
+    if prefix == "mislabel":
+        method_name: Any = sub or mislabel.detect.DEFAULT_METHOD
+        mask = mislabel.find_label_issues(labels, probs, method=method_name).mask
+    else:
+        mask = _cleanlab_mask(labels, probs, sub or None)
+    return _detection(np.asarray(mask, dtype=bool), ctx.split)
+
+
+# --------------------------------------------------------------------------- results file
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows of ``results.csv``; a torn last line (killed mid-write) is cut off."""
+    if not path.is_file():
+        return []
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        cut = raw.rfind(b"\n") + 1
+        logger.warning("dropping a partial last row of %s (a run was killed mid-write)", path)
+        with path.open("r+b") as fh:
+            fh.truncate(cut)
+        raw = raw[:cut]
+    text = raw.decode("utf-8")
+    if not text.strip():
+        return []
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or list(reader.fieldnames) != list(RESULT_COLUMNS):
+        raise InvalidParameterError(
+            f"{path} has columns {reader.fieldnames}, not those of this runner "
+            f"({', '.join(RESULT_COLUMNS)}). Use another output folder or pass resume=False."
+        )
+    return list(reader)
+
+
+def _append_row(path: Path, row: Mapping[str, Any]) -> None:
+    new = not path.is_file() or path.stat().st_size == 0
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(RESULT_COLUMNS), lineterminator="\n")
+    if new:
+        writer.writeheader()
+    writer.writerow({c: _fmt_cell(row.get(c)) for c in RESULT_COLUMNS})
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        fh.write(buf.getvalue())
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fmt_cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    return str(v)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def gap_closed(method: float, ce: float, oracle: float) -> float:
+    """Share of the CE → oracle accuracy gap that ``method`` closes: (m − CE) / (oracle − CE).
+
+    1.0 means as good as the oracle, 0.0 no better than CE, negative worse than CE. NaN when
+    the oracle is not better than CE (there is no gap to close).
+    """
+    gap = oracle - ce
+    if not gap > 0:
+        return float("nan")
+    return (method - ce) / gap
+
+
+def _num(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _stats(values: Sequence[float]) -> tuple[float, float, int]:
+    arr = np.array([v for v in values if not math.isnan(v)], dtype=float)
+    if arr.size == 0:
+        return float("nan"), float("nan"), 0
+    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return float(arr.mean()), std, int(arr.size)
+
+
+def _pm(mean: float, std: float, scale: float = 100.0, digits: int = 1) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def _pct(v: float) -> str:
+    return "–" if math.isnan(v) else f"{100 * v:.0f} %"
+
+
+@dataclass(frozen=True)
+class _Cell:
+    mean: float
+    std: float
+    n: int
+
+
+def _aggregate(
+    cfg: Mapping[str, Any], rows: Sequence[Mapping[str, str]], metric: str
+) -> dict[tuple[str, str, str], _Cell]:
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["experiment"], r["noise"], r["method"]), []).append(_num(r[metric]))
+    return {k: _Cell(*_stats(v)) for k, v in groups.items()}
+
+
+def render_markdown(
+    config: Mapping[str, Any], rows: Sequence[Mapping[str, str]], *, command: str | None = None
+) -> str:
+    """The markdown table of ``rows`` (as read from ``results.csv``) for ``config``."""
+    cfg = config if "ours" in config else validate_config(config)
+    out = [f"# {cfg['title']}", ""]
+    if command:
+        out += ["Command:", "", "```", command, "```", ""]
+    if cfg["description"]:
+        out += [cfg["description"].strip(), ""]
+    seeds = ", ".join(str(s) for s in cfg["seeds"])
+    if cfg["task"] == "detect":
+        out += _render_detect(cfg, rows, seeds)
+    else:
+        out += _render_train(cfg, rows, seeds)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _settings(cfg: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], str]]:
+    for exp in cfg["experiments"]:
+        for noise in exp["noise"]:
+            yield exp, _noise_label(noise)
+
+
+def _realized(rows: Sequence[Mapping[str, str]], exp_id: str, noise: str) -> float:
+    vals = [
+        _num(r["noise_rate"]) for r in rows if r["experiment"] == exp_id and r["noise"] == noise
+    ]
+    return _stats(vals)[0]
+
+
+def _render_detect(
+    cfg: Mapping[str, Any], rows: Sequence[Mapping[str, str]], seeds: str
+) -> list[str]:
+    p = _aggregate(cfg, rows, "precision")
+    r = _aggregate(cfg, rows, "recall")
+    f = _aggregate(cfg, rows, "f1")
+    out = [
+        f"Precision / recall / F1 of the flagged set against the known wrong labels "
+        f"(seeds {seeds}).",
+        "",
+        "| experiment | setting | wrong | method | precision | recall | F1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for exp, noise in _settings(cfg):
+        eid = exp["id"]
+        rate = _realized(rows, eid, noise)
+        for m in cfg["methods"]:
+            key = (eid, noise, m)
+            if key not in f:
+                continue
+            out.append(
+                f"| {eid} | {noise} | {_pct1(rate)} | {m} | {p[key].mean:.3f} | "
+                f"{r[key].mean:.3f} | **{f[key].mean:.3f}** |"
+                if m.startswith("mislabel") and ":" not in m
+                else f"| {eid} | {noise} | {_pct1(rate)} | {m} | {p[key].mean:.3f} | "
+                f"{r[key].mean:.3f} | {f[key].mean:.3f} |"
+            )
+        setting = noise.removeprefix("real (").removesuffix(")")
+        if exp["dataset"] == "cl-cifar10-oof" and exp["n_train"] is None:
+            for name, (pp, rr, ff) in _PUBLISHED_CL.get(setting, {}).items():
+                out.append(
+                    f"| {eid} | {noise} | {_pct1(rate)} | published CL: {name} | {pp:.2f} | "
+                    f"{rr:.2f} | {ff:.2f} |"
+                )
+    out += ["", "Mean over the settings:", ""]
+    for m in cfg["methods"]:
+        means = [f[(e["id"], n, m)] for e, n in _settings(cfg) if (e["id"], n, m) in f]
+        if means:
+            mp = float(
+                np.mean(
+                    [p[(e["id"], n, m)].mean for e, n in _settings(cfg) if (e["id"], n, m) in p]
+                )
+            )
+            mr = float(
+                np.mean(
+                    [r[(e["id"], n, m)].mean for e, n in _settings(cfg) if (e["id"], n, m) in r]
+                )
+            )
+            mf = float(np.mean([c.mean for c in means]))
+            out.append(f"- {m}: P {mp:.3f} / R {mr:.3f} / F1 {mf:.3f} ({len(means)} settings)")
+    out += [
+        "",
+        "Published: Northcutt et al., JAIR 2021 (shared/data/README.md); "
+        "only the sparsity-0 files have published numbers.",
+    ]
+    return out
+
+
+def _pct1(v: float) -> str:
+    return "–" if math.isnan(v) else f"{100 * v:.1f} %"
+
+
+def _render_train(
+    cfg: Mapping[str, Any], rows: Sequence[Mapping[str, str]], seeds: str
+) -> list[str]:
+    acc = _aggregate(cfg, rows, "test_acc")
+    f1 = _aggregate(cfg, rows, "f1")
+    used = _aggregate(cfg, rows, "n_used")
+    methods = list(cfg["methods"])
+    highlighted = [m for m in [*cfg["ours"], cfg["baseline"]] if m]
+    thr = cfg["gap_threshold"]
+    sel = (
+        "the last epoch"
+        if cfg["selection"] == "last"
+        else "the epoch most accurate on a 10 % validation split with noisy labels"
+    )
+    out = [
+        f"Test accuracy (%) on clean test labels, mean ± std over seeds {seeds} (std with "
+        f"ddof=1). Every method trains the same model with the same epochs, batch size and "
+        f"optimiser; the reported model is {sel}. gap closed = (method − CE) / (oracle − CE) "
+        f"on the means.",
+        "",
+        "## Summary",
+        "",
+        "| "
+        + " | ".join(
+            ["experiment", "noise (realized)", *methods, *(f"gap closed: {m}" for m in highlighted)]
+        )
+        + " |",
+        "|---|---|" + "---|" * (len(methods) + len(highlighted)),
+    ]
+    gaps: dict[str, list[float]] = {m: [] for m in methods}
+    beats: dict[str, list[bool]] = {m: [] for m in cfg["ours"]}
+    n_counted = n_uncounted = 0
+    for exp, noise in _settings(cfg):
+        eid = exp["id"]
+        ce = acc.get((eid, noise, "ce"))
+        oracle = acc.get((eid, noise, "oracle"))
+        cells = []
+        for m in methods:
+            c = acc.get((eid, noise, m))
+            cells.append("–" if c is None else _pm(c.mean, c.std))
+        gcell: dict[str, str] = {}
+        counted = ce is not None and oracle is not None and oracle.mean - ce.mean >= thr
+        n_counted += int(counted)
+        base = acc.get((eid, noise, cfg["baseline"])) if cfg["baseline"] else None
+        for m in methods:
+            c = acc.get((eid, noise, m))
+            g = (
+                float("nan")
+                if c is None or ce is None or oracle is None
+                else gap_closed(c.mean, ce.mean, oracle.mean)
+            )
+            if counted:
+                gaps[m].append(g)
+            if m in beats and c is not None and base is not None:
+                beats[m].append(c.mean > base.mean)
+            if m in highlighted:
+                gcell[m] = _pct(g)
+        rate = _realized(rows, eid, noise)
+        mark = "" if counted else " ¹"
+        n_uncounted += int(not counted)
+        out.append(
+            "| "
+            + " | ".join([eid, f"{noise} ({_pct1(rate)}){mark}", *cells])
+            + "".join(f" | {gcell[m]}" for m in highlighted)
+            + " |"
+        )
+    out += [""]
+    if n_uncounted:
+        out += [
+            f"¹ CE loses less than {100 * thr:.0f} points to the oracle here: not counted in "
+            "the average gap closed below.",
+            "",
+        ]
+    out += [
+        f"Average gap closed over the {n_counted} settings where CE loses at least "
+        f"{100 * thr:.0f} points to the oracle:",
+        "",
+    ]
+    for m in methods:
+        if m in ("ce", "oracle"):
+            continue
+        vals = [g for g in gaps[m] if not math.isnan(g)]
+        avg = float(np.mean(vals)) if vals else float("nan")
+        line = f"- {m}: {_pct(avg)}"
+        if beats.get(m):
+            line += f"; above {cfg['baseline']} on {sum(beats[m])} of {len(beats[m])} settings"
+        out.append(line)
+    out += [
+        "",
+        "## Detail",
+        "",
+        "| experiment | noise | method | test acc % | n seeds | gap closed | samples trained on "
+        "| detection F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for exp, noise in _settings(cfg):
+        eid = exp["id"]
+        ce = acc.get((eid, noise, "ce"))
+        oracle = acc.get((eid, noise, "oracle"))
+        for m in methods:
+            c = acc.get((eid, noise, m))
+            if c is None:
+                continue
+            g = (
+                float("nan")
+                if ce is None or oracle is None
+                else gap_closed(c.mean, ce.mean, oracle.mean)
+            )
+            u = used.get((eid, noise, m))
+            fc = f1.get((eid, noise, m))
+            out.append(
+                f"| {eid} | {noise} | {m} | {_pm(c.mean, c.std)} | {c.n} | {_pct(g)} | "
+                f"{'–' if u is None or math.isnan(u.mean) else f'{u.mean:.0f}'} | "
+                f"{'–' if fc is None or math.isnan(fc.mean) else f'{fc.mean:.3f}'} |"
+            )
+    out += ["", "## Settings", ""]
+    for exp in cfg["experiments"]:
+        t, o = exp["train"], exp["oof"]
+        out.append(
+            f"- **{exp['id']}**: dataset {exp['dataset']}, "
+            f"{'all' if exp['n_train'] is None else exp['n_train']} training samples, "
+            f"{'all' if exp['n_test'] is None else exp['n_test']} test samples; model "
+            f"{t['model']}, {t['epochs']} epochs, batch {t['batch_size']}, Adam lr {t['lr']:g}, "
+            f"weight decay {t['weight_decay']:g}; out-of-fold probabilities for detection: "
+            f"{o['folds']} folds × {o['epochs']} epochs of the same model."
+        )
+    if "mislabel_best" in methods:
+        out += ["", f"mislabel_best: {BEST_RECIPE}."]
+    return out
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """What :func:`run_benchmark` wrote.
+
+    Attributes:
+        csv_path: ``results.csv``, one row per (experiment, noise, method, seed).
+        markdown_path: ``results.md``.
+        markdown: the text of ``results.md``.
+        n_run: rows computed by this call.
+        n_skipped: rows found done in ``results.csv`` and not recomputed.
+        seconds: wall time of this call.
+        rows: the rows of the table (the current config's rows of ``results.csv``).
+    """
+
+    csv_path: Path
+    markdown_path: Path
+    markdown: str
+    n_run: int
+    n_skipped: int
+    seconds: float
+    rows: tuple[Mapping[str, str], ...] = field(repr=False, default=())
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class _Progress:
+    def __init__(self, total: int, enabled: bool) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+        if enabled and total:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("bench", total=total)
+
+    def describe(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=text)
+        logger.info("running %s", text)
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _row_hash(cfg: Mapping[str, Any], exp: Mapping[str, Any], noise: Any, method: str) -> str:
+    """What a row's result depends on in the config (not the code: after changing the trainer,
+    rerun with ``resume=False``). A finished row is reused only under the same hash."""
+    uses_oof = (
+        cfg["task"] == "detect"
+        or method.partition("@")[0] in _OOF_METHODS
+        or method.startswith("mislabel")
+    )
+    payload = {
+        "task": cfg["task"],
+        "dataset": exp["dataset"],
+        "n_train": exp["n_train"],
+        "n_test": exp["n_test"],
+        "test_fraction": exp["test_fraction"],
+        "train": exp["train"],
+        "oof": exp["oof"] if uses_oof else None,
+        "noise": None if method == "oracle" else noise,
+        "selection": cfg["selection"],
+        "method": method,
+        "loss_kwargs": cfg["loss_kwargs"].get(method),
+    }
+    if method == "mislabel_best":
+        payload["recipe"] = list(BEST_ACTION)
+    return _hash(payload)
+
+
+def run_benchmark(
+    config: Mapping[str, Any] | PathLike,
+    out_dir: PathLike,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    command: str | None = None,
+) -> BenchmarkResult:
+    """Run every (experiment, noise, method, seed) row of ``config``; write CSV and markdown.
+
+    Args:
+        config: a config dict, or the path of a TOML file (see the module docstring and
+            ``mislabel/bench/configs/*.toml``).
+        out_dir: folder for ``results.csv``, ``results.md`` and a ``.cache/`` of out-of-fold
+            probabilities (per fold, so a killed run resumes mid-way).
+        resume: keep the rows already in ``results.csv`` and compute only the missing ones;
+            False starts a fresh ``results.csv``.
+        progress: show a progress bar (rich) over the rows to compute.
+        command: the command line to print at the top of ``results.md``.
+
+    Returns:
+        :class:`BenchmarkResult`.
+
+    Raises:
+        InvalidParameterError: a bad config (the message names the key).
+        MissingDependencyError: torch (training) or cleanlab (the ``cleanlab`` baseline) missing.
+    """
+    t_start = time.perf_counter()
+    raw = load_config(config) if isinstance(config, (str, os.PathLike)) else config
+    cfg = validate_config(raw)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / "results.csv", out / "results.md"
+    if not resume and csv_path.exists():
+        csv_path.unlink()
+    done_rows = _read_rows(csv_path)
+    done = {
+        (r["experiment"], r["noise"], r["method"], r["seed"], r["config_hash"]): r
+        for r in done_rows
+    }
+
+    plan = []
+    for exp in cfg["experiments"]:
+        for noise in exp["noise"]:
+            label = _noise_label(noise)
+            for seed in cfg["seeds"]:
+                for method in cfg["methods"]:
+                    h = _row_hash(cfg, exp, noise, method)
+                    plan.append((exp, noise, label, seed, method, h))
+    todo = [p for p in plan if (p[0]["id"], p[2], p[4], str(p[3]), p[5]) not in done]
+    trains = cfg["task"] == "train" or any(
+        e["dataset"] != "cl-cifar10-oof" for e in cfg["experiments"]
+    )
+    if trains and todo:
+        from mislabel._validation import optional_import
+
+        optional_import("torch", "torch", "training the benchmark models")
+    if any(m.startswith("cleanlab") for m in cfg["methods"]) and todo:
+        try:
+            import cleanlab  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "cleanlab", "dev", "the 'cleanlab' comparison baseline of the benchmarks"
+            ) from exc
+    logger.info(
+        "%d rows planned, %d already done, %d to run", len(plan), len(plan) - len(todo), len(todo)
+    )
+
+    data = _Data()
+    bar = _Progress(len(todo), progress)
+    oracle_cache: dict[tuple[str, int, str], dict[str, Any]] = {}
+    for r in done_rows:  # the oracle does not depend on the noise: reuse a finished one
+        if r["method"] == "oracle":
+            oracle_cache[(r["experiment"], int(r["seed"]), r["config_hash"])] = {
+                k: r[k] for k in ("test_acc", "n_used", "epoch_kept", "seconds")
+            }
+    n_run = 0
+    try:
+        with _torch_threads(cfg["threads"]):
+            current: tuple[Any, ...] | None = None
+            ctx: _Context | None = None
+            for exp, noise, label, seed, method, h in todo:
+                key = (exp["id"], label, seed)
+                bar.describe(f"{exp['id']} · {label} · seed {seed} · {method}")
+                if current != key or ctx is None:  # cheap: a noise draw and a feature copy
+                    split = data.split(exp, noise, seed, cfg["selection"] == "noisy_val")
+                    ctx = _Context(exp, split, seed, out / ".cache", cfg["loss_kwargs"])
+                    current = key
+                t0 = time.perf_counter()
+                if method == "oracle" and (exp["id"], seed, h) in oracle_cache:
+                    result: dict[str, Any] = dict(oracle_cache[(exp["id"], seed, h)])
+                    seconds = _num(result.pop("seconds"))
+                else:
+                    if cfg["task"] == "detect":
+                        result = _run_detect_method(method, ctx)
+                    else:
+                        result = _run_train_method(method, ctx)
+                    seconds = time.perf_counter() - t0
+                    if method == "oracle":
+                        oracle_cache[(exp["id"], seed, h)] = {**result, "seconds": seconds}
+                s = ctx.split
+                row = {
+                    "experiment": exp["id"],
+                    "dataset": exp["dataset"],
+                    "model": exp["train"]["model"] if s.X is not None else "",
+                    "noise": label,
+                    "noise_rate": float(np.mean(s.labels != s.true_labels)),
+                    "method": method,
+                    "seed": seed,
+                    "n_train": int(s.labels.shape[0]),
+                    "epochs": exp["train"]["epochs"] if cfg["task"] == "train" else "",
+                    "seconds": seconds,
+                    "config_hash": h,
+                    "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    **result,
+                }
+                _append_row(csv_path, row)
+                done[(exp["id"], label, method, str(seed), h)] = {
+                    c: _fmt_cell(row.get(c)) for c in RESULT_COLUMNS
+                }
+                n_run += 1
+                bar.advance()
+    finally:
+        bar.close()
+
+    wanted = {(p[0]["id"], p[2], p[4], str(p[3]), p[5]) for p in plan}
+    rows = tuple(r for k, r in done.items() if k in wanted)
+    md = render_markdown(cfg, rows, command=command)
+    tmp = md_path.with_suffix(".md.tmp")
+    tmp.write_text(md, encoding="utf-8")
+    os.replace(tmp, md_path)
+    return BenchmarkResult(
+        csv_path=csv_path,
+        markdown_path=md_path,
+        markdown=md,
+        n_run=n_run,
+        n_skipped=len(plan) - len(todo),
+        seconds=time.perf_counter() - t_start,
+        rows=rows,
+    )
