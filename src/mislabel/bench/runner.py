@@ -17,7 +17,9 @@ Two tasks:
   what ``CleanLearning`` does), ``mislabel_remove`` / ``mislabel_relabel`` /
   ``mislabel_reweight`` (our detection, then remove / relabel to the suggested label / weight by
   the label-quality score; ``mislabel_<action>+<loss>`` trains with a robust loss instead of
-  CE), ``mislabel_best`` (our one fixed recipe, see :data:`BEST_RECIPE`), and the robust
+  CE), ``mislabel_best`` (our one fixed recipe, see :data:`BEST_RECIPE`); any ``mislabel_*``
+  method with the suffix ``:known_rate`` gives our detection the true fraction of wrong training
+  labels (``noise_rate=``; the scenario where the user knows the noise rate), and the robust
   losses of :mod:`mislabel.losses` by registry name (``gce``, ``sce``, ``nce_rce``,
   ``bootstrap_soft``, ...), with ``forward_correction_true`` (the true noise matrix) and
   ``forward_correction_est`` (estimated from out-of-fold probabilities with
@@ -65,6 +67,7 @@ __all__ = [
     "BEST_RECIPE",
     "BUILTIN_CONFIGS",
     "DETECT_METHODS",
+    "KNOWN_RATE_SUFFIX",
     "RESULT_COLUMNS",
     "TRAIN_METHODS",
     "BenchmarkResult",
@@ -115,6 +118,10 @@ BEST_RECIPE = (
     "reweight × CE / GCE, identical on every set"
 )
 BEST_ACTION: tuple[str, str | None] = ("reweight", "gce")
+
+#: Suffix of a ``mislabel_*`` training method whose detection is given the known noise rate
+#: (the realized fraction of wrong training labels) instead of estimating it.
+KNOWN_RATE_SUFFIX = ":known_rate"
 
 _LOSS_METHODS_EXTRA = ("forward_correction_true", "forward_correction_est")
 #: Training-task methods that are not plain loss names (any registered loss name also works).
@@ -288,6 +295,12 @@ def _check_method(name: Any, task: str, path: str) -> str:
                 f"must be '<loss>@<tag>' with a loss name before '@' (e.g. 'nce_rce@beta10'); "
                 f"got {name!r}.",
             )
+        _check_method(base, task, path)
+        return name
+    if name.startswith("mislabel_") and name.endswith(KNOWN_RATE_SUFFIX):
+        base = name.removesuffix(KNOWN_RATE_SUFFIX)
+        if base.endswith(KNOWN_RATE_SUFFIX):
+            raise _fail(path, f"must carry {KNOWN_RATE_SUFFIX!r} once; got {name!r}.")
         _check_method(base, task, path)
         return name
     if name.startswith("mislabel_") and "+" in name:
@@ -709,7 +722,7 @@ class _Context:
     cache: Path
     loss_kwargs: Mapping[str, Mapping[str, Any]]
     _oof: np.ndarray | None = None
-    _issues: Any = None
+    _issues: dict[bool, Any] = field(default_factory=dict)
 
     def spec(self) -> Any:
         from mislabel.bench._models import TrainSpec
@@ -750,12 +763,17 @@ class _Context:
                 )
         return self._oof
 
-    def issues(self) -> Any:
-        if self._issues is None:
+    def issues(self, known_rate: bool = False) -> Any:
+        """Our default detection; ``known_rate``: given the true fraction of wrong labels."""
+        if known_rate not in self._issues:
             import mislabel
 
-            self._issues = mislabel.find_label_issues(self.split.labels, self.oof())
-        return self._issues
+            s = self.split
+            rate = float(np.mean(s.labels != s.true_labels)) if known_rate else None
+            self._issues[known_rate] = mislabel.find_label_issues(
+                s.labels, self.oof(), noise_rate=rate
+            )
+        return self._issues[known_rate]
 
     def fit_eval(
         self,
@@ -842,12 +860,15 @@ def _m_cleanlab(ctx: _Context) -> dict[str, Any]:
     return {**ctx.fit_eval(ctx.split.labels, keep=~mask), **_detection(mask, ctx.split)}
 
 
-def _m_action(action: str, loss_name: str | None) -> Callable[[_Context], dict[str, Any]]:
-    """Our detection on out-of-fold probabilities, then remove / relabel / reweight, then the
-    same model trained with cross-entropy or the loss ``loss_name``."""
+def _m_action(
+    action: str, loss_name: str | None, known_rate: bool = False
+) -> Callable[[_Context], dict[str, Any]]:
+    """Our detection on out-of-fold probabilities (given the true noise rate if
+    ``known_rate``), then remove / relabel / reweight, then the same model trained with
+    cross-entropy or the loss ``loss_name``."""
 
     def run(ctx: _Context) -> dict[str, Any]:
-        issues = ctx.issues()
+        issues = ctx.issues(known_rate)
         loss = None if loss_name is None else _loss(loss_name, ctx)
         labels, keep, weight = ctx.split.labels, None, None
         if action == "remove":
@@ -902,6 +923,12 @@ _TRAIN_FNS: dict[str, Callable[[_Context], dict[str, Any]]] = {
 
 
 def _run_train_method(method: str, ctx: _Context) -> dict[str, Any]:
+    if method.startswith("mislabel_") and method.endswith(KNOWN_RATE_SUFFIX):
+        base = method.removesuffix(KNOWN_RATE_SUFFIX)
+        if base == "mislabel_best":
+            return _m_action(*BEST_ACTION, known_rate=True)(ctx)
+        action, _, loss_name = base.partition("+")
+        return _m_action(action.removeprefix("mislabel_"), loss_name or None, known_rate=True)(ctx)
     fn = _TRAIN_FNS.get(method)
     if fn is not None:
         return fn(ctx)
@@ -1246,8 +1273,16 @@ def _render_train(
             f"weight decay {t['weight_decay']:g}; out-of-fold probabilities for detection: "
             f"{o['folds']} folds × {o['epochs']} epochs of the same model."
         )
-    if "mislabel_best" in methods:
+    if any(m.removesuffix(KNOWN_RATE_SUFFIX) == "mislabel_best" for m in methods):
         out += ["", f"mislabel_best: {BEST_RECIPE}."]
+    if any(m.endswith(KNOWN_RATE_SUFFIX) for m in methods):
+        out += [
+            "",
+            f"`{KNOWN_RATE_SUFFIX}`: the same pipeline, but our detection is *given* the noise "
+            "rate (`noise_rate=` the true fraction of wrong training labels, the scenario where "
+            "the user knows it) instead of estimating it: not comparable with the rows that "
+            "estimate it.",
+        ]
     return out
 
 
@@ -1352,7 +1387,7 @@ def _row_hash(cfg: Mapping[str, Any], exp: Mapping[str, Any], noise: Any, method
         "method": method,
         "loss_kwargs": cfg["loss_kwargs"].get(method),
     }
-    if method == "mislabel_best":
+    if method.removesuffix(KNOWN_RATE_SUFFIX) == "mislabel_best":
         payload["recipe"] = list(BEST_ACTION)
     return _hash(payload)
 
