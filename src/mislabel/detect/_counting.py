@@ -29,27 +29,36 @@ class SampleStats:
     """Per-sample quantities gathered in one pass over ``pred_probs``."""
 
     self_confidence: np.ndarray  # p[i, labels[i]], input dtype
-    max_other: np.ndarray  # max_{j != labels[i]} p[i, j], input dtype
-    argmax: np.ndarray  # argmax_j p[i, j]
+    max_value: np.ndarray  # max_j p[i, j], input dtype
+    argmax: np.ndarray  # first argmax_j p[i, j]
     label_counts: np.ndarray  # (K,) number of samples per given label
+    max_other: np.ndarray | None = None  # max_{j != labels[i]} p[i, j] when asked for
 
 
-def sample_stats(labels: np.ndarray, pred_probs: np.ndarray) -> SampleStats:
+def sample_stats(
+    labels: np.ndarray, pred_probs: np.ndarray, *, with_max_other: bool = False
+) -> SampleStats:
+    """One chunked pass; ``with_max_other`` costs a copy of each chunk, so only the methods
+    that need it (margins) ask."""
     n, k = pred_probs.shape
     sc = np.empty(n, dtype=pred_probs.dtype)
-    mo = np.empty(n, dtype=pred_probs.dtype)
+    mx = np.empty(n, dtype=pred_probs.dtype)
+    mo = np.empty(n, dtype=pred_probs.dtype) if with_max_other else None
     am = np.empty(n, dtype=np.int32)
     for start, chunk in iter_row_chunks(pred_probs):
         stop = start + chunk.shape[0]
         rows = np.arange(chunk.shape[0])
         y = labels[start:stop]
         sc[start:stop] = chunk[rows, y]
-        am[start:stop] = chunk.argmax(axis=1)
-        other = np.array(chunk, copy=True)
-        other[rows, y] = -np.inf
-        mo[start:stop] = other.max(axis=1)
+        best = chunk.argmax(axis=1)
+        am[start:stop] = best
+        mx[start:stop] = chunk[rows, best]
+        if mo is not None:
+            other = np.array(chunk, copy=True)
+            other[rows, y] = -np.inf
+            mo[start:stop] = other.max(axis=1)
     counts = np.bincount(labels, minlength=k)
-    return SampleStats(sc, mo, am, counts)
+    return SampleStats(sc, mx, am, counts, mo)
 
 
 def class_order(labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,15 +116,15 @@ def confident_counts(
         any_conf = n_conf > 0
         joint += np.bincount(guess[any_conf] * k + y[any_conf], minlength=k * k)
         off[start:stop] = any_conf & (guess != y)
-    # cleanlab's _reduce_issues: argmax after adding eps to p[y] equals y. Decided from
-    # p[y] + eps against max_{j != y} p[j]; exact ties go through the argmax itself.
+    # cleanlab's _reduce_issues: is the argmax y once eps is added to p[y]? Exactly when the
+    # argmax already is y, or p[y] + eps beats the row max, or ties it with the first maximum
+    # after y (argmax returns the first index of the maximum).
     bumped = stats.self_confidence + eps
-    agrees = bumped > stats.max_other
-    ties = np.flatnonzero(bumped == stats.max_other)
-    if ties.size:
-        rows = np.asarray(pred_probs[ties])
-        rows[np.arange(ties.size), labels[ties]] += eps
-        agrees[ties] = rows.argmax(axis=1) == labels[ties]
+    agrees = (
+        (stats.argmax == labels)
+        | (bumped > stats.max_value)
+        | ((bumped == stats.max_value) & (labels < stats.argmax))
+    )
     cj = joint.reshape(k, k)
     np.fill_diagonal(cj, cj.diagonal().clip(min=1))
     return ConfidentCounts(cj, off, agrees)

@@ -6,7 +6,7 @@ import logging
 import numbers
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import numpy as np
 
@@ -136,10 +136,10 @@ def check_noise_matrix(noise_matrix: Any, n_classes: int) -> np.ndarray:
 
 
 def _estimate_counts(
-    labels: np.ndarray, pred_probs: np.ndarray
+    labels: np.ndarray, pred_probs: np.ndarray, *, with_max_other: bool = False
 ) -> tuple[cnt.SampleStats, cnt.ConfidentCounts, np.ndarray, np.ndarray]:
     k = pred_probs.shape[1]
-    stats = cnt.sample_stats(labels, pred_probs)
+    stats = cnt.sample_stats(labels, pred_probs, with_max_other=with_max_other)
     order, bounds = cnt.class_order(labels, k)
     thr = cnt.confident_thresholds(stats.self_confidence, order, bounds, pred_probs.dtype)
     counts = cnt.confident_counts(labels, pred_probs, thr, stats)
@@ -615,7 +615,7 @@ def _assemble(
         scores = 1.0 - noise_posterior(labels, pred_probs, tt)[0]
     elif rank_by == "self_confidence":
         scores = sc.astype(np.float64)
-    elif rank_by == "normalized_margin":
+    elif rank_by == "normalized_margin" and stats.max_other is not None:
         scores = ((sc - stats.max_other + 1) / 2).astype(np.float64)
     else:
         scores = _simple_scores(labels, pred_probs, rank_by)
@@ -646,7 +646,9 @@ def _find_cl(
     """The confident-learning family, mask for mask identical to cleanlab 2.9 when neither
     a noise rate, a noise matrix nor a count is given."""
     n, k = pred_probs.shape
-    stats, counts, order, bounds = _estimate_counts(labels, pred_probs)
+    stats, counts, order, bounds = _estimate_counts(
+        labels, pred_probs, with_max_other=method in ("prune_by_noise_rate", "both")
+    )
     label_counts = stats.label_counts
 
     if method in ("low_normalized_margin", "low_self_confidence"):
@@ -716,7 +718,8 @@ def _find_cl(
             if num >= 1:
                 by_class[idx[_smallest_like_argsort(sc, num)]] = True
         if method in ("prune_by_noise_rate", "both"):
-            bound = stats.max_other[idx] - sc
+            max_other = cast(np.ndarray, stats.max_other)  # asked for by _estimate_counts
+            bound = max_other[idx] - sc
             by_rate[idx] = _prune_by_margin(pred_probs, idx, c, col, bound)
     if method == "prune_by_class":
         mask = by_class
