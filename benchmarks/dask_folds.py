@@ -27,7 +27,7 @@ from mislabel.bench import datasets
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=6_000)
+    ap.add_argument("--n", type=int, default=24_000)
     args = ap.parse_args()
     fm = datasets.load_fashion_mnist("train", root=shared_data())
     x = fm.X[: args.n].reshape(args.n, -1)[:, ::2].astype(np.float32) / 255
