@@ -65,8 +65,12 @@ def test_oof_probabilities_cache_and_seed(data, tmp_path) -> None:
     assert p.shape == (N, K)
     np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
     assert (p.argmax(1) == y).mean() > 0.6
-    again = cross_val_pred_probs_fastai(make_learner, dls, y, cache_dir=tmp_path, **kw)
+    calls = []
+    again = cross_val_pred_probs_fastai(
+        make_learner, dls, y, cache_dir=tmp_path, callback=lambda *a: calls.append(a), **kw
+    )
     assert BUILT["learners"] == 3  # from the cache
+    assert calls == [(0, 1, 3), (1, 2, 3), (2, 3, 3)]
     np.testing.assert_array_equal(p, again)
     fresh = cross_val_pred_probs_fastai(make_learner, dls, y, **kw)  # same seed, no cache
     np.testing.assert_allclose(fresh, p, atol=1e-6)

@@ -80,6 +80,17 @@ def test_noise_rate_is_the_forget_rate_and_pred_probs_give_an_estimate(noisy, ml
     assert res.forget_rate == pytest.approx(0.4, abs=0.02)
 
 
+def test_unknown_noise_rate_is_estimated_from_out_of_fold_probabilities(noisy, mlp) -> None:
+    from mislabel.integrations.torch import TorchClassifier
+
+    X, nl, _, _ = noisy
+    res = small_loss(mlp(), X, nl.labels, random_state=0, **FAST)
+    same = TorchClassifier(mlp(), epochs=2, batch_size=32, progress=False, n_classes=4)
+    pred_probs = mislabel.cross_val_pred_probs(same, X, nl.labels, cv=5, random_state=0)
+    expected = mislabel.estimate_noise(nl.labels, pred_probs).noise_rate
+    assert res.forget_rate == pytest.approx(min(expected, 0.99))
+
+
 def test_sample_weights_change_the_fit(noisy, mlp) -> None:
     X, nl, X_test, _ = noisy
     y = nl.true_labels

@@ -568,6 +568,7 @@ def cross_val_pred_probs_fastai(
     cache_key: str = "",
     n_classes: int | None = None,
     progress: bool = False,
+    callback: Callable[[int, int, int], None] | None = None,
 ) -> np.ndarray:
     """Out-of-fold predicted probabilities from k stratified folds, with fastai.
 
@@ -600,6 +601,8 @@ def cross_val_pred_probs_fastai(
             captured settings differ (closures, data).
         n_classes: number of classes (default: max label + 1).
         progress: show fastai's progress bars and epoch table.
+        callback: ``callback(fold, n_done, n_folds)`` after each fold (cached ones first), as
+            in :func:`mislabel.cross_val_pred_probs`.
 
     Returns:
         (n_samples, n_classes) float64 out-of-fold probabilities (softmax applied when the loss
@@ -661,6 +664,10 @@ def cross_val_pred_probs_fastai(
             else:
                 todo.append(f)
 
+    done = len(splits) - len(todo)
+    if callback is not None:
+        for i, f in enumerate(f for f in range(len(splits)) if f not in todo):
+            callback(f, i + 1, len(splits))
     for f in todo:
         train, test = splits[f]
         with _seeded_everything(None if seed is None else seed + f):
@@ -670,6 +677,9 @@ def cross_val_pred_probs_fastai(
         out[test] = proba
         if cache is not None:
             _atomic_save(cache / f"fold-{f}.npz", test=test, proba=proba)
+        done += 1
+        if callback is not None:
+            callback(f, done, len(splits))
     return out
 
 
