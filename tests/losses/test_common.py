@@ -43,8 +43,9 @@ def data():
 
 
 def _call(loss, logits, target, index, **kw):
-    """Run ``loss`` on a copy of itself, so stateful losses (ELR) start the same each time."""
-    loss = copy.deepcopy(loss)
+    """Run ``loss``; ELR, whose forward updates its state, on a copy so each call starts alike."""
+    if hasattr(loss, "ema_target"):
+        loss = copy.deepcopy(loss)
     extra = {"index": index} if loss.takes_index else {}
     return loss(logits, target, **extra, **kw)
 
@@ -381,19 +382,42 @@ def test_weighted_ce_sample_weight_argument_wins(data) -> None:
 # ------------------------------------------------------------------------------- numerics
 
 
-def test_forward_correction_is_exact_for_confident_wrong_predictions() -> None:
-    # p_y underflows in float32 here; the loss falls back to log space for those rows
-    logits = torch.zeros(4, 3)
+EXACT_LIMITS = [(n, kw) for n, kw in CE_LIMITS if n not in ("gce", "taylor_ce")]  # not limits
+
+
+@pytest.mark.parametrize(("name", "kwargs"), EXACT_LIMITS, ids=lambda v: str(v)[:30])
+def test_limits_stay_exact_for_confident_wrong_predictions(name, kwargs, loss_factory) -> None:
+    # p_y underflows in float32 (e^-200); the losses must not go through log(p_y)
+    logits = torch.zeros(N, K)
     logits[:, 0] = 200.0
-    target = torch.tensor([1, 2, 0, 1])
+    target = torch.arange(N) % K
+    loss = loss_factory(name, n_samples=N, n_classes=K, reduction="none", **kwargs)
     z1 = logits.clone().requires_grad_(True)
     z2 = logits.clone().requires_grad_(True)
-    got = ml.forward_corrected_cross_entropy(z1, target, torch.eye(3), reduction="none")
+    got = _call(loss, z1, target, torch.arange(N))
     want = F.cross_entropy(z2, target, reduction="none")
     torch.testing.assert_close(got, want)
     got.sum().backward()
     want.sum().backward()
     torch.testing.assert_close(z1.grad, z2.grad)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_float32_agrees_with_float64_at_extreme_logits(case, loss_factory) -> None:
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(N, K, generator=g, dtype=torch.float64) * 60  # gaps of 100s
+    target = torch.randint(0, K, (N,), generator=g)
+    loss = loss_factory(case, n_samples=N, n_classes=K, reduction="none")
+    index = torch.arange(N)
+    z32 = logits.float().requires_grad_(True)
+    z64 = logits.clone().requires_grad_(True)
+    got = _call(loss, z32, target, index)
+    want = _call(loss.double(), z64, target, index)
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, want.float(), rtol=1e-5, atol=1e-4)
+    got.sum().backward()
+    want.sum().backward()
+    torch.testing.assert_close(z32.grad, z64.grad.float(), rtol=1e-5, atol=1e-5)
 
 
 def test_gce_is_accurate_for_tiny_q() -> None:

@@ -15,6 +15,7 @@ Half and bfloat16 logits are computed in float32 and the loss is returned in the
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, ClassVar, Literal
 
@@ -43,7 +44,6 @@ __all__ = [
     "resolve_weight",
     "row_target_kernel",
     "softmax_lse",
-    "softmax_lse_max",
 ]
 
 Reduction = Literal["none", "mean", "sum"]
@@ -99,15 +99,17 @@ def check_logits_target(logits: Any, target: Any, *, ignore_index: int) -> tuple
         logits = logits.float()
     if target.device.type == "cpu" and target.numel():
         n_classes = logits.shape[1]
-        valid = target[target != ignore_index]
-        if valid.numel():
-            lo, hi = int(valid.min()), int(valid.max())
-            if lo < 0 or hi >= n_classes:
-                bad = lo if lo < 0 else hi
-                raise InvalidInputError(
-                    f"`target` must be class indices in [0, {n_classes}) or ignore_index "
-                    f"({ignore_index}); got {bad}. Does `logits` have a column for every class?"
-                )
+        lo_t, hi_t = torch.aminmax(target)
+        lo, hi = int(lo_t), int(hi_t)
+        if (lo < 0 or hi >= n_classes) and lo <= ignore_index <= hi:  # ignored ones aside
+            valid = target[target != ignore_index]
+            lo, hi = (int(valid.min()), int(valid.max())) if valid.numel() else (0, 0)
+        if lo < 0 or hi >= n_classes:
+            bad = lo if lo < 0 else hi
+            raise InvalidInputError(
+                f"`target` must be class indices in [0, {n_classes}) or ignore_index "
+                f"({ignore_index}); got {bad}. Does `logits` have a column for every class?"
+            )
     return logits, target
 
 
@@ -189,6 +191,8 @@ def reduce_loss(
     denominator of the mean.
     """
     valid = target != ignore_index
+    if weight is None and sample_weight is None and reduction != "none" and bool(valid.all()):
+        return loss.sum() if reduction == "sum" else loss.mean()  # the common case, fast
     safe = target.masked_fill(~valid, 0)
     w = None if weight is None else weight.to(device=loss.device, dtype=loss.dtype).take(safe)
     if sample_weight is not None:
@@ -334,21 +338,22 @@ def needs_graph(logits: Tensor) -> bool:
 # the main cost, this keeps them near `F.cross_entropy` (see benchmarks/loss_overhead.py).
 
 
-def softmax_lse(z: Tensor) -> tuple[Tensor, Tensor]:
-    """``softmax(z)`` and ``logsumexp(z)`` per row, from one softmax and two cheap maxima.
+def softmax_lse(z: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``softmax(z)``, ``logsumexp(z)`` and ``z[i, t_i]`` per row, from one softmax pass.
 
-    ``max_k p_k = exp(max_k z_k - lse)`` is at least ``1/K``, so ``lse = max z - log max p``
-    is exact to rounding and never takes the log of an underflowed probability.
+    ``lse = z_t - log p_t`` is exact to rounding while ``p_t`` is a normal number; rows where
+    it is tiny (a confident wrong prediction) are recomputed with ``torch.logsumexp``.
     """
-    p, lse, _ = softmax_lse_max(z)
-    return p, lse
-
-
-def softmax_lse_max(z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`softmax_lse` and the largest probability of each row."""
     p = torch.softmax(z, dim=1)
-    p_max = p.amax(dim=1)
-    return p, z.amax(dim=1) - p_max.log(), p_max
+    col = t.unsqueeze(1)
+    zt = z.gather(1, col).squeeze(1)
+    lse = zt - p.gather(1, col).squeeze(1).log()
+    fi = torch.finfo(z.dtype)
+    low = ~(lse - zt < -math.log(fi.tiny / fi.eps))  # p_t below tiny/eps, or nan
+    if bool(low.any()):
+        rows = low.nonzero().squeeze(1)
+        lse[rows] = torch.logsumexp(z[rows], dim=1)
+    return p, lse, zt
 
 
 def add_at(grad: Tensor, target: Tensor, value: Tensor | float) -> None:
@@ -397,15 +402,15 @@ def apply_dense(kernel: Any, logits: Tensor, *args: Any) -> Any:
 
 
 def row_target_kernel(
-    z: Tensor, rows: Tensor, *, need_grad: bool
+    z: Tensor, t: Tensor, rows: Tensor, *, need_grad: bool
 ) -> tuple[Tensor, Tensor | None, tuple[()]]:
     """``-sum_k r_k log p_k`` for target rows ``r`` (n, K) that sum to 1; grad ``p - r``.
 
     ``-sum_k r_k log p_k = lse * sum(r) - <r, z>``, and ``sum(r) = 1``. ``rows`` may have
     negative entries (the rows of an inverse noise matrix do). ``rows`` must be a fresh
-    tensor owned by the caller: it is overwritten.
+    tensor owned by the caller: it is overwritten. ``t`` (the labels) only serves the lse.
     """
-    p, lse = softmax_lse(z)
+    p, lse, _ = softmax_lse(z, t)
     if not need_grad:
         return lse - torch.linalg.vecdot(rows, z), None, ()
     grad = p.sub_(rows)

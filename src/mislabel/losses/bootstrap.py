@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from mislabel._validation import check_scalar
@@ -38,8 +39,7 @@ def _soft_kernel(
 ) -> tuple[Tensor, Tensor | None, tuple[()]]:
     # beta*CE + (1-beta)*H(p) = lse - beta*z_y - (1-beta)*<p, z>
     # grad = p * (beta + (1-beta)<p,z> - (1-beta) z) - beta e_y
-    p, lse = softmax_lse(z)
-    zy = z.gather(1, t.unsqueeze(1)).squeeze(1)
+    p, lse, zy = softmax_lse(z, t)
     pz_rows = torch.mul(p, z)
     pz = pz_rows.sum(dim=1)
     loss = lse - beta * zy - (1.0 - beta) * pz
@@ -56,12 +56,12 @@ def _hard_kernel(
 ) -> tuple[Tensor, Tensor | None, tuple[()]]:
     # -beta log p_y - (1-beta) log p_zhat = lse - beta z_y - (1-beta) max z
     # grad = p - beta e_y - (1-beta) e_zhat
-    p, lse = softmax_lse(z)
-    zy = z.gather(1, t.unsqueeze(1)).squeeze(1)
+    p, lse, zy = softmax_lse(z, t)
     loss = lse - beta * zy
     zhat = None
     if beta < 1.0:
-        zhat = z.argmax(dim=1)
+        # == z.argmax(dim=1), first index on ties, but max_pool1d's kernel is ~2x faster on CPU
+        zhat = F.max_pool1d(z.unsqueeze(1), z.shape[1], return_indices=True)[1].view(-1)
         loss = loss - (1.0 - beta) * z.gather(1, zhat.unsqueeze(1)).squeeze(1)
     if not need_grad:
         return loss, None, ()

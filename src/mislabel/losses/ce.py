@@ -338,7 +338,7 @@ def _check_smoothing(smoothing: Any) -> float | Tensor:
                 f"row y is the target distribution for label y; row {i} sums to "
                 f"{float(sums[i]):.4g}."
             )
-        return (s.double() / sums.unsqueeze(1)).to(s.dtype)
+        return (s.double() / sums.unsqueeze(1)).to(s.dtype).contiguous()
     raise InvalidParameterError(
         "`smoothing` must be a float, a (K,) vector or a (K, K) matrix; got shape "
         f"{tuple(s.shape)}."
@@ -410,7 +410,7 @@ def _label_smoothing(
         check_n_classes(f"`smoothing` ({smoothing.shape[0]} classes)", smoothing.shape[0], x)
         s = as_buffer_dtype(smoothing, x)
         if s.ndim == 2:
-            loss = apply_dense(row_target_kernel, x, s.index_select(0, safe))
+            loss = apply_dense(row_target_kernel, x, safe, s.index_select(0, safe))
         else:
             loss = apply_dense(_uniform_smoothing_kernel, x, safe, s.take(safe))
     else:
@@ -422,8 +422,7 @@ def _uniform_smoothing_kernel(
     z: Tensor, t: Tensor, eps: Tensor | float, *, need_grad: bool
 ) -> tuple[Tensor, Tensor | None, tuple[()]]:
     # -sum_k q_k log p_k = lse - (1-eps) z_y - eps mean(z);  grad = p - q
-    p, lse = softmax_lse(z)
-    zy = z.gather(1, t.unsqueeze(1)).squeeze(1)
+    p, lse, zy = softmax_lse(z, t)
     loss = lse - (1 - eps) * zy - eps * z.mean(dim=1)
     if not need_grad:
         return loss, None, ()

@@ -24,7 +24,7 @@ from mislabel.losses._base import (
     finish,
     needs_graph,
     resolve_weight,
-    softmax_lse_max,
+    softmax_lse,
 )
 from mislabel.losses._registry import register
 
@@ -61,8 +61,8 @@ def _elr_kernel(
     ``u = m * t * p`` (m: entries the clamp let through), ``U = sum(u)`` and ``s = <pc, t>``,
     ``d/dz = p - e_y - lam / (1 - s) * (u - p * U)``.
     """
-    p, lse, p_max = softmax_lse_max(z)
-    zy = z.gather(1, t.unsqueeze(1)).squeeze(1)
+    p, lse, zy = softmax_lse(z, t)
+    p_max = p.amax(dim=1)
     pc = p.clamp(CLAMP, 1.0 - CLAMP)
     if index is None:
         new = ema

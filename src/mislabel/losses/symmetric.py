@@ -20,10 +20,13 @@ from mislabel._validation import check_scalar
 from mislabel.losses._base import (
     LossBase,
     Reduction,
+    add_at,
+    apply_dense,
     check_common,
     check_logits_target,
     finish,
     resolve_weight,
+    softmax_lse,
 )
 from mislabel.losses._registry import register
 
@@ -62,12 +65,31 @@ def _one_minus_py(ce: Tensor) -> Tensor:
     return -torch.expm1(-ce)  # 1 - p_y, accurate when p_y is close to 1
 
 
-def _nce_and_py(x: Tensor, t: Tensor, ignore_index: int) -> tuple[Tensor, Tensor]:
-    """NCE = log p_y / sum_k log p_k, and 1 - p_y, from one log_softmax."""
-    logp = F.log_softmax(x, dim=1)
-    safe = t.masked_fill(t == ignore_index, 0)
-    lpy = logp.gather(1, safe.unsqueeze(1)).squeeze(1)
-    return lpy / logp.sum(dim=1), -torch.expm1(lpy)
+def _apl_kernel(
+    z: Tensor, t: Tensor, alpha: float, gamma: float, *, need_grad: bool
+) -> tuple[Tensor, Tensor | None, tuple[()]]:
+    """alpha * NCE + gamma * (1 - p_y), NCE = a / b with a = -log p_y, b = -sum_k log p_k.
+
+    ``b = K lse - sum_k z_k``: in float32 within ~1e-5 (relative) of float64 even for logits
+    offset by 1000, like summing ``log_softmax`` itself. With da = p - e_y, db = K p - 1 and
+    d(1 - p_y) = p_y (p - e_y), the gradient is
+    ``p * (alpha (b - K a) / b^2 + gamma p_y) + alpha a / b^2 - e_y (alpha / b + gamma p_y)``.
+    """
+    p, lse, zy = softmax_lse(z, t)
+    k = z.shape[1]
+    a = lse - zy
+    b = k * lse - z.sum(dim=1)
+    p_y = torch.exp(-a)
+    loss = alpha * a / b
+    if gamma:
+        loss = loss + gamma * (1.0 - p_y)
+    if not need_grad:
+        return loss, None, ()
+    b2 = b * b
+    grad = p.mul_((alpha * (b - k * a) / b2 + gamma * p_y).unsqueeze(1))
+    grad.add_((alpha * a / b2).unsqueeze(1))
+    add_at(grad, t, -(alpha / b + gamma * p_y))
+    return loss, grad, ()
 
 
 # ------------------------------------------------------------------------ SCE / RCE / MAE
@@ -398,10 +420,9 @@ def _apl(
     dtype: torch.dtype,
 ) -> Tensor:
     """alpha * NCE + beta * passive_scale * (1 - p_y)  (RCE: scale -A; MAE: scale 2)."""
-    nce, one_minus_py = _nce_and_py(x, t, ignore_index)
-    loss = alpha * nce
-    if beta and passive_scale:
-        loss = loss + (beta * passive_scale) * one_minus_py
+    safe = t.masked_fill(t == ignore_index, 0)
+    gamma = beta * passive_scale if passive_scale else 0.0
+    loss = apply_dense(_apl_kernel, x, safe, alpha, gamma)
     return finish(loss, t, weight, ignore_index, reduction, dtype)
 
 
