@@ -205,6 +205,19 @@ def test_hard_bootstrap(beta, case) -> None:
     _compare(ml.hard_bootstrap_cross_entropy, ref, *case, beta=beta)
 
 
+def test_hard_bootstrap_breaks_ties_like_argmax() -> None:
+    logits = torch.zeros(3, K, dtype=torch.float64)
+    logits[1, [1, 3]] = 2.0  # a tie between classes 1 and 3
+    target = torch.tensor([2, 0, 3])
+
+    def ref(z, y):
+        q = _softmax(z)
+        zhat = _one_hot(q.argmax(1))  # first maximal index
+        return -((0.5 * _one_hot(y) + 0.5 * zhat) * torch.log(q)).sum(1)
+
+    _compare(ml.hard_bootstrap_cross_entropy, ref, logits, target, beta=0.5)
+
+
 # ----------------------------------------------------------------------------- smoothing
 
 
