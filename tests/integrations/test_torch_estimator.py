@@ -41,18 +41,18 @@ def test_in_cross_val_pred_probs_with_the_fold_cache(data, tmp_path) -> None:
     est = to_estimator(counting_factory, **FAST)
     CALLS["n"] = 0
     p = mislabel.cross_val_pred_probs(est, X, y, cv=3, random_state=0, cache_dir=tmp_path)
-    assert CALLS["n"] == 3
+    assert CALLS["n"] == 4  # one network for the up-front check, then one per fold
     assert p.shape == (200, 4)
     np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
     assert (p.argmax(1) == y).mean() > 0.5
     files = sorted(tmp_path.glob("oof-*/fold-*.npz"))
     assert len(files) == 3
     again = mislabel.cross_val_pred_probs(est, X, y, cv=3, random_state=0, cache_dir=tmp_path)
-    assert CALLS["n"] == 3  # everything came from the cache
+    assert CALLS["n"] == 4  # everything came from the cache: no check, no training
     np.testing.assert_array_equal(p, again)
     files[1].unlink()
     mislabel.cross_val_pred_probs(est, X, y, cv=3, random_state=0, cache_dir=tmp_path)
-    assert CALLS["n"] == 4  # only the missing fold was trained
+    assert CALLS["n"] == 6  # the check, then only the missing fold was trained
 
 
 def test_same_seed_same_result(data, mlp) -> None:
@@ -144,7 +144,9 @@ def test_bad_inputs_raise_before_training(data, mlp, no_training) -> None:
         InvalidInputError, match=r"shape \(n_samples, n_classes\) = \(2, 4\); got \(2, 3\)"
     ):
         to_estimator(mlp(n_classes=3), n_classes=4, **FAST).fit(X, y)
-    with pytest.raises(InvalidInputError, match=r"\[0, 3\) for a network with 3 outputs"):
+    with pytest.raises(
+        InvalidInputError, match=r"shape \(n_samples, n_classes\) = \(2, 4\); got \(2, 3\)"
+    ):  # checked by check_folds before any fold trains
         mislabel.cross_val_pred_probs(to_estimator(mlp(n_classes=3), **FAST), X, y, cv=2)
     with pytest.raises(InvalidInputError, match=r"logits of shape .*got \(2, 4, 1\)"):
         to_estimator(lambda: nn.Sequential(nn.Linear(10, 4), nn.Unflatten(1, (4, 1))), **FAST).fit(
@@ -171,5 +173,18 @@ def test_a_fold_without_a_class_is_an_error(data, mlp, no_training) -> None:
     with (
         pytest.warns(UserWarning, match="fewer samples than cv=2"),
         pytest.raises(InvalidInputError, match=r"no sample of classes \[3\]"),
+    ):
+        mislabel.cross_val_pred_probs(est, X, y, cv=2, random_state=0)
+
+
+def test_fold_without_a_class_fails_before_any_fold_trains(data, mlp, no_training) -> None:
+    X, y = data
+    y = y.copy()
+    y[y == 3] = 2
+    y[0] = 3  # one sample of class 3: the fold holding it out trains without class 3
+    est = to_estimator(mlp(), **FAST)
+    with (
+        pytest.warns(UserWarning, match="fewer samples than cv"),
+        pytest.raises(InvalidInputError, match=r"training part has no sample of classes \[3\]"),
     ):
         mislabel.cross_val_pred_probs(est, X, y, cv=2, random_state=0)

@@ -240,6 +240,9 @@ def cross_val_pred_probs(
             else:
                 todo.append(f)
 
+    check_folds = getattr(estimator, "check_folds", None)
+    if todo and callable(check_folds):  # e.g. TorchClassifier: output shape, classes per fold
+        check_folds(X, labels, [splits[f] for f in todo], k)  # before any fold trains
     if callback is not None:
         for done, f in enumerate(f for f in range(len(splits)) if f not in todo):
             callback(f, done + 1, len(splits))
