@@ -1,5 +1,8 @@
 """Shared fixtures.
 
+On CI (``CI=true``) the optional extras the test suite covers (torch, fastai) must import:
+a skip would hide a broken environment, so the run stops with the reason instead.
+
 ``shared_data``: the Path of the shared data folder (``../shared/data`` beside the checkout,
 or ``$MISLABEL_DATA``). When it is absent, a test that uses the fixture is skipped with the
 reason, except on CI (``CI=true``), where it fails: CI must run on the real data.
@@ -7,10 +10,14 @@ reason, except on CI (``CI=true``), where it fails: CI must run on the real data
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
 import pytest
+
+#: module → the extra that provides it; tests importorskip them locally, CI must have them.
+REQUIRED_ON_CI = {"torch": "torch", "fastai.learner": "fastai"}
 
 _DATA_ENV = "MISLABEL_DATA"
 
@@ -48,3 +55,19 @@ def shared_data() -> Path:
             pytest.fail(f"CI=true and {message}", pytrace=False)
         pytest.skip(message)
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On CI, stop with the reason when an optional dependency of the tests is missing."""
+    if not _on_ci():
+        return
+    for module, extra in REQUIRED_ON_CI.items():
+        try:
+            importlib.import_module(module)
+            continue
+        except Exception as exc:  # broken installs raise more than ImportError
+            why = f"{type(exc).__name__}: {exc}"
+        raise pytest.UsageError(
+            f"CI=true and `{module}` cannot be imported ({why}); the tests must run on CI, "
+            f"not skip. Install: pip install -e '.[{extra}]'"
+        )

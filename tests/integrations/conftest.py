@@ -1,43 +1,12 @@
-"""Fixtures of the integration tests; optional dependencies skip locally and fail on CI.
+"""Fixtures of the integration tests (torch models on small synthetic data).
 
-The test modules start with ``pytest.importorskip("torch")`` (and ``"fastai.learner"``), so a
-checkout without the ``torch`` / ``fastai`` extras skips them. On CI (``CI=true``) a skip would
-hide a broken environment, so this conftest, which pytest loads before collecting those
-modules, fails the run right away.
+On CI the root conftest requires torch and fastai; locally the modules importorskip them.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import numpy as np
 import pytest
-
-#: module → the extra that provides it
-REQUIRED_ON_CI = {"torch": "torch", "fastai.learner": "fastai"}
-
-
-def _on_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
-def _check_required() -> None:
-    if not _on_ci():
-        return
-    for module, extra in REQUIRED_ON_CI.items():
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # broken installs raise more than ImportError
-            pytest.fail(
-                f"CI=true and `{module}` cannot be imported ({type(exc).__name__}: {exc}); "
-                f"tests/integrations must run on CI, not skip. "
-                f"Install: pip install -e '.[{extra}]'",
-                pytrace=False,
-            )
-
-
-_check_required()
 
 
 def make_blobs(n: int, seed: int, *, n_classes: int = 4, dim: int = 10, sep: float = 2.0):

@@ -1,41 +1,11 @@
-"""Optional dependencies of the loss tests: skip locally, fail on CI.
+"""Factories of the loss tests.
 
-The test modules here start with ``pytest.importorskip("torch")`` (and ``"fastai.learner"``
-for the fastai tests), so a checkout without the ``torch`` / ``fastai`` extras skips them.
-On CI (``CI=true``) a skip would hide a broken environment, so this conftest, which pytest
-loads before collecting those modules, stops the run with the reason instead (exit code 4).
+On CI the root conftest requires torch and fastai; locally the modules importorskip them.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import pytest
-
-#: module → the extra that provides it
-REQUIRED_ON_CI = {"torch": "torch", "fastai.learner": "fastai"}
-
-
-def _on_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """On CI, stop with the reason when an optional dependency of these tests is missing."""
-    if not _on_ci():
-        return
-    for module, extra in REQUIRED_ON_CI.items():
-        try:
-            importlib.import_module(module)
-            continue
-        except Exception as exc:  # broken installs raise more than ImportError
-            why = f"{type(exc).__name__}: {exc}"
-        raise pytest.UsageError(
-            f"CI=true and `{module}` cannot be imported ({why}); tests/losses must run on CI, "
-            f"not skip. Install: pip install -e '.[{extra}]'"
-        )
-
 
 # ------------------------------------------------------------------------------ factories
 
