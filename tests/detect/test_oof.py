@@ -131,3 +131,18 @@ def test_bad_backend_is_named(digits) -> None:
         mislabel.cross_val_pred_probs(GaussianNB(), x, y, backend="spark")
     with pytest.raises(InvalidParameterError, match="only used with backend='dask'"):
         mislabel.cross_val_pred_probs(GaussianNB(), x, y, scheduler="tcp://x:1")
+
+
+def test_sample_weights_reach_each_fold(tmp_path, digits) -> None:
+    x, y = digits
+    est = LogisticRegression(max_iter=300)
+    plain = mislabel.cross_val_pred_probs(est, x, y, cv=3, random_state=0)
+    w = np.where(y == 3, 5.0, 1.0)
+    weighted = mislabel.cross_val_pred_probs(est, x, y, cv=3, random_state=0, sample_weight=w)
+    assert weighted[:, 3].mean() > plain[:, 3].mean()  # up-weighting class 3 raises its mass
+    ones = mislabel.cross_val_pred_probs(
+        est, x, y, cv=3, random_state=0, sample_weight=np.ones(len(y))
+    )
+    np.testing.assert_allclose(ones, plain, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="`sample_weight` must be 600 finite"):
+        mislabel.cross_val_pred_probs(est, x, y, sample_weight=np.ones(3))

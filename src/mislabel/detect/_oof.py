@@ -88,6 +88,7 @@ def _fit_predict_fold(
     n_classes: int,
     seed: int | None,
     fold: int,
+    sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
     from sklearn.base import clone
 
@@ -99,7 +100,10 @@ def _fit_predict_fold(
     ):
         model.set_params(random_state=seed + fold)
     y_train = labels[train]
-    model.fit(_take(x, train), y_train)
+    if sample_weight is None:
+        model.fit(_take(x, train), y_train)
+    else:
+        model.fit(_take(x, train), y_train, sample_weight=sample_weight[train])
     proba = np.asarray(model.predict_proba(_take(x, test)), dtype=np.float64)
     classes = np.asarray(getattr(model, "classes_", np.unique(y_train)))
     if proba.ndim != 2 or proba.shape != (test.shape[0], classes.shape[0]):
@@ -129,13 +133,24 @@ def _fold_task(
     labels: np.ndarray,
     n_classes: int,
     seed: int | None,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[int, np.ndarray, np.ndarray]:
-    proba = _fit_predict_fold(estimator, x, labels, train, test, n_classes, seed, fold)
+    proba = _fit_predict_fold(
+        estimator, x, labels, train, test, n_classes, seed, fold, sample_weight
+    )
     return fold, test, proba
 
 
-def _cache_key(estimator: Any, labels: np.ndarray, splits: list[Any], n_classes: int) -> str:
+def _cache_key(
+    estimator: Any,
+    labels: np.ndarray,
+    splits: list[Any],
+    n_classes: int,
+    sample_weight: np.ndarray | None = None,
+) -> str:
     h = hashlib.sha256()
+    if sample_weight is not None:
+        h.update(b"w" + np.asarray(sample_weight, dtype=np.float64).tobytes())
     h.update(repr(estimator).encode())
     h.update(labels.astype(np.int64).tobytes())
     h.update(str(n_classes).encode())
@@ -171,6 +186,7 @@ def cross_val_pred_probs(
     backend: str = "local",
     scheduler: str | None = None,
     callback: Callable[[int, int, int], None] | None = None,
+    sample_weight: Any = None,
 ) -> np.ndarray:
     """Out-of-fold predicted probabilities from k stratified folds.
 
@@ -200,6 +216,8 @@ def cross_val_pred_probs(
             ``"tcp://host:port"`` joins a running cluster.
         callback: called as ``callback(fold, n_done, n_folds)`` after each fold (for progress
             bars); cached folds are reported first.
+        sample_weight: (n,) non-negative per-sample weights (e.g. label-quality scores); each
+            fold's model gets ``fit(..., sample_weight=sample_weight[train])``.
 
     Returns:
         (n_samples, n_classes) float64 array; a class absent from a fold's training part gets a
@@ -221,13 +239,21 @@ def cross_val_pred_probs(
             f"`labels` must contain at least 2 classes for cross-validation; got only class "
             f"{int(labels[0])}."
         )
+    weights = None
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        if weights.shape != (n,) or not np.all(np.isfinite(weights)) or weights.min() < 0:
+            raise InvalidInputError(
+                f"`sample_weight` must be {n} finite, non-negative weights (one per label); "
+                f"got shape {weights.shape}."
+            )
     seed = as_seed(random_state)
     splits = _splits(cv, labels, seed)
     out = np.zeros((n, k), dtype=np.float64)
     todo = list(range(len(splits)))
     cache: Path | None = None
     if cache_dir is not None:
-        key = _cache_key(estimator, labels, splits, k)
+        key = _cache_key(estimator, labels, splits, k, weights)
         cache = Path(cache_dir) / f"oof-{key}"
         cache.mkdir(parents=True, exist_ok=True)
         todo = []
@@ -248,7 +274,14 @@ def cross_val_pred_probs(
             callback(f, done + 1, len(splits))
     done = len(splits) - len(todo)
     tasks = [(splits[f][0], splits[f][1], f) for f in todo]
-    common = {"estimator": estimator, "x": X, "labels": labels, "n_classes": k, "seed": seed}
+    common = {
+        "estimator": estimator,
+        "x": X,
+        "labels": labels,
+        "n_classes": k,
+        "seed": seed,
+        "sample_weight": weights,
+    }
     for f, test, proba in run_tasks(
         _fold_task, tasks, backend=backend, n_jobs=n_jobs, scheduler=scheduler, shared=common
     ):
