@@ -63,7 +63,9 @@ def sample_stats(
 
 def class_order(labels: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices sorted by class (stable: original order within a class) and class offsets."""
-    order = np.argsort(labels, kind="stable")
+    # small integer keys take numpy's radix sort (stable), several times faster than int64's
+    keys = labels.astype(np.int16) if n_classes <= np.iinfo(np.int16).max else labels
+    order = np.argsort(keys, kind="stable")
     bounds = np.zeros(n_classes + 1, dtype=np.intp)
     np.cumsum(np.bincount(labels, minlength=n_classes), out=bounds[1:])
     return order, bounds
