@@ -26,6 +26,7 @@ __all__ = [
     "check_labels",
     "check_option",
     "check_pred_probs",
+    "check_prob_chunk",
     "check_scalar",
     "iter_row_chunks",
     "optional_import",
@@ -237,29 +238,37 @@ def check_pred_probs(
 
 
 def _check_prob_values(arr: np.ndarray, name: str) -> None:
-    # Two reductions per chunk: a NaN or inf makes its row sum non-finite, so no max() pass.
     for start, chunk in iter_row_chunks(arr):
-        sums = chunk.sum(axis=1, dtype=np.float32 if chunk.dtype == np.float16 else None)
-        if not np.all(np.isfinite(sums)):
-            bad = np.argwhere(~np.isfinite(chunk))[0]
-            raise InvalidInputError(
-                f"`{name}` must be finite probabilities; got {chunk[bad[0], bad[1]]} at row "
-                f"{start + int(bad[0])}, column {int(bad[1])}."
-            )
-        if chunk.min() < 0:
-            bad = np.argwhere(chunk < 0)[0]
-            raise InvalidInputError(
-                f"`{name}` must be non-negative probabilities; got {chunk[bad[0], bad[1]]} at "
-                f"row {start + int(bad[0])}, column {int(bad[1])}. "
-                "Pass softmax outputs, not logits."
-            )
-        off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
-        if off.any():
-            i = int(np.argmax(off))
-            raise InvalidInputError(
-                f"`{name}` rows must sum to 1 (within {ROW_SUM_TOLERANCE}); row {start + i} sums "
-                f"to {sums[i]:.4g}. Apply a softmax to logits, or normalise each row."
-            )
+        check_prob_chunk(chunk, start, name)
+
+
+def check_prob_chunk(chunk: np.ndarray, start: int, name: str = "pred_probs") -> None:
+    """Check one row block of probabilities (finite, non-negative, rows sum to 1).
+
+    Two reductions: a NaN or inf makes its row sum non-finite, so no max() pass. Functions
+    that scan ``pred_probs`` anyway call this on each block instead of a separate pass.
+    """
+    sums = chunk.sum(axis=1, dtype=np.float32 if chunk.dtype == np.float16 else None)
+    if not np.all(np.isfinite(sums)):
+        bad = np.argwhere(~np.isfinite(chunk))[0]
+        raise InvalidInputError(
+            f"`{name}` must be finite probabilities; got {chunk[bad[0], bad[1]]} at row "
+            f"{start + int(bad[0])}, column {int(bad[1])}."
+        )
+    if chunk.min() < 0:
+        bad = np.argwhere(chunk < 0)[0]
+        raise InvalidInputError(
+            f"`{name}` must be non-negative probabilities; got {chunk[bad[0], bad[1]]} at "
+            f"row {start + int(bad[0])}, column {int(bad[1])}. "
+            "Pass softmax outputs, not logits."
+        )
+    off = np.abs(sums - 1.0) > ROW_SUM_TOLERANCE
+    if off.any():
+        i = int(np.argmax(off))
+        raise InvalidInputError(
+            f"`{name}` rows must sum to 1 (within {ROW_SUM_TOLERANCE}); row {start + i} sums "
+            f"to {sums[i]:.4g}. Apply a softmax to logits, or normalise each row."
+        )
 
 
 def check_option(value: Any, name: str, options: Sequence[Any]) -> Any:

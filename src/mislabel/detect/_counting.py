@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mislabel._validation import iter_row_chunks
+from mislabel._validation import check_prob_chunk, iter_row_chunks
 
 # cleanlab's constants, kept identical for the cleanlab-compatible methods.
 FLOATING_POINT_COMPARISON = 1e-6
@@ -36,10 +36,15 @@ class SampleStats:
 
 
 def sample_stats(
-    labels: np.ndarray, pred_probs: np.ndarray, *, with_max_other: bool = False
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    *,
+    with_max_other: bool = False,
+    validate: bool = False,
 ) -> SampleStats:
     """One chunked pass; ``with_max_other`` costs a copy of each chunk, so only the methods
-    that need it (margins) ask."""
+    that need it (margins) ask. ``validate`` checks each block's probabilities on the way
+    (the public entry points then skip their own pass)."""
     n, k = pred_probs.shape
     sc = np.empty(n, dtype=pred_probs.dtype)
     mx = np.empty(n, dtype=pred_probs.dtype)
@@ -49,6 +54,8 @@ def sample_stats(
         stop = start + chunk.shape[0]
         rows = np.arange(chunk.shape[0])
         y = labels[start:stop]
+        if validate:
+            check_prob_chunk(chunk, start)
         sc[start:stop] = chunk[rows, y]
         best = chunk.argmax(axis=1)
         am[start:stop] = best

@@ -136,10 +136,14 @@ def check_noise_matrix(noise_matrix: Any, n_classes: int) -> np.ndarray:
 
 
 def _estimate_counts(
-    labels: np.ndarray, pred_probs: np.ndarray, *, with_max_other: bool = False
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    *,
+    with_max_other: bool = False,
+    validate: bool = False,
 ) -> tuple[cnt.SampleStats, cnt.ConfidentCounts, np.ndarray, np.ndarray]:
     k = pred_probs.shape[1]
-    stats = cnt.sample_stats(labels, pred_probs, with_max_other=with_max_other)
+    stats = cnt.sample_stats(labels, pred_probs, with_max_other=with_max_other, validate=validate)
     order, bounds = cnt.class_order(labels, k)
     thr = cnt.confident_thresholds(stats.self_confidence, order, bounds, pred_probs.dtype)
     counts = cnt.confident_counts(labels, pred_probs, thr, stats)
@@ -169,11 +173,12 @@ def _noise_matrix_for(
     *,
     noise_matrix: Any,
     noise_rate: float | None,
+    validate: bool = False,
 ) -> np.ndarray:
     k = pred_probs.shape[1]
     if noise_matrix is not None:
         return check_noise_matrix(noise_matrix, k)
-    counts = _estimate_counts(labels, pred_probs)[1]
+    counts = _estimate_counts(labels, pred_probs, validate=validate)[1]
     label_counts = np.bincount(labels, minlength=k)
     est = cnt.noise_from_joint(cnt.calibrate(counts.confident_joint, label_counts), label_counts)
     t = est.noise_matrix
@@ -485,7 +490,8 @@ def find_label_issues(
         >>> issues.to_frame().head()                                  # doctest: +SKIP
     """
     check_option(method, "method", METHODS)
-    pred_probs = check_pred_probs(pred_probs)
+    # The values are checked block by block in the first scan over pred_probs (one pass less).
+    pred_probs = check_pred_probs(pred_probs, check_rows=False)
     n, k = pred_probs.shape
     labels = check_labels(labels, n_classes=k, n_samples=n)
     if np.count_nonzero(np.bincount(labels, minlength=k)) < 2:
@@ -511,6 +517,8 @@ def find_label_issues(
         )
 
     if method == "noise_posterior":
+        if t is not None:  # the known matrix skips the counting pass: check here
+            check_pred_probs(pred_probs)
         return _find_noise_posterior(labels, pred_probs, t, noise_rate, n_issues, rank_by)
     mask, stats = _find_cl(
         labels, pred_probs, method, t, noise_rate, n_issues, min_examples_per_class, frac_noise
@@ -528,7 +536,9 @@ def _find_noise_posterior(
 ) -> LabelIssues:
     n, k = pred_probs.shape
     if t is None:
-        t = _noise_matrix_for(labels, pred_probs, noise_matrix=None, noise_rate=noise_rate)
+        t = _noise_matrix_for(
+            labels, pred_probs, noise_matrix=None, noise_rate=noise_rate, validate=True
+        )
     wrong, self_conf = noise_posterior(labels, pred_probs, t)
     order = _suspect_order(wrong, self_conf)
     del self_conf
@@ -647,7 +657,7 @@ def _find_cl(
     a noise rate, a noise matrix nor a count is given."""
     n, k = pred_probs.shape
     stats, counts, order, bounds = _estimate_counts(
-        labels, pred_probs, with_max_other=method in ("prune_by_noise_rate", "both")
+        labels, pred_probs, with_max_other=method in ("prune_by_noise_rate", "both"), validate=True
     )
     label_counts = stats.label_counts
 
