@@ -14,6 +14,7 @@ import importlib
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 #: module → the extra that provides it; tests importorskip them locally, CI must have them.
@@ -71,3 +72,41 @@ def pytest_configure(config: pytest.Config) -> None:
             f"CI=true and `{module}` cannot be imported ({why}); the tests must run on CI, "
             f"not skip. Install: pip install -e '.[{extra}]'"
         )
+
+
+# ------------------------------------------------- torch models on small synthetic data
+
+
+def make_blobs(n: int, seed: int, *, n_classes: int = 4, dim: int = 10, sep: float = 2.0):
+    """Well-separated Gaussian blobs; the centres are the same for every ``seed``."""
+    rng = np.random.default_rng(seed)
+    centres = np.random.default_rng(123).normal(size=(n_classes, dim)) * sep
+    y = np.arange(n) % n_classes
+    X = (centres[y] + rng.normal(size=(n, dim))).astype(np.float32)
+    return X, y
+
+
+@pytest.fixture
+def blobs():
+    return make_blobs
+
+
+@pytest.fixture
+def mlp():
+    """A factory of factories: ``mlp(dim, n_classes, hidden)`` → ``() -> nn.Module``."""
+
+    def factory(dim: int = 10, n_classes: int = 4, hidden: int = 32):
+        from torch import nn
+
+        def make():
+            return nn.Sequential(
+                nn.Linear(dim, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, n_classes),
+            )
+
+        return make
+
+    return factory
