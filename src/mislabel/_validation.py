@@ -28,13 +28,17 @@ __all__ = [
     "check_pred_probs",
     "check_prob_chunk",
     "check_scalar",
+    "chunk_rows_for",
     "iter_row_chunks",
     "optional_import",
 ]
 
 #: How far a row of ``pred_probs`` may sum away from 1 (float16 rounding included).
 ROW_SUM_TOLERANCE = 1e-2
-#: Rows per chunk when scanning large arrays; ~4 MB per float32 chunk at 100 classes.
+#: Bytes per row block when scanning large arrays: small enough that the several passes
+#: made over one block (checks, gathers, argmax) read it from cache, not from memory.
+_CHUNK_BYTES = 1 << 22
+#: Rows per block when the row size is unknown.
 _CHUNK_ROWS = 1 << 14
 
 
@@ -137,7 +141,15 @@ def _is_dask_array(x: Any) -> bool:
     return type(x).__module__.startswith("dask.array") and hasattr(x, "chunks")
 
 
-def iter_row_chunks(a: Any, chunk_rows: int = _CHUNK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+def chunk_rows_for(a: Any) -> int:
+    """Rows per block of ``a``: about :data:`_CHUNK_BYTES`, within [256, 65536] rows."""
+    if getattr(a, "ndim", 0) != 2:
+        return _CHUNK_ROWS
+    row_bytes = max(1, int(a.shape[1]) * np.dtype(a.dtype).itemsize)
+    return int(min(max(_CHUNK_BYTES // row_bytes, 256), 1 << 16))
+
+
+def iter_row_chunks(a: Any, chunk_rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start, a[start:start+chunk_rows])`` over the rows of ``a``.
 
     For a :class:`numpy.memmap`, the pages of each chunk are released after use so that a
@@ -146,6 +158,8 @@ def iter_row_chunks(a: Any, chunk_rows: int = _CHUNK_ROWS) -> Iterator[tuple[int
     """
     if isinstance(a, DaskRows):
         chunk_rows = a.chunk_rows
+    elif chunk_rows is None:
+        chunk_rows = chunk_rows_for(a)
     n = a.shape[0]
     raw = _mmap_of(a)
     for start in range(0, n, chunk_rows):
@@ -246,9 +260,14 @@ def check_prob_chunk(chunk: np.ndarray, start: int, name: str = "pred_probs") ->
     """Check one row block of probabilities (finite, non-negative, rows sum to 1).
 
     Two reductions: a NaN or inf makes its row sum non-finite, so no max() pass. Functions
-    that scan ``pred_probs`` anyway call this on each block instead of a separate pass.
+    that scan ``pred_probs`` anyway call this on each block instead of a separate pass. The
+    row sums of float32/float64 blocks come from ``einsum`` (2-3x faster than ``sum(axis=1)``
+    over short rows, single-threaded, unlike a BLAS product; NaN and inf still propagate).
     """
-    sums = chunk.sum(axis=1, dtype=np.float32 if chunk.dtype == np.float16 else None)
+    if chunk.dtype == np.float16:
+        sums = chunk.sum(axis=1, dtype=np.float32)
+    else:
+        sums = np.einsum("ij->i", chunk)
     if not np.all(np.isfinite(sums)):
         bad = np.argwhere(~np.isfinite(chunk))[0]
         raise InvalidInputError(

@@ -93,3 +93,20 @@ def test_noise_estimate_matches_cleanlab(seed: int) -> None:
         labels, pred_probs, estimation_method="off_diagonal_calibrated"
     )
     assert est.n_issues == n_cal
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_parity_when_the_scan_spans_many_blocks(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 256-row blocks: the checks, the per-sample pass and the second look at the rows whose
+    # argmax is below its class threshold all cross block boundaries.
+    monkeypatch.setattr("mislabel._validation._CHUNK_BYTES", 1)
+    rng = np.random.default_rng(100 + seed)
+    k, n = 7, 1500
+    true = rng.integers(0, k, n)
+    labels = np.where(rng.random(n) < 0.3, rng.integers(0, k, n), true)
+    logits = rng.normal(size=(n, k)) + rng.uniform(0.3, 2.0) * np.eye(k)[true]
+    pred_probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    pred_probs = pred_probs.astype([np.float64, np.float32][seed % 2])
+    for method in CL_METHODS:
+        ours, theirs = _both(labels, pred_probs, method)
+        assert np.array_equal(ours, theirs), (seed, method, int((ours != theirs).sum()))

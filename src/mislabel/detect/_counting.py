@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mislabel._validation import check_prob_chunk, iter_row_chunks
+from mislabel._validation import ROW_SUM_TOLERANCE, check_prob_chunk, iter_row_chunks
 
 # cleanlab's constants, kept identical for the cleanlab-compatible methods.
 FLOATING_POINT_COMPARISON = 1e-6
@@ -108,23 +108,37 @@ def confident_counts(
 ) -> ConfidentCounts:
     """Count, per (true guess, given label), the samples confidently in a class.
 
+    ``pred_probs`` must have passed the row checks (rows sum to 1 within the tolerance).
+
     A sample is confident in class j when p[i, j] >= t_j; its true-label guess is the argmax
     among its confident classes (the first confident class if there is only one).
     """
-    n, k = pred_probs.shape
+    k = pred_probs.shape[1]
     cmp = (thresholds - FLOATING_POINT_COMPARISON).astype(pred_probs.dtype, copy=False)
     eps = pred_probs.dtype.type(FLOATING_POINT_COMPARISON)
-    joint = np.zeros(k * k, dtype=np.int64)
-    off = np.zeros(n, dtype=bool)
-    for start, chunk in iter_row_chunks(pred_probs):
-        stop = start + chunk.shape[0]
-        y = labels[start:stop]
-        confident = chunk >= cmp
-        n_conf = np.count_nonzero(confident, axis=1)
-        guess = np.where(n_conf > 1, stats.argmax[start:stop], confident.argmax(axis=1))
-        any_conf = n_conf > 0
-        joint += np.bincount(guess[any_conf] * k + y[any_conf], minlength=k * k)
-        off[start:stop] = any_conf & (guess != y)
+    # A sample whose argmax class is confident has the argmax as its guess, whatever else is
+    # confident. Any other class j has p[j] <= max and p[j] <= row sum - max <= 1 + tol - max
+    # (rows were checked), so a row whose bound is below every threshold has no confident
+    # class. Only the remaining rows are read again.
+    mx = stats.max_value
+    guess = stats.argmax.astype(np.intp)
+    any_conf = mx >= cmp[stats.argmax]
+    bound = np.minimum(mx, (1 + ROW_SUM_TOLERANCE) - mx)
+    rest = np.flatnonzero(~any_conf & (bound >= cmp.min()))
+    if rest.size:
+        for start, chunk in iter_row_chunks(pred_probs):
+            lo, hi = np.searchsorted(rest, [start, start + chunk.shape[0]])
+            if hi == lo:
+                continue
+            rows = rest[lo:hi]
+            confident = chunk[rows - start] >= cmp
+            n_conf = np.count_nonzero(confident, axis=1)
+            # several confident classes: the argmax (cleanlab's rule); one: that class
+            guess[rows] = np.where(n_conf > 1, guess[rows], confident.argmax(axis=1))
+            any_conf[rows] = n_conf > 0
+    yc = labels[any_conf]
+    joint = np.bincount(guess[any_conf] * k + yc, minlength=k * k)
+    off = any_conf & (guess != labels)
     # cleanlab's _reduce_issues: is the argmax y once eps is added to p[y]? Exactly when the
     # argmax already is y, or p[y] + eps beats the row max, or ties it with the first maximum
     # after y (argmax returns the first index of the maximum).

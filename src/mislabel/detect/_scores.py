@@ -6,7 +6,13 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from mislabel._validation import check_labels, check_option, check_pred_probs, iter_row_chunks
+from mislabel._validation import (
+    check_labels,
+    check_option,
+    check_pred_probs,
+    check_prob_chunk,
+    iter_row_chunks,
+)
 from mislabel.detect import _counting as cnt
 
 ScoreMethod = Literal[
@@ -53,14 +59,19 @@ def label_quality_scores(
         (n,) float64 array, low = suspect.
     """
     check_option(method, "method", SCORE_METHODS)
-    pred_probs = check_pred_probs(pred_probs)
+    # The values are checked block by block in the first scan over pred_probs (one pass less).
+    pred_probs = check_pred_probs(pred_probs, check_rows=False)
     labels = check_labels(labels, n_classes=pred_probs.shape[1], n_samples=pred_probs.shape[0])
     if method == "noise_posterior":
         from mislabel.detect._issues import _noise_matrix_for, noise_posterior
 
-        t = _noise_matrix_for(labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None)
+        if noise_matrix is not None:  # no counting pass to check the values in
+            check_pred_probs(pred_probs)
+        t = _noise_matrix_for(
+            labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None, validate=True
+        )
         return 1.0 - noise_posterior(labels, pred_probs, t)[0].astype(np.float64)
-    return _simple_scores(labels, pred_probs, method)
+    return _simple_scores(labels, pred_probs, method, validate=True)
 
 
 def _adjust(chunk: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -70,12 +81,16 @@ def _adjust(chunk: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return adj
 
 
-def _simple_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str) -> np.ndarray:
-    """Scores computed row-wise in chunks, in the input's dtype, returned as float64."""
+def _simple_scores(
+    labels: np.ndarray, pred_probs: np.ndarray, method: str, *, validate: bool = False
+) -> np.ndarray:
+    """Scores computed row-wise in chunks, in the input's dtype, returned as float64.
+    ``validate`` checks each block's probabilities in the first scan."""
     n, k = pred_probs.shape
     thresholds = None
     if method.startswith("adjusted_"):
-        stats = cnt.sample_stats(labels, pred_probs)
+        stats = cnt.sample_stats(labels, pred_probs, validate=validate)
+        validate = False
         order, bounds = cnt.class_order(labels, k)
         thresholds = cnt.confident_thresholds(
             stats.self_confidence, order, bounds, pred_probs.dtype
@@ -83,6 +98,8 @@ def _simple_scores(labels: np.ndarray, pred_probs: np.ndarray, method: str) -> n
         method = method[len("adjusted_") :]
     out = np.empty(n, dtype=np.float64)
     for start, chunk in iter_row_chunks(pred_probs):
+        if validate:
+            check_prob_chunk(chunk, start)
         y = labels[start : start + chunk.shape[0]]
         out[start : start + chunk.shape[0]] = _row_scores(chunk, y, method, thresholds)
     return out
