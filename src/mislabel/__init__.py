@@ -15,6 +15,7 @@ from mislabel.detect import (
     find_label_issues,
     health_summary,
     label_quality_scores,
+    true_label_posterior,
 )
 from mislabel.exceptions import (
     InvalidInputError,
@@ -41,4 +42,5 @@ __all__ = [
     "health_summary",
     "label_quality_scores",
     "metrics",
+    "true_label_posterior",
 ]

@@ -78,6 +78,21 @@ def test_rows_csv_and_markdown_with_ce_and_oracle_always(tmp_path: Path) -> None
     assert md.index("| ce |") < md.index("| mislabel_remove |") < md.index("| oracle |")
 
 
+def test_soft_label_recipe_keeps_every_sample(tmp_path: Path) -> None:
+    cfg = _tiny(
+        ["mislabel_soft"],
+        seeds=[0],
+        train={"model": "mlp", "epochs": 8, "batch_size": 64},
+        oof={"folds": 2, "epochs": 8},
+    )
+    result = run_benchmark(cfg, tmp_path, progress=False)
+    soft = [r for r in _rows(result.csv_path) if r["method"] == "mislabel_soft"]
+    assert len(soft) == 2
+    assert all(int(r["n_used"]) == int(r["n_train"]) for r in soft)  # nothing removed
+    assert all(0.6 < float(r["test_acc"]) <= 1.0 for r in soft)  # it learned the task (10 %)
+    assert all(r["f1"] != "" for r in soft)
+
+
 def test_oracle_is_the_same_under_every_noise_setting(tmp_path: Path) -> None:
     result = run_benchmark(_tiny(["ce"]), tmp_path, progress=False)
     oracle = [r for r in _rows(result.csv_path) if r["method"] == "oracle"]

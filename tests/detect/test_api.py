@@ -57,6 +57,25 @@ def test_every_method_runs_and_flags_something(method: str) -> None:
     assert res.method == method
 
 
+def test_true_label_posterior_is_the_soft_clean_label() -> None:
+    labels, p, true = _case(n=2000, noise=0.3)
+    q = mislabel.true_label_posterior(labels, p)
+    assert q.shape == p.shape and q.dtype == np.float32
+    np.testing.assert_allclose(q.sum(axis=1), 1.0, atol=1e-5)
+    assert q.min() >= 0
+    # its column y is the default label-quality score: P(given label is right)
+    rows = np.arange(labels.size)
+    np.testing.assert_allclose(q[rows, labels], mislabel.label_quality_scores(labels, p), atol=1e-5)
+    # its argmax recovers the true class of most wrong labels, and keeps most right ones
+    wrong = labels != true
+    assert np.mean(q[wrong].argmax(1) == true[wrong]) > 0.8
+    assert np.mean(q[~wrong].argmax(1) == labels[~wrong]) > 0.9
+    # no noise (T = I): the given label, exactly
+    np.testing.assert_array_equal(
+        mislabel.true_label_posterior(labels, p, noise_matrix=np.eye(4)), np.eye(4)[labels]
+    )
+
+
 def test_noise_rate_and_n_issues_set_the_count() -> None:
     labels, p, _ = _case(n=1000)
     assert mislabel.find_label_issues(labels, p, noise_rate=0.1).n_issues == 100
@@ -123,6 +142,13 @@ def test_health_summary_reports_confusions() -> None:
 def test_bad_input_is_named(labels, pred_probs, match) -> None:
     with pytest.raises(InvalidInputError, match=match):
         mislabel.find_label_issues(labels, pred_probs)
+    if "distinct classes" in match:
+        return  # scores are defined for one class
+    for method in SCORE_METHODS:
+        with pytest.raises(InvalidInputError, match=match):
+            mislabel.label_quality_scores(labels, pred_probs, method=method)
+    with pytest.raises(InvalidInputError, match=match):
+        mislabel.true_label_posterior(labels, pred_probs)
 
 
 def test_fewer_columns_than_classes_is_named() -> None:

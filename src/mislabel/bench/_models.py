@@ -161,6 +161,7 @@ def fit(
     loss: Any = None,
     sample_weight: np.ndarray | None = None,
     val: tuple[np.ndarray, np.ndarray] | None = None,
+    soft_targets: np.ndarray | None = None,
 ) -> Fitted:
     """Train ``spec.model`` on prepared features ``X`` and ``labels``.
 
@@ -176,11 +177,17 @@ def fit(
             ``sum w_i l_i / sum w_i``.
         val: optional ``(X_val, y_val)`` with *noisy* labels: keep the epoch of highest
             accuracy on them instead of the last one.
+        soft_targets: optional (n, n_classes) target distributions that replace ``labels`` in
+            the loss (cross-entropy with probability targets; ``loss`` must then be None).
     """
     torch = _torch()
     nn = torch.nn
     x = torch.from_numpy(np.ascontiguousarray(X))
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    if soft_targets is not None:
+        if loss is not None:
+            raise ValueError("soft_targets train with cross-entropy: pass loss=None")
+        y = torch.from_numpy(np.ascontiguousarray(soft_targets, dtype=np.float32))
     w = None if sample_weight is None else torch.from_numpy(np.asarray(sample_weight, np.float32))
     if loss is None:
         loss = nn.CrossEntropyLoss(reduction="none")
@@ -270,10 +277,12 @@ class BenchEstimator:
         args = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._PARAMS)
         return f"BenchEstimator({args})"
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> BenchEstimator:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> BenchEstimator:
         spec = TrainSpec(self.model, self.epochs, self.batch_size, self.lr, self.weight_decay)
         seed = 0 if self.random_state is None else int(self.random_state)
-        self.fitted_ = fit(spec, X, y, self.n_classes, seed=seed)
+        self.fitted_ = fit(spec, X, y, self.n_classes, seed=seed, sample_weight=sample_weight)
         self.classes_ = np.arange(self.n_classes)
         return self
 

@@ -12,6 +12,7 @@ from mislabel.detect._issues import (
     estimate_noise,
     expected_f1_cutoff,
     find_label_issues,
+    true_label_posterior,
 )
 from mislabel.detect._oof import cross_val_pred_probs
 from mislabel.detect._scores import DEFAULT_SCORE_METHOD, SCORE_METHODS, label_quality_scores
@@ -31,4 +32,5 @@ __all__ = [
     "find_label_issues",
     "health_summary",
     "label_quality_scores",
+    "true_label_posterior",
 ]

@@ -260,6 +260,52 @@ def noise_posterior(
     return wrong, self_conf
 
 
+def true_label_posterior(labels: Any, pred_probs: Any, *, noise_matrix: Any = None) -> np.ndarray:
+    """P(true class = j | x, given label) for every sample and class: the soft clean label.
+
+    Under class-conditional noise T (rows = true class, columns = given label; estimated by
+    confident learning unless given), the clean posterior is recovered from the out-of-fold
+    (noisy) one as ``pi = pred_probs @ inv(T)`` (clipped to a distribution), and Bayes with the
+    given label y gives ``q_j ∝ pi_j T[j, y]``. Its column ``y`` is the label-quality score
+    of ``noise_posterior``; its argmax is the most probable true class. Train on ``q`` as a
+    soft target (e.g. ``F.cross_entropy(logits, q)``) to keep every sample while correcting the
+    labels that are probably wrong, in proportion to the evidence.
+
+    Args:
+        labels: (n,) given labels.
+        pred_probs: (n, n_classes) out-of-fold predicted probabilities.
+        noise_matrix: known (K, K) P(given | true), rows = true class.
+
+    Returns:
+        (n, n_classes) float32, each row summing to 1.
+    """
+    pred_probs = check_pred_probs(pred_probs)
+    n, k = pred_probs.shape
+    labels = check_labels(labels, n_classes=k, n_samples=n)
+    t = _noise_matrix_for(labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None)
+    t32 = np.asarray(t, dtype=np.float32)
+    t_inv = _inverse(np.asarray(t, dtype=np.float64)).astype(np.float32)
+    out = np.empty((n, k), dtype=np.float32)
+    for start, chunk in iter_row_chunks(pred_probs):
+        stop = start + chunk.shape[0]
+        p = chunk.astype(np.float32, copy=False)
+        pi = p @ t_inv
+        np.maximum(pi, 0.0, out=pi)
+        q = pi * t32[:, labels[start:stop]].T
+        den = q.sum(axis=1, keepdims=True)
+        bad = den[:, 0] <= 1e-12
+        if bad.any():  # every clean probability clipped away: the noisy posterior instead
+            q[bad] = p[bad] * t32[:, labels[start:stop][bad]].T
+            den[bad] = q[bad].sum(axis=1, keepdims=True)
+        bad = den[:, 0] <= 0
+        if bad.any():  # T gives the label no chance from any likely class: trust the label
+            q[bad] = 0.0
+            q[bad, labels[start:stop][bad]] = 1.0
+            den[bad] = 1.0
+        out[start:stop] = q / den
+    return out
+
+
 def _suspect_order(wrong: np.ndarray, self_conf: np.ndarray) -> np.ndarray:
     """Indices by decreasing ``wrong``, ties by increasing ``self_conf`` (then index).
 
