@@ -147,11 +147,8 @@ RECIPE_NOTES: dict[str, str] = {
 KNOWN_RATE_SUFFIX = ":known_rate"
 
 _LOSS_METHODS_EXTRA = ("forward_correction_true", "forward_correction_est")
-#: Training-task methods that are not plain loss names (any registered loss name also works).
-TRAIN_METHODS: tuple[str, ...] = (
-    "ce",
-    "oracle",
-    "cleanlab",
+#: Our named pipelines: detection on out-of-fold probabilities, then a fix, then training.
+_RECIPES: tuple[str, ...] = (
     "mislabel_remove",
     "mislabel_relabel",
     "mislabel_reweight",
@@ -162,8 +159,9 @@ TRAIN_METHODS: tuple[str, ...] = (
     "mislabel_3round",
     "mislabel_3round_relabel",
     "mislabel_2round_relabel",
-    *_LOSS_METHODS_EXTRA,
 )
+#: Training-task methods that are not plain loss names (any registered loss name also works).
+TRAIN_METHODS: tuple[str, ...] = ("ce", "oracle", "cleanlab", *_RECIPES, *_LOSS_METHODS_EXTRA)
 #: Detection-task method names (``mislabel:<method>`` and ``cleanlab:<filter_by>`` also work).
 DETECT_METHODS: tuple[str, ...] = ("mislabel", "cleanlab")
 
@@ -991,20 +989,7 @@ def _m_forward_est(ctx: _Context) -> dict[str, Any]:
 
 
 #: Methods that need out-of-fold probabilities (their rows depend on the ``oof`` budget).
-_OOF_METHODS = (
-    "cleanlab",
-    "mislabel_remove",
-    "mislabel_relabel",
-    "mislabel_reweight",
-    "mislabel_best",
-    "mislabel_soft",
-    "mislabel_2round",
-    "mislabel_2round_remove",
-    "mislabel_3round",
-    "mislabel_3round_relabel",
-    "mislabel_2round_relabel",
-    "forward_correction_est",
-)
+_OOF_METHODS = ("cleanlab", *_RECIPES, "forward_correction_est")
 
 _TRAIN_FNS: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "ce": _m_ce,
