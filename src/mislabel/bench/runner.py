@@ -127,13 +127,15 @@ RECIPE_NOTES: dict[str, str] = {
     "mislabel_2round": (
         "`mislabel_best` with the detection run twice: the second out-of-fold pass trains "
         "each fold's model with the first round's label-quality scores as sample weights, "
-        "then detects again (one more out-of-fold budget)"
+        "then detects again (one more out-of-fold budget); chosen on MNIST (no table uses it) "
+        "among 1-3 rounds × reweight / remove / relabel / soft labels, the best average gap "
+        "closed there (80 %, against 75 % for one round and for three)"
     ),
     "mislabel_2round_remove": "the second-round flags removed, GCE on the rest",
     "mislabel_3round": (
         "`mislabel_best` with the detection run three times, each out-of-fold pass weighted by "
-        "the previous round's label-quality scores (two more out-of-fold budgets); chosen on "
-        "MNIST (no table uses it) among 1-3 rounds × reweight / remove / relabel"
+        "the previous round's label-quality scores (two more out-of-fold budgets); better than "
+        "two rounds on MNIST at 60 % symmetric and 40 % pair noise, worse at 20 / 40 %"
     ),
     "mislabel_2round_relabel": (
         "second-round flags relabelled to the most probable true class, every sample weighted "
