@@ -519,6 +519,7 @@ BUILTIN_CONFIGS: tuple[str, ...] = (
     "table3",
     "table2_fmnist_long",
     "table2_cnn_long",
+    "table2_text",
 )
 
 
