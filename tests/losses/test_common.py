@@ -87,9 +87,14 @@ def test_reductions_agree(case, data, loss_factory) -> None:
     torch.testing.assert_close(mean, per.sum() / denom.sum())
 
 
+@pytest.mark.parametrize("weighted", [True, False], ids=["weight+ignored", "plain"])
 @pytest.mark.parametrize("case", CASES)
-def test_gradcheck_float64(case, data, loss_factory) -> None:
+def test_gradcheck_float64(case, weighted, data, loss_factory) -> None:
+    # "plain", no weight and nothing ignored: the mean or sum that the dense losses fold into
+    # the gradient they compute in the forward (_base._ReducedGrad)
     logits, target, weight, index = data
+    if not weighted:
+        target, weight = target.clamp(min=0), None
     loss = loss_factory(case, n_samples=N, n_classes=K, weight=weight).double()
     z = logits.clone().requires_grad_(True)
 
@@ -104,9 +109,61 @@ def test_gradcheck_float64(case, data, loss_factory) -> None:
             )
         return _call(loss, z, target, index)
 
-    assert torch.autograd.gradcheck(f, (z,))
-    loss.reduction = "none"
-    assert torch.autograd.gradcheck(f, (z,))
+    for reduction in ("mean", "none") if weighted else ("mean", "sum"):
+        loss.reduction = reduction
+        assert torch.autograd.gradcheck(f, (z,))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_plain_mean_and_sum_match_the_per_sample_losses(case, data, loss_factory) -> None:
+    logits, target, _, index = data
+    target = target.clamp(min=0)  # nothing ignored, no weight: the fused path
+    loss = loss_factory(case, n_samples=N, n_classes=K).double()
+    for reduction in ("mean", "sum"):
+        loss.reduction = reduction
+        z1 = logits.clone().requires_grad_(True)
+        z2 = logits.clone().requires_grad_(True)
+        got = _call(loss, z1, target, index)
+        loss.reduction = "none"
+        per = _call(loss, z2, target, index)
+        want = per.sum()
+        if reduction == "mean":  # weighted_ce: the mean weighted by its sample weights
+            sw = loss.sample_weights.double()[index] if case == "weighted_ce" else None
+            want = want / (N if sw is None else sw.sum())
+        torch.testing.assert_close(got, want)
+        got.backward()
+        want.backward()
+        torch.testing.assert_close(z1.grad, z2.grad)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_gradient_handed_to_autograd_stays_right_when_reused(case, data, loss_factory) -> None:
+    # The fused path gives its saved gradient itself to `.grad` (no copy) when the incoming
+    # gradient is 1; retained graphs, scaled outputs and torch.autograd.grad must not notice.
+    logits, target, _, index = data
+    target = target.clamp(min=0)
+    loss = loss_factory(case, n_samples=N, n_classes=K).double()
+    z0 = logits.clone().requires_grad_(True)
+    _call(loss, z0, target, index).backward()
+    want = z0.grad
+    z = logits.clone().requires_grad_(True)
+    out = _call(loss, z, target, index)
+    out.backward(retain_graph=True)
+    torch.testing.assert_close(z.grad, want)
+    out.backward(retain_graph=True)
+    (3 * out).backward(retain_graph=True)
+    torch.testing.assert_close(z.grad, 5 * want)
+    (g1,) = torch.autograd.grad(out, z, retain_graph=True)
+    (g2,) = torch.autograd.grad(out, z, retain_graph=True)
+    torch.testing.assert_close(g1, want)
+    torch.testing.assert_close(g2, want)
+    torch.testing.assert_close(z.grad, 5 * want)
+    g1.zero_()  # a result of autograd.grad changed in place: never a silently wrong gradient
+    if type(out.grad_fn).__name__ == "_ReducedGradBackward":
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            torch.autograd.grad(out, z)
+    else:
+        torch.testing.assert_close(torch.autograd.grad(out, z)[0], want)
 
 
 IDENTITY = torch.eye(K, dtype=torch.float64)
@@ -191,11 +248,15 @@ def test_to_and_state_dict_carry_buffers(case, data, loss_factory) -> None:
     )
 
 
+@pytest.mark.parametrize("weighted", [True, False], ids=["weight+ignored", "plain"])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("case", CASES)
-def test_half_and_bfloat16_run(case, dtype, data, loss_factory) -> None:
+def test_half_and_bfloat16_run(case, dtype, weighted, data, loss_factory) -> None:
     logits, target, weight, index = data
-    loss = loss_factory(case, n_samples=N, n_classes=K, weight=weight.float())
+    if weighted:
+        loss = loss_factory(case, n_samples=N, n_classes=K, weight=weight.float())
+    else:
+        loss, target = loss_factory(case, n_samples=N, n_classes=K), target.clamp(min=0)
     z = logits.to(dtype).requires_grad_(True)
     out = _call(loss, z, target, index)
     out.backward()
@@ -402,12 +463,13 @@ def test_limits_stay_exact_for_confident_wrong_predictions(name, kwargs, loss_fa
     torch.testing.assert_close(z1.grad, z2.grad)
 
 
+@pytest.mark.parametrize("reduction", ["none", "mean"])
 @pytest.mark.parametrize("case", CASES)
-def test_float32_agrees_with_float64_at_extreme_logits(case, loss_factory) -> None:
+def test_float32_agrees_with_float64_at_extreme_logits(case, reduction, loss_factory) -> None:
     g = torch.Generator().manual_seed(5)
     logits = torch.randn(N, K, generator=g, dtype=torch.float64) * 60  # gaps of 100s
     target = torch.randint(0, K, (N,), generator=g)
-    loss = loss_factory(case, n_samples=N, n_classes=K, reduction="none")
+    loss = loss_factory(case, n_samples=N, n_classes=K, reduction=reduction)
     index = torch.arange(N)
     z32 = logits.float().requires_grad_(True)
     z64 = logits.clone().requires_grad_(True)

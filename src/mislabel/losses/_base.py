@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -38,6 +39,7 @@ __all__ = [
     "check_index",
     "check_logits_target",
     "check_n_classes",
+    "dense_loss",
     "finish",
     "needs_graph",
     "reduce_loss",
@@ -334,8 +336,10 @@ def needs_graph(logits: Tensor) -> bool:
 # --------------------------------------------------------------------------- dense kernels
 # Losses that need the whole probability row (smoothing toward other classes, corrections,
 # bootstrapping, ELR) compute their exact gradient in the forward pass with in-place ops and
-# hand it to autograd through `_PrecomputedGrad`. On the CPU, where fresh (n, K) buffers are
-# the main cost, this keeps them near `F.cross_entropy` (see benchmarks/loss_overhead.py).
+# hand it to autograd through `_PrecomputedGrad`, or `_ReducedGrad` for a plain mean or sum
+# (the common training case). On the CPU every pass over an (n, K) tensor counts, fresh
+# buffers most: row dot products and row gathers from a (K, K) matrix go through sparse
+# products that write no (n, K) temporary. See benchmarks/loss_overhead.py.
 
 
 def softmax_lse(z: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -356,6 +360,51 @@ def softmax_lse(z: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return p, lse, zt
 
 
+def _one_per_row(cols: Tensor, values: Tensor, n_cols: int) -> Tensor:
+    """The sparse (n, n_cols) matrix with ``values[i]`` at ``[i, cols[i]]`` (CSR)."""
+    crow = torch.arange(cols.shape[0] + 1, device=cols.device)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta state", once a process
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            crow, cols, values, size=(cols.shape[0], n_cols), check_invariants=False
+        )
+
+
+def _sparse_ok(x: Tensor) -> bool:
+    # The sparse products below are fused kernels on the CPU; elsewhere the dense ops.
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+
+
+def row_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``<a_i, b_i>`` for every row of two (n, K) tensors.
+
+    On the CPU as the diagonal of ``a @ b.T`` sampled by a sparse product, which reads both
+    once and writes no (n, K) temporary (``torch.linalg.vecdot`` writes ``a * b`` first).
+    """
+    if not _sparse_ok(a):
+        return torch.linalg.vecdot(a, b)
+    n = a.shape[0]
+    diag = _one_per_row(torch.arange(n, device=a.device), a.new_zeros(n), n)
+    return torch.sparse.sampled_addmm(diag, a, b.t(), beta=0.0).values()
+
+
+def row_dot_gathered(a: Tensor, m: Tensor, t: Tensor) -> Tensor:
+    """``<a_i, m[t_i]>`` for every row of ``a`` (n, K), without gathering the rows of ``m``."""
+    if not _sparse_ok(a):
+        return torch.linalg.vecdot(a, m.index_select(0, t))
+    picks = _one_per_row(t, a.new_zeros(t.shape[0]), m.shape[0])
+    return torch.sparse.sampled_addmm(picks, a, m.t(), beta=0.0).values()
+
+
+def sub_gathered_(out: Tensor, m: Tensor, t: Tensor, scale: float = 1.0) -> Tensor:
+    """``out <- scale * (out - m[t])`` in place, ``m[t]`` never written out on the CPU."""
+    if not _sparse_ok(out):
+        out.sub_(m.index_select(0, t))
+        return out.mul_(scale) if scale != 1.0 else out
+    picks = _one_per_row(t, out.new_ones(t.shape[0]), m.shape[0])
+    return torch.addmm(out, picks, m, beta=scale, alpha=-scale, out=out)
+
+
 def add_at(grad: Tensor, target: Tensor, value: Tensor | float) -> None:
     """``grad[i, target[i]] += value[i]`` in place."""
     if not isinstance(value, Tensor):
@@ -367,7 +416,9 @@ class _PrecomputedGrad(torch.autograd.Function):
     """Autograd node for a per-sample loss whose gradient w.r.t. ``logits`` comes precomputed.
 
     ``kernel(logits, *args, need_grad=bool)`` returns ``(loss (n,), grad (n, K) | None,
-    extras)``; ``extras`` are returned after the loss and are not differentiable.
+    extras)``; ``extras`` are returned after the loss and are not differentiable. Given
+    ``scale=`` (a float, only with ``need_grad=True``: see :class:`_ReducedGrad`) a kernel
+    returns its gradient multiplied by ``scale``.
     """
 
     @staticmethod
@@ -401,17 +452,74 @@ def apply_dense(kernel: Any, logits: Tensor, *args: Any) -> Any:
     return (loss, *extras) if extras else loss
 
 
-def row_target_kernel(
-    z: Tensor, t: Tensor, rows: Tensor, *, need_grad: bool
-) -> tuple[Tensor, Tensor | None, tuple[()]]:
-    """``-sum_k r_k log p_k`` for target rows ``r`` (n, K) that sum to 1; grad ``p - r``.
+class _ReducedGrad(torch.autograd.Function):
+    """Like :class:`_PrecomputedGrad`, with the plain ``"mean"`` or ``"sum"`` folded in.
 
-    ``-sum_k r_k log p_k = lse * sum(r) - <r, z>``, and ``sum(r) = 1``. ``rows`` may have
-    negative entries (the rows of an inverse noise matrix do). ``rows`` must be a fresh
-    tensor owned by the caller: it is overwritten. ``t`` (the labels) only serves the lse.
+    The gradient is scaled for the reduction in the forward, in place, so that the backward of
+    ``loss.backward()`` (incoming gradient exactly 1) has nothing left to compute and hands the
+    saved tensor itself to autograd: ``logits.grad`` then takes it over instead of a fresh
+    ``(n, K)`` product being written (on the CPU that write is a large part of the backward).
+    With ``retain_graph=True`` autograd copies it into ``.grad`` as usual; a result of
+    ``torch.autograd.grad(..., retain_graph=True)`` may share it, and modifying that in place
+    makes the next backward through this node raise (autograd's version check).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, logits: Tensor, kernel: Any, mean: bool, *args: Any) -> Tensor:
+        n = logits.shape[0]
+        loss, grad, _ = kernel(logits, *args, need_grad=True, scale=1.0 / n if mean else 1.0)
+        ctx.n_args = len(args)
+        ctx.save_for_backward(grad)
+        return loss.sum() / n if mean else loss.sum()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> Any:
+        (grad,) = ctx.saved_tensors
+        rest = (None,) * (2 + ctx.n_args)
+        if grad_out.device.type == "cpu" and bool(grad_out == 1):  # no sync elsewhere
+            return (grad, *rest)
+        return (grad * grad_out, *rest)
+
+
+def dense_loss(
+    kernel: Any,
+    x: Tensor,
+    t: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    dtype: torch.dtype,
+    *args: Any,
+) -> Tensor:
+    """``finish(apply_dense(kernel, x, *args), t, ...)``: ``kernel``'s loss, weighted and reduced.
+
+    A plain mean or sum (no ``weight``, no ignored target) that builds a graph goes through
+    :class:`_ReducedGrad`, which saves the backward a pass over the ``(n, K)`` gradient.
+    """
+    if (
+        reduction != "none"
+        and weight is None
+        and x.shape[0]
+        and needs_graph(x)
+        and bool((t != ignore_index).all())
+    ):
+        out = _ReducedGrad.apply(x, kernel, reduction == "mean", *args)
+        return out if out.dtype == dtype else out.to(dtype)
+    return finish(apply_dense(kernel, x, *args), t, weight, ignore_index, reduction, dtype)
+
+
+def row_target_kernel(
+    z: Tensor, t: Tensor, m: Tensor, *, need_grad: bool, scale: float | None = None
+) -> tuple[Tensor, Tensor | None, tuple[()]]:
+    """``-sum_k m[t_i, k] log p_ik`` for (K, K) ``m`` with rows summing to 1; grad ``p - m[t]``.
+
+    ``-sum_k r_k log p_k = lse * sum(r) - <r, z>``, and ``sum(r) = 1``. ``m`` may have
+    negative entries (an inverse noise matrix does). ``t`` (the labels) also serves the lse.
+    The rows ``m[t]`` are never gathered into an (n, K) tensor on the CPU.
     """
     p, lse, _ = softmax_lse(z, t)
+    loss = lse - row_dot_gathered(z, m, t)
     if not need_grad:
-        return lse - torch.linalg.vecdot(rows, z), None, ()
-    grad = p.sub_(rows)
-    return lse - rows.mul_(z).sum(dim=1), grad, ()
+        return loss, None, ()
+    return loss, sub_gathered_(p, m, t, 1.0 if scale is None else scale), ()

@@ -13,11 +13,11 @@ from mislabel.losses._base import (
     LossBase,
     Reduction,
     add_at,
-    apply_dense,
     check_common,
     check_logits_target,
-    finish,
+    dense_loss,
     resolve_weight,
+    row_dot,
     softmax_lse,
 )
 from mislabel.losses._registry import register
@@ -35,24 +35,24 @@ def _check_beta(beta: Any) -> float:
 
 
 def _soft_kernel(
-    z: Tensor, t: Tensor, beta: float, *, need_grad: bool
+    z: Tensor, t: Tensor, beta: float, *, need_grad: bool, scale: float | None = None
 ) -> tuple[Tensor, Tensor | None, tuple[()]]:
     # beta*CE + (1-beta)*H(p) = lse - beta*z_y - (1-beta)*<p, z>
     # grad = p * (beta + (1-beta)<p,z> - (1-beta) z) - beta e_y
     p, lse, zy = softmax_lse(z, t)
-    pz_rows = torch.mul(p, z)
-    pz = pz_rows.sum(dim=1)
+    pz = row_dot(p, z)
     loss = lse - beta * zy - (1.0 - beta) * pz
     if not need_grad:
         return loss, None, ()
-    c = beta + (1.0 - beta) * pz
-    grad = p.mul_(c.unsqueeze(1)).sub_(pz_rows, alpha=1.0 - beta)
-    add_at(grad, t, -beta)
+    sc = 1.0 if scale is None else scale
+    c = (sc * beta) + (sc * (1.0 - beta)) * pz
+    grad = torch.add(c.unsqueeze(1), z, alpha=-sc * (1.0 - beta)).mul_(p)
+    add_at(grad, t, -sc * beta)
     return loss, grad, ()
 
 
 def _hard_kernel(
-    z: Tensor, t: Tensor, beta: float, *, need_grad: bool
+    z: Tensor, t: Tensor, beta: float, *, need_grad: bool, scale: float | None = None
 ) -> tuple[Tensor, Tensor | None, tuple[()]]:
     # -beta log p_y - (1-beta) log p_zhat = lse - beta z_y - (1-beta) max z
     # grad = p - beta e_y - (1-beta) e_zhat
@@ -65,9 +65,12 @@ def _hard_kernel(
         loss = loss - (1.0 - beta) * z.gather(1, zhat.unsqueeze(1)).squeeze(1)
     if not need_grad:
         return loss, None, ()
-    add_at(p, t, -beta)
+    sc = 1.0 if scale is None else scale
+    if sc != 1.0:
+        p.mul_(sc)
+    add_at(p, t, -sc * beta)
     if zhat is not None:
-        add_at(p, zhat, -(1.0 - beta))
+        add_at(p, zhat, -sc * (1.0 - beta))
     return loss, p, ()
 
 
@@ -168,8 +171,7 @@ def _bootstrap(
     dtype: torch.dtype,
 ) -> Tensor:
     safe = t.masked_fill(t == ignore_index, 0)
-    loss = apply_dense(kernel, x, safe, beta)
-    return finish(loss, t, weight, ignore_index, reduction, dtype)
+    return dense_loss(kernel, x, t, weight, ignore_index, reduction, dtype, safe, beta)
 
 
 class _BootstrapLoss(LossBase):

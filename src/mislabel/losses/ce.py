@@ -15,12 +15,12 @@ from mislabel.losses._base import (
     LossBase,
     Reduction,
     add_at,
-    apply_dense,
     as_buffer_dtype,
     check_common,
     check_index,
     check_logits_target,
     check_n_classes,
+    dense_loss,
     finish,
     needs_graph,
     resolve_weight,
@@ -406,20 +406,20 @@ def _label_smoothing(
     dtype: torch.dtype,
 ) -> Tensor:
     safe = t.masked_fill(t == ignore_index, 0)
+    args: tuple[Any, ...] = (_uniform_smoothing_kernel, safe, smoothing)
     if isinstance(smoothing, Tensor):
         check_n_classes(f"`smoothing` ({smoothing.shape[0]} classes)", smoothing.shape[0], x)
         s = as_buffer_dtype(smoothing, x)
         if s.ndim == 2:
-            loss = apply_dense(row_target_kernel, x, safe, s.index_select(0, safe))
+            args = (row_target_kernel, safe, s)
         else:
-            loss = apply_dense(_uniform_smoothing_kernel, x, safe, s.take(safe))
-    else:
-        loss = apply_dense(_uniform_smoothing_kernel, x, safe, smoothing)
-    return finish(loss, t, weight, ignore_index, reduction, dtype)
+            args = (_uniform_smoothing_kernel, safe, s.take(safe))
+    kernel, *rest = args
+    return dense_loss(kernel, x, t, weight, ignore_index, reduction, dtype, *rest)
 
 
 def _uniform_smoothing_kernel(
-    z: Tensor, t: Tensor, eps: Tensor | float, *, need_grad: bool
+    z: Tensor, t: Tensor, eps: Tensor | float, *, need_grad: bool, scale: float | None = None
 ) -> tuple[Tensor, Tensor | None, tuple[()]]:
     # -sum_k q_k log p_k = lse - (1-eps) z_y - eps mean(z);  grad = p - q
     p, lse, zy = softmax_lse(z, t)
@@ -427,11 +427,16 @@ def _uniform_smoothing_kernel(
     if not need_grad:
         return loss, None, ()
     k = z.shape[1]
+    sc = 1.0 if scale is None else scale
     if isinstance(eps, Tensor):
-        p.sub_((eps / k).unsqueeze(1))
-    elif eps:
-        p.sub_(eps / k)
-    add_at(p, t, -(1 - eps) if isinstance(eps, Tensor) else -(1.0 - eps))
+        shift: Tensor | float = (eps * (sc / k)).unsqueeze(1)
+    else:
+        shift = eps * sc / k
+    if sc != 1.0:
+        p.mul_(sc)
+    if isinstance(shift, Tensor) or shift:
+        p.sub_(shift)
+    add_at(p, t, -sc * (1 - eps) if isinstance(eps, Tensor) else -sc * (1.0 - eps))
     return loss, p, ()
 
 

@@ -17,13 +17,13 @@ from mislabel.exceptions import InvalidParameterError
 from mislabel.losses._base import (
     LossBase,
     Reduction,
-    apply_dense,
     as_buffer_dtype,
     check_common,
     check_logits_target,
     check_n_classes,
-    finish,
+    dense_loss,
     resolve_weight,
+    row_dot_gathered,
     row_target_kernel,
 )
 from mislabel.losses._registry import register
@@ -101,13 +101,18 @@ def check_noise_matrix(noise_matrix: Any, *, invertible: bool) -> Tensor:
 
 
 def _forward_kernel(
-    z: Tensor, cols_t: Tensor, t: Tensor, valid: Tensor, *, need_grad: bool
+    z: Tensor,
+    cols_t: Tensor,
+    t: Tensor,
+    valid: Tensor,
+    *,
+    need_grad: bool,
+    scale: float | None = None,
 ) -> tuple[Tensor, Tensor | None, tuple[()]]:
     # s = sum_j p_j T[j, y] = <p, T^T[y]>;  loss = -log s;  grad = p - p * T^T[y] / s
-    # (the posterior of the true class given the observed label).
+    # (p minus the posterior of the true class given the observed label).
     p = torch.softmax(z, dim=1)
-    pc = cols_t.index_select(0, t).mul_(p)
-    s = pc.sum(dim=1)
+    s = row_dot_gathered(p, cols_t, t)
     loss = -s.log()
     # Where s underflows (a confident wrong prediction with few non-zero T entries), redo
     # those rows in log space: -logsumexp(log_softmax(z) + log T^T[y]).
@@ -121,9 +126,11 @@ def _forward_kernel(
         post = torch.softmax(a, dim=1)
     if not need_grad:
         return loss, None, ()
-    grad = p.sub_(pc.div_(s.unsqueeze(1)))
+    sc = 1.0 if scale is None else scale
+    # sc * p * (1 - T^T[y] / s); rows where s underflowed come out nan here, and are redone
+    grad = cols_t.index_select(0, t).mul_((-sc / s).unsqueeze(1)).add_(sc).mul_(p)
     if rows is not None and post is not None:
-        grad[rows] = torch.softmax(z[rows], dim=1) - post
+        grad[rows] = (torch.softmax(z[rows], dim=1) - post).mul_(sc)
     if not bool(valid.all()):
         grad.masked_fill_(~valid.unsqueeze(1), 0.0)
     return loss, grad, ()
@@ -141,8 +148,10 @@ def _forward(
     check_n_classes(f"`noise_matrix` ({cols_t.shape[0]} classes)", cols_t.shape[0], x)
     valid = t != ignore_index
     safe = t.masked_fill(~valid, 0)
-    loss = apply_dense(_forward_kernel, x, as_buffer_dtype(cols_t, x), safe, valid)
-    return finish(loss, t, weight, ignore_index, reduction, dtype)
+    cols = as_buffer_dtype(cols_t, x)
+    return dense_loss(
+        _forward_kernel, x, t, weight, ignore_index, reduction, dtype, cols, safe, valid
+    )
 
 
 def forward_corrected_cross_entropy(
@@ -245,7 +254,7 @@ class ForwardCorrectionLoss(LossBase):
 
 
 def _inverse(T: Tensor) -> Tensor:
-    # LAPACK hands back a column-major result; rows are gathered per sample, so make them
+    # LAPACK hands back a column-major result; rows are read per sample, so make them
     # contiguous (a strided row gather is ~10x slower).
     return torch.linalg.inv(T).contiguous()
 
@@ -261,9 +270,8 @@ def _backward(
 ) -> Tensor:
     check_n_classes(f"`noise_matrix` ({t_inv.shape[0]} classes)", t_inv.shape[0], x)
     safe = t.masked_fill(t == ignore_index, 0)
-    rows = as_buffer_dtype(t_inv, x).index_select(0, safe)
-    loss = apply_dense(row_target_kernel, x, safe, rows)
-    return finish(loss, t, weight, ignore_index, reduction, dtype)
+    m = as_buffer_dtype(t_inv, x)
+    return dense_loss(row_target_kernel, x, t, weight, ignore_index, reduction, dtype, safe, m)
 
 
 def backward_corrected_cross_entropy(

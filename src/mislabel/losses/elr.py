@@ -15,15 +15,16 @@ from mislabel.losses._base import (
     LossBase,
     Reduction,
     add_at,
-    apply_dense,
     as_buffer_dtype,
     check_common,
     check_index,
     check_logits_target,
     check_n_classes,
+    dense_loss,
     finish,
     needs_graph,
     resolve_weight,
+    row_dot,
     softmax_lse,
 )
 from mislabel.losses._registry import register
@@ -42,6 +43,12 @@ def _check_beta(beta: Any) -> float:
     return float(check_scalar(beta, "beta", min_val=0.0, max_val=1.0, include_max=False))
 
 
+#: ELR runs a dozen elementwise passes over the (n, K) probabilities; it does them block by
+#: block of rows of about this many bytes, so that a block's temporaries stay in the CPU's
+#: cache between passes (and are small enough for the allocator to recycle).
+BLOCK_BYTES = 1 << 20
+
+
 def _elr_kernel(
     z: Tensor,
     t: Tensor,
@@ -52,6 +59,7 @@ def _elr_kernel(
     lam: float,
     *,
     need_grad: bool,
+    scale: float | None = None,
 ) -> tuple[Tensor, Tensor | None, tuple[()]]:
     """Per-sample CE + lam * log(1 - <pc, t>) with pc = clamp(p), and its gradient.
 
@@ -59,41 +67,71 @@ def _elr_kernel(
     * pc / sum(pc)``, written back into ``ema`` (the module's buffer) for the rows where
     ``valid``. Without, ``ema`` holds the (n, K) targets as they are. Gradient: with
     ``u = m * t * p`` (m: entries the clamp let through), ``U = sum(u)`` and ``s = <pc, t>``,
-    ``d/dz = p - e_y - lam / (1 - s) * (u - p * U)``.
+    ``d/dz = p - e_y - lam / (1 - s) * (u - p * U)``. Computed by blocks of rows.
     """
+    n = z.shape[0]
+    rows = max(1, BLOCK_BYTES // max(1, z.shape[1] * z.element_size()))
+    grad = torch.empty_like(z) if need_grad else None
+    hyper = (beta, lam, 1.0 if scale is None else scale)
+    losses = [
+        _elr_block(z, t, ema, slice(i, min(n, i + rows)), index, valid, hyper, grad)
+        for i in range(0, n, rows)
+    ]
+    return (losses[0] if len(losses) == 1 else torch.cat(losses)), grad, ()
+
+
+def _elr_block(
+    z: Tensor,
+    t: Tensor,
+    ema: Tensor,
+    rows: slice,
+    index: Tensor | None,
+    valid: Tensor | None,
+    hyper: tuple[float, float, float],
+    grad: Tensor | None,
+) -> Tensor:
+    """:func:`_elr_kernel` on ``rows``: their loss; ``sc`` times their gradient into ``grad``."""
+    beta, lam, sc = hyper
+    z, t = z[rows], t[rows]
+    if index is None:
+        ema = ema[rows]
+    else:
+        index = index[rows]
+        valid = None if valid is None else valid[rows]
+    if grad is not None:
+        grad = grad[rows]
     p, lse, zy = softmax_lse(z, t)
-    p_max = p.amax(dim=1)
     pc = p.clamp(CLAMP, 1.0 - CLAMP)
     if index is None:
         new = ema
-        s = torch.linalg.vecdot(pc, new)
     else:
         new = ema.index_select(0, index)  # a fresh copy: safe to update in place
         if new.dtype != z.dtype:
             new = new.to(z.dtype)
-        new.mul_(beta).addcdiv_(pc, pc.sum(dim=1, keepdim=True), value=1.0 - beta)
+        new.mul_(beta).addcmul_(pc, ((1.0 - beta) / pc.sum(dim=1)).unsqueeze(1))
         if valid is None:
             ema.index_copy_(0, index, new.to(ema.dtype))
         else:
             ema.index_copy_(0, index[valid], new[valid].to(ema.dtype))
-        s = pc.mul_(new).sum(dim=1)  # pc is not needed any more
+    s = row_dot(pc, new)
     loss = (lse - zy) + lam * torch.log1p(-s)
-    if not need_grad:
-        return loss, None, ()
-    # m * p, m the entries the clamp lets through: p > CLAMP (one fused op, no bool mask;
-    # it differs from the clamp's own gradient only at p == CLAMP exactly), and not the top
-    # entry of rows whose largest probability is above 1 - CLAMP (rare: a subset of rows).
-    mp = F.threshold(p, CLAMP, 0.0)
-    top = p_max > 1.0 - CLAMP
+    if grad is None:
+        return loss
+    # m * p, m the entries the clamp lets through: pc > CLAMP (there pc = p; one fused op, no
+    # bool mask; it differs from the clamp's own gradient only at p == CLAMP exactly), and not
+    # the top entry of rows whose largest probability is above 1 - CLAMP (rare: a few rows).
+    mp = F.threshold(pc, CLAMP, 0.0, inplace=True)  # pc is not needed any more
+    top = p.amax(dim=1) > 1.0 - CLAMP
     if bool(top.any()):
-        rows = top.nonzero().squeeze(1)
-        mp[rows, p[rows].argmax(dim=1)] = 0.0
-    u = new.mul_(mp) if index is not None else torch.mul(new, mp)
+        hot = top.nonzero().squeeze(1)
+        mp[hot, p[hot].argmax(dim=1)] = 0.0
+    u = mp.mul_(new)
     coef = lam / (1.0 - s)
     big_u = u.sum(dim=1)
-    grad = p.mul_((1.0 + coef * big_u).unsqueeze(1)).sub_(u.mul_(coef.unsqueeze(1)))
-    add_at(grad, t, -1.0)
-    return loss, grad, ()
+    torch.mul(p, (sc * (1.0 + coef * big_u)).unsqueeze(1), out=grad)
+    grad.addcmul_(u, (-sc * coef).unsqueeze(1))
+    add_at(grad, t, -sc)
+    return loss
 
 
 def elr_loss(
@@ -148,8 +186,10 @@ def elr_loss(
         )
     safe = t.masked_fill(t == ignore_index, 0)
     ema = as_buffer_dtype(ema_target.detach(), x)
-    loss = apply_dense(_elr_kernel, x, safe, ema, None, None, 0.0, lm)
-    return finish(loss, t, resolve_weight(w, x), ignore_index, reduction, logits.dtype)
+    return dense_loss(
+        _elr_kernel, x, t, resolve_weight(w, x), ignore_index, reduction, logits.dtype,
+        safe, ema, None, None, 0.0, lm,
+    )  # fmt: skip
 
 
 @register("elr")
@@ -226,8 +266,10 @@ class ELRLoss(LossBase):
         safe = t.masked_fill(~valid, 0)
         keep = None if bool(valid.all()) else valid.to(idx.device)
         # the kernel updates rows `idx` of the buffer in place (never part of the graph)
-        loss = apply_dense(_elr_kernel, x, safe, self.ema_target, idx, keep, self.beta, self.lam)
-        return finish(loss, t, w, self.ignore_index, self.reduction, logits.dtype)
+        return dense_loss(
+            _elr_kernel, x, t, w, self.ignore_index, self.reduction, logits.dtype,
+            safe, self.ema_target, idx, keep, self.beta, self.lam,
+        )  # fmt: skip
 
     def _hparams(self) -> dict[str, Any]:
         return {

@@ -21,9 +21,9 @@ from mislabel.losses._base import (
     LossBase,
     Reduction,
     add_at,
-    apply_dense,
     check_common,
     check_logits_target,
+    dense_loss,
     finish,
     resolve_weight,
     softmax_lse,
@@ -66,7 +66,7 @@ def _one_minus_py(ce: Tensor) -> Tensor:
 
 
 def _apl_kernel(
-    z: Tensor, t: Tensor, alpha: float, gamma: float, *, need_grad: bool
+    z: Tensor, t: Tensor, alpha: float, gamma: float, *, need_grad: bool, scale: float | None = None
 ) -> tuple[Tensor, Tensor | None, tuple[()]]:
     """alpha * NCE + gamma * (1 - p_y), NCE = a / b with a = -log p_y, b = -sum_k log p_k.
 
@@ -86,9 +86,10 @@ def _apl_kernel(
     if not need_grad:
         return loss, None, ()
     b2 = b * b
-    grad = p.mul_((alpha * (b - k * a) / b2 + gamma * p_y).unsqueeze(1))
-    grad.add_((alpha * a / b2).unsqueeze(1))
-    add_at(grad, t, -(alpha / b + gamma * p_y))
+    sc = 1.0 if scale is None else scale
+    grad = p.mul_((sc * (alpha * (b - k * a) / b2 + gamma * p_y)).unsqueeze(1))
+    grad.add_((sc * alpha * a / b2).unsqueeze(1))
+    add_at(grad, t, -sc * (alpha / b + gamma * p_y))
     return loss, grad, ()
 
 
@@ -422,8 +423,7 @@ def _apl(
     """alpha * NCE + beta * passive_scale * (1 - p_y)  (RCE: scale -A; MAE: scale 2)."""
     safe = t.masked_fill(t == ignore_index, 0)
     gamma = beta * passive_scale if passive_scale else 0.0
-    loss = apply_dense(_apl_kernel, x, safe, alpha, gamma)
-    return finish(loss, t, weight, ignore_index, reduction, dtype)
+    return dense_loss(_apl_kernel, x, t, weight, ignore_index, reduction, dtype, safe, alpha, gamma)
 
 
 @register("nce")

@@ -1,0 +1,48 @@
+"""The row helpers of the dense kernels: sparse products on the CPU, plain ops elsewhere."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mislabel.losses import _base  # noqa: E402
+
+N, K, M = 7, 5, 6
+
+
+@pytest.fixture(params=["sparse", "dense"])
+def path(request, monkeypatch):
+    """Run each test through the CPU's sparse products and through the plain fallback."""
+    if request.param == "dense":
+        monkeypatch.setattr(_base, "_sparse_ok", lambda x: False)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_row_helpers_match_plain_ops(path, dtype) -> None:
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(N, K, generator=g, dtype=dtype)
+    b = torch.randn(N, K, generator=g, dtype=dtype)
+    m = torch.randn(M, K, generator=g, dtype=dtype)
+    t = torch.tensor([0, 5, 5, 2, 1, 0, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "beta state" warning reaches the user
+        torch.testing.assert_close(_base.row_dot(a, b), (a * b).sum(1))
+        torch.testing.assert_close(_base.row_dot_gathered(a, m, t), (a * m[t]).sum(1))
+        out = a.clone()
+        assert _base.sub_gathered_(out, m, t, 0.25) is out
+        torch.testing.assert_close(out, 0.25 * (a - m[t]))
+        out = a.clone()
+        torch.testing.assert_close(_base.sub_gathered_(out, m, t), a - m[t])
+
+
+def test_row_helpers_take_empty_batches(path) -> None:
+    a = torch.zeros(0, K)
+    m = torch.ones(M, K)
+    t = torch.zeros(0, dtype=torch.long)
+    assert _base.row_dot(a, a).shape == (0,)
+    assert _base.row_dot_gathered(a, m, t).shape == (0,)
+    assert _base.sub_gathered_(a.clone(), m, t, 0.5).shape == (0, K)
