@@ -15,7 +15,6 @@ Half and bfloat16 logits are computed in float32 and the loss is returned in the
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 from typing import Any, ClassVar, Literal
@@ -350,12 +349,13 @@ def softmax_lse(z: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """
     p = torch.softmax(z, dim=1)
     col = t.unsqueeze(1)
-    zt = z.gather(1, col).squeeze(1)
-    lse = zt - p.gather(1, col).squeeze(1).log()
+    zt = z.gather(1, col).view(-1)
+    pt = p.gather(1, col).view(-1)
+    lse = zt - pt.log()
     fi = torch.finfo(z.dtype)
-    low = ~(lse - zt < -math.log(fi.tiny / fi.eps))  # p_t below tiny/eps, or nan
-    if bool(low.any()):
-        rows = low.nonzero().squeeze(1)
+    tiny = fi.tiny / fi.eps
+    if pt.numel() and not bool(pt.amin() > tiny):  # some p_t below tiny/eps, or nan
+        rows = (~(pt > tiny)).nonzero().squeeze(1)
         lse[rows] = torch.logsumexp(z[rows], dim=1)
     return p, lse, zt
 

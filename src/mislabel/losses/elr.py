@@ -105,14 +105,15 @@ def _elr_block(
     if index is None:
         new = ema
     else:
-        new = ema.index_select(0, index)  # a fresh copy: safe to update in place
-        if new.dtype != z.dtype:
-            new = new.to(z.dtype)
-        new.mul_(beta).addcmul_(pc, ((1.0 - beta) / pc.sum(dim=1)).unsqueeze(1))
+        old = ema.index_select(0, index)
+        new = torch.mul(old if old.dtype == z.dtype else old.to(z.dtype), beta)
+        new.addcmul_(pc, ((1.0 - beta) / pc.sum(dim=1)).unsqueeze(1))
+        # ema[index] = new, written as ema[index] += new - old: index_add_ is the faster kernel
+        delta = torch.sub(new.to(old.dtype), old, out=old)
         if valid is None:
-            ema.index_copy_(0, index, new.to(ema.dtype))
+            ema.index_add_(0, index, delta)
         else:
-            ema.index_copy_(0, index[valid], new[valid].to(ema.dtype))
+            ema.index_add_(0, index[valid], delta[valid])
     s = row_dot(pc, new)
     loss = (lse - zy) + lam * torch.log1p(-s)
     if grad is None:
