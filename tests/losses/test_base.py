@@ -46,3 +46,20 @@ def test_row_helpers_take_empty_batches(path) -> None:
     assert _base.row_dot(a, a).shape == (0,)
     assert _base.row_dot_gathered(a, m, t).shape == (0,)
     assert _base.sub_gathered_(a.clone(), m, t, 0.5).shape == (0, K)
+
+
+def test_dense_losses_trace_under_torch_compile(loss_factory) -> None:
+    # A user's torch.compile around the loss reaches the sparse row helpers (graph breaks are
+    # fine; the "eager" backend keeps the test quick, dynamo's tracing is what is checked).
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(N, K, generator=g)
+    target = torch.randint(0, K, (N,), generator=g)
+    loss = loss_factory("label_smoothing[matrix]", n_samples=N, n_classes=K)
+    z1 = logits.clone().requires_grad_(True)
+    z2 = logits.clone().requires_grad_(True)
+    got = torch.compile(lambda z: loss(z, target), backend="eager")(z1)
+    want = loss(z2, target)
+    torch.testing.assert_close(got, want)
+    got.backward()
+    want.backward()
+    torch.testing.assert_close(z1.grad, z2.grad)

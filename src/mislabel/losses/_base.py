@@ -385,7 +385,9 @@ def row_dot(a: Tensor, b: Tensor) -> Tensor:
         return torch.linalg.vecdot(a, b)
     n = a.shape[0]
     diag = _one_per_row(torch.arange(n, device=a.device), a.new_zeros(n), n)
-    return torch.sparse.sampled_addmm(diag, a, b.t(), beta=0.0).values()
+    # clone: an (n,) copy rather than a view of a sparse tensor, which torch.compile's tracing
+    # of a caller trips over
+    return torch.sparse.sampled_addmm(diag, a, b.t(), beta=0.0).values().clone()
 
 
 def row_dot_gathered(a: Tensor, m: Tensor, t: Tensor) -> Tensor:
@@ -393,7 +395,7 @@ def row_dot_gathered(a: Tensor, m: Tensor, t: Tensor) -> Tensor:
     if not _sparse_ok(a):
         return torch.linalg.vecdot(a, m.index_select(0, t))
     picks = _one_per_row(t, a.new_zeros(t.shape[0]), m.shape[0])
-    return torch.sparse.sampled_addmm(picks, a, m.t(), beta=0.0).values()
+    return torch.sparse.sampled_addmm(picks, a, m.t(), beta=0.0).values().clone()  # see row_dot
 
 
 def sub_gathered_(out: Tensor, m: Tensor, t: Tensor, scale: float = 1.0) -> Tensor:
