@@ -360,14 +360,21 @@ def softmax_lse(z: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return p, lse, zt
 
 
+_csr_warned = False
+
+
 def _one_per_row(cols: Tensor, values: Tensor, n_cols: int) -> Tensor:
     """The sparse (n, n_cols) matrix with ``values[i]`` at ``[i, cols[i]]`` (CSR)."""
+    global _csr_warned
     crow = torch.arange(cols.shape[0] + 1, device=cols.device)
+    size = (cols.shape[0], n_cols)
+    if _csr_warned:
+        return torch.sparse_csr_tensor(crow, cols, values, size=size, check_invariants=False)
     with warnings.catch_warnings():  # "sparse CSR support is in beta state", once a process
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(
-            crow, cols, values, size=(cols.shape[0], n_cols), check_invariants=False
-        )
+        out = torch.sparse_csr_tensor(crow, cols, values, size=size, check_invariants=False)
+    _csr_warned = True
+    return out
 
 
 def _sparse_ok(x: Tensor) -> bool:
@@ -479,7 +486,7 @@ class _ReducedGrad(torch.autograd.Function):
     def backward(ctx: Any, grad_out: Tensor) -> Any:
         (grad,) = ctx.saved_tensors
         rest = (None,) * (2 + ctx.n_args)
-        if grad_out.device.type == "cpu" and bool(grad_out == 1):  # no sync elsewhere
+        if grad_out.device.type == "cpu" and grad_out.item() == 1.0:  # no sync elsewhere
             return (grad, *rest)
         return (grad * grad_out, *rest)
 

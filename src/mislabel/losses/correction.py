@@ -112,7 +112,9 @@ def _forward_kernel(
     # s = sum_j p_j T[j, y] = <p, T^T[y]>;  loss = -log s;  grad = p - p * T^T[y] / s
     # (p minus the posterior of the true class given the observed label).
     p = torch.softmax(z, dim=1)
-    s = row_dot_gathered(p, cols_t, t)
+    # with a gradient to form, p * T^T[y] serves both; without, only s is needed
+    pc = cols_t.index_select(0, t).mul_(p) if need_grad else None
+    s = row_dot_gathered(p, cols_t, t) if pc is None else pc.sum(dim=1)
     loss = -s.log()
     # Where s underflows (a confident wrong prediction with few non-zero T entries), redo
     # those rows in log space: -logsumexp(log_softmax(z) + log T^T[y]).
@@ -124,11 +126,11 @@ def _forward_kernel(
         a = F.log_softmax(z[rows], dim=1) + cols_t.index_select(0, t[rows]).log()
         loss[rows] = -torch.logsumexp(a, dim=1)
         post = torch.softmax(a, dim=1)
-    if not need_grad:
+    if pc is None:
         return loss, None, ()
     sc = 1.0 if scale is None else scale
-    # sc * p * (1 - T^T[y] / s); rows where s underflowed come out nan here, and are redone
-    grad = cols_t.index_select(0, t).mul_((-sc / s).unsqueeze(1)).add_(sc).mul_(p)
+    # sc * (p - p * T^T[y] / s); rows where s underflowed come out inf or nan here: redone
+    grad = (p.mul_(sc) if sc != 1.0 else p).addcmul_(pc, (-sc / s).unsqueeze(1))
     if rows is not None and post is not None:
         grad[rows] = (torch.softmax(z[rows], dim=1) - post).mul_(sc)
     if not bool(valid.all()):
