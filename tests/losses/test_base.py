@@ -63,3 +63,33 @@ def test_dense_losses_trace_under_torch_compile(loss_factory) -> None:
     got.backward()
     want.backward()
     torch.testing.assert_close(z1.grad, z2.grad)
+
+
+@pytest.mark.parametrize("case", ["forward_correction", "elr"])
+def test_losses_computed_by_blocks_of_rows_agree_with_one_block(
+    case, loss_factory, monkeypatch
+) -> None:
+    from mislabel.losses import correction, elr
+
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(N, K, generator=g, dtype=torch.float64) * 3
+    target = torch.randint(0, K, (N,), generator=g)
+    index = torch.randperm(N, generator=g)
+    results = []
+    for nbytes in (1 << 30, 2 * K * 8):  # one block; blocks of two rows (the last one short)
+        monkeypatch.setattr(correction, "BLOCK_BYTES", nbytes)
+        monkeypatch.setattr(elr, "BLOCK_BYTES", nbytes)
+        loss = loss_factory(case, n_samples=N, n_classes=K).double()
+        z = logits.clone().requires_grad_(True)
+        kw = {"index": index} if loss.takes_index else {}
+        out = loss(z, target, **kw)
+        out.backward()
+        loss.reduction = "none"
+        per = loss(logits, target, **kw)
+        results.append((out, z.grad, per, dict(loss.named_buffers())))
+    (out1, grad1, per1, buf1), (out2, grad2, per2, buf2) = results
+    torch.testing.assert_close(out2, out1)
+    torch.testing.assert_close(grad2, grad1)
+    torch.testing.assert_close(per2, per1)
+    for name, value in buf1.items():
+        torch.testing.assert_close(buf2[name], value)

@@ -43,6 +43,7 @@ __all__ = [
     "needs_graph",
     "reduce_loss",
     "resolve_weight",
+    "row_blocks",
     "row_target_kernel",
     "softmax_lse",
 ]
@@ -412,6 +413,17 @@ def sub_gathered_(out: Tensor, m: Tensor, t: Tensor, scale: float = 1.0) -> Tens
         return out.mul_(scale) if scale != 1.0 else out
     picks = _one_per_row(t, out.new_ones(t.shape[0]), m.shape[0])
     return torch.addmm(out, picks, m, beta=scale, alpha=-scale, out=out)
+
+
+def row_blocks(x: Tensor, nbytes: int) -> list[slice]:
+    """Slices of the rows of ``x`` (n, K), each of about ``nbytes`` (one row at least).
+
+    For a chain of elementwise passes that would otherwise stream several (n, K) tensors
+    through memory: done block by block, a block's tensors stay in the CPU's cache.
+    """
+    n = x.shape[0]
+    rows = max(1, nbytes // max(1, x.shape[1] * x.element_size()))
+    return [slice(i, min(n, i + rows)) for i in range(0, n, rows)] or [slice(0, 0)]
 
 
 def add_at(grad: Tensor, target: Tensor, value: Tensor | float) -> None:

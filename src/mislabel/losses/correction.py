@@ -23,6 +23,7 @@ from mislabel.losses._base import (
     check_n_classes,
     dense_loss,
     resolve_weight,
+    row_blocks,
     row_dot_gathered,
     row_target_kernel,
 )
@@ -40,6 +41,9 @@ __all__ = [
 ROW_SUM_ATOL = 1e-3
 #: Backward correction multiplies losses by T^{-1}; above this condition number it refuses.
 MAX_CONDITION_NUMBER = 1e6
+#: Forward correction forms its gradient by blocks of rows of about this many bytes, so
+#: that a block's (rows, K) tensors stay in the CPU's cache between passes.
+BLOCK_BYTES = 1 << 22
 
 
 def check_noise_matrix(noise_matrix: Any, *, invertible: bool) -> Tensor:
@@ -112,9 +116,18 @@ def _forward_kernel(
     # s = sum_j p_j T[j, y] = <p, T^T[y]>;  loss = -log s;  grad = p - p * T^T[y] / s
     # (p minus the posterior of the true class given the observed label).
     p = torch.softmax(z, dim=1)
-    # with a gradient to form, p * T^T[y] serves both; without, only s is needed
-    pc = cols_t.index_select(0, t).mul_(p) if need_grad else None
-    s = row_dot_gathered(p, cols_t, t) if pc is None else pc.sum(dim=1)
+    sc = 1.0 if scale is None else scale
+    if need_grad:
+        # sc * (p - p * T^T[y] / s) in place of p, block by block of rows (BLOCK_BYTES);
+        # rows where s underflows come out inf or nan here, and are redone below
+        s = torch.empty_like(p[:, 0])
+        for blk in row_blocks(p, BLOCK_BYTES):
+            pb = p[blk]
+            pc = cols_t.index_select(0, t[blk]).mul_(pb)
+            sb = torch.sum(pc, dim=1, out=s[blk])
+            (pb.mul_(sc) if sc != 1.0 else pb).addcmul_(pc, (-sc / sb).unsqueeze(1))
+    else:
+        s = row_dot_gathered(p, cols_t, t)
     loss = -s.log()
     # Where s underflows (a confident wrong prediction with few non-zero T entries), redo
     # those rows in log space: -logsumexp(log_softmax(z) + log T^T[y]).
@@ -126,11 +139,9 @@ def _forward_kernel(
         a = F.log_softmax(z[rows], dim=1) + cols_t.index_select(0, t[rows]).log()
         loss[rows] = -torch.logsumexp(a, dim=1)
         post = torch.softmax(a, dim=1)
-    if pc is None:
+    if not need_grad:
         return loss, None, ()
-    sc = 1.0 if scale is None else scale
-    # sc * (p - p * T^T[y] / s); rows where s underflowed come out inf or nan here: redone
-    grad = (p.mul_(sc) if sc != 1.0 else p).addcmul_(pc, (-sc / s).unsqueeze(1))
+    grad = p
     if rows is not None and post is not None:
         grad[rows] = (torch.softmax(z[rows], dim=1) - post).mul_(sc)
     if not bool(valid.all()):

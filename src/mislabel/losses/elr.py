@@ -24,6 +24,7 @@ from mislabel.losses._base import (
     finish,
     needs_graph,
     resolve_weight,
+    row_blocks,
     softmax_lse,
 )
 from mislabel.losses._registry import register
@@ -68,13 +69,11 @@ def _elr_kernel(
     ``u = m * t * p`` (m: entries the clamp let through), ``U = sum(u)`` and ``s = <pc, t>``,
     ``d/dz = p - e_y - lam / (1 - s) * (u - p * U)``. Computed by blocks of rows.
     """
-    n = z.shape[0]
-    rows = max(1, BLOCK_BYTES // max(1, z.shape[1] * z.element_size()))
     grad = torch.empty_like(z) if need_grad else None
     hyper = (beta, lam, 1.0 if scale is None else scale)
     losses = [
-        _elr_block(z, t, ema, slice(i, min(n, i + rows)), index, valid, hyper, grad)
-        for i in range(0, n, rows)
+        _elr_block(z, t, ema, rows, index, valid, hyper, grad)
+        for rows in row_blocks(z, BLOCK_BYTES)
     ]
     return (losses[0] if len(losses) == 1 else torch.cat(losses)), grad, ()
 
