@@ -11,7 +11,11 @@ on, whichever ran first tended to pay more). Two ratios are reported: the median
 of the paired ratios, with its quartiles, and the ratio of the best times. On a quiet
 machine they agree; on a busy one (other jobs, a shared VM) the quartiles spread wide and
 the best-time ratio is the steadier estimate of the intrinsic cost, which the last column
-judges. Target: ≤ 1.3. Prints a markdown table.
+judges. The best of a loss is the minimum of ``repeats`` timings, so it is divided by the
+minimum of the same number of ``F.cross_entropy`` timings (the ones paired with it): the
+minimum over all rounds' CE timings (``repeats`` × number of losses) is lower by chance alone,
+and reads even ``ce`` (``F.cross_entropy`` behind our checks) at 1.06–1.16. Both are printed.
+Target: ≤ 1.3. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -108,6 +112,7 @@ def main() -> None:
         return time_once(fn, logits, clock)
 
     ref_times: list[float] = []
+    paired_ref: dict[str, list[float]] = {name: [] for name in fns}
     times: dict[str, list[float]] = {name: [] for name in fns}
     ratios: dict[str, list[float]] = {name: [] for name in fns}
     for round_ in range(args.repeats):
@@ -119,6 +124,7 @@ def main() -> None:
             else:
                 t, ref = steady(fn), steady(reference)
             ref_times.append(ref)
+            paired_ref[name].append(ref)
             times[name].append(t)
             ratios[name].append(t / ref)
 
@@ -133,18 +139,20 @@ def main() -> None:
     ref_best = min(ref_times)
     print(
         "| loss | median ms | best ms | × CE, median of paired ratios (quartiles) "
-        "| × CE, best / best | ≤ 1.3× (best / best) |"
+        "| × CE, best / best of all CE timings | × CE, best / best of its paired CE timings "
+        "| ≤ 1.3× (paired best / best) |"
     )
-    print("|---|---:|---:|---:|---:|:---:|")
+    print("|---|---:|---:|---:|---:|---:|:---:|")
     for name in fns:
         q1, ratio, q3 = statistics.quantiles(ratios[name], n=4)
-        best = min(times[name]) / ref_best
+        best_all = min(times[name]) / ref_best
+        best = min(times[name]) / min(paired_ref[name])
         ok = "yes" if best <= TARGET else "NO"
         print(
             f"| {name} | {statistics.median(times[name]) * 1e3:.2f} | "
-            f"{min(times[name]) * 1e3:.2f} | {ratio:.2f} ({q1:.2f}–{q3:.2f}) | {best:.2f} | {ok} |"
+            f"{min(times[name]) * 1e3:.2f} | {ratio:.2f} ({q1:.2f}–{q3:.2f}) | {best_all:.2f} | "
+            f"{best:.2f} | {ok} |"
         )
-
 
 if __name__ == "__main__":
     main()
