@@ -26,10 +26,13 @@ from _tables import RESULTS, _rel
 from mislabel.bench import builtin_config, gap_closed, run_benchmark
 
 HEADLINE = "mislabel_2round"
+#: Added after the first run of every part (tied with HEADLINE on the MNIST check); reported,
+#: not the headline.
+LATER = "mislabel_2round_forward_weight"
 BASELINE = "cleanlab"
 TARGET_GAP = 0.90
 GAP_THRESHOLD = 0.03
-COLUMNS = ("ce", "cleanlab", "mislabel_best", HEADLINE, "oracle")
+COLUMNS = ("ce", "cleanlab", "mislabel_best", HEADLINE, LATER, "oracle")
 PARTS = (
     ("table2_fmnist_long", "table2_long", "python benchmarks/table2_long.py --jobs 2"),
     ("table2_cnn_long", "table2_cnn_long", "python benchmarks/table2_cnn_long.py --jobs 2"),
@@ -76,7 +79,10 @@ def render(rows: Sequence[Mapping[str, str]], commands: Sequence[str]) -> str:
         "Test accuracy (%) on clean test labels, mean ± std over seeds 0, 1, 2; the last epoch "
         "of every run (no early stopping, no selection on clean labels); every method trains the "
         "same model for the same epochs. gap closed = (method − CE) / (oracle − CE) on the "
-        f"means. `{HEADLINE}`: our detection run twice (the second out-of-fold pass weights each "
+        f"means. `{LATER}` was added after the first run of every part: the second round's "
+        "scores as weights and forward-corrected CE with the noise matrix estimated from the "
+        "second round (tied with the headline on the MNIST check). "
+        f"`{HEADLINE}`: our detection run twice (the second out-of-fold pass weights each "
         "training sample by the first round's label-quality score), then every sample weighted "
         "by its final score and the model trained with GCE; chosen on the MNIST check "
         "(`benchmarks/results/table2_long/mnist_check/results.md`), no table's test labels. "
@@ -85,8 +91,9 @@ def render(rows: Sequence[Mapping[str, str]], commands: Sequence[str]) -> str:
         "| experiment | noise | " + " | ".join(head) + " |",
         "|" + "---|" * (len(head) + 2),
     ]
-    gaps: dict[str, list[float]] = {m: [] for m in (HEADLINE, "mislabel_best", BASELINE)}
+    gaps: dict[str, list[float]] = {m: [] for m in (HEADLINE, LATER, "mislabel_best", BASELINE)}
     above: list[tuple[str, bool, float]] = []
+    above_later: list[bool] = []
     for (exp, noise), by in settings.items():
         mean = {m: float(np.mean(v)) for m, v in by.items()}
         known = "oracle" in mean and "ce" in mean
@@ -100,6 +107,8 @@ def render(rows: Sequence[Mapping[str, str]], commands: Sequence[str]) -> str:
                 cells.append(f"{100 * g:.0f} %")
             else:
                 cells.append(why)
+        if LATER in mean and BASELINE in mean:
+            above_later.append(mean[LATER] > mean[BASELINE])
         if HEADLINE in mean and BASELINE in mean:
             above.append(
                 (f"{exp} {noise}", mean[HEADLINE] > mean[BASELINE], mean[HEADLINE] - mean[BASELINE])
@@ -120,6 +129,10 @@ def render(rows: Sequence[Mapping[str, str]], commands: Sequence[str]) -> str:
         f"{'met' if above and n_above == len(above) else 'NOT met'} (margins: "
         + ", ".join(f"{name} {d:+.1f}" for name, _, d in above)
         + " points).",
+        "",
+        f"`{LATER}` (not the headline, see above): "
+        f"{100 * float(np.mean(gaps[LATER])) if gaps[LATER] else float('nan'):.0f} % average gap "
+        f"closed; above {BASELINE} on {sum(above_later)} of {len(above_later)} sets.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -142,6 +142,13 @@ RECIPE_NOTES: dict[str, str] = {
         "by P(its label is right), GCE"
     ),
     "mislabel_3round_relabel": "the same after three rounds",
+    "mislabel_2round_forward": (
+        "no per-sample fix: every sample kept, forward-corrected cross-entropy with the noise "
+        "matrix estimated from the second-round out-of-fold probabilities"
+    ),
+    "mislabel_2round_forward_weight": (
+        "the same, each sample also weighted by its second-round label-quality score"
+    ),
 }
 
 #: Suffix of a ``mislabel_*`` training method whose detection is given the known noise rate
@@ -161,6 +168,8 @@ _RECIPES: tuple[str, ...] = (
     "mislabel_3round",
     "mislabel_3round_relabel",
     "mislabel_2round_relabel",
+    "mislabel_2round_forward",
+    "mislabel_2round_forward_weight",
 )
 #: Training-task methods that are not plain loss names (any registered loss name also works).
 TRAIN_METHODS: tuple[str, ...] = ("ce", "oracle", "cleanlab", *_RECIPES, *_LOSS_METHODS_EXTRA)
@@ -958,6 +967,15 @@ def _m_action(
             q = mislabel.true_label_posterior(labels, ctx.probs_after_rounds(rounds))
             labels = np.where(issues.mask, q.argmax(axis=1), labels)
             weight = q[np.arange(labels.size), labels].astype(np.float64)
+        elif action in ("forward", "forward_weight"):
+            # forward correction with the noise matrix of the last round; "forward_weight" also
+            # weights every sample by its label-quality score
+            import mislabel
+
+            t = mislabel.estimate_noise(labels, ctx.probs_after_rounds(rounds)).noise_matrix
+            loss = _loss("forward_correction_est", ctx, noise_matrix=t)
+            if action == "forward_weight":
+                weight = np.clip(np.asarray(issues.scores, dtype=np.float64), 0.0, 1.0)
         else:
             weight = np.clip(np.asarray(issues.scores, dtype=np.float64), 0.0, 1.0)
         out = ctx.fit_eval(labels, keep=keep, loss=loss, sample_weight=weight)
@@ -1008,6 +1026,8 @@ _TRAIN_FNS: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "mislabel_3round": _m_action(*BEST_ACTION, rounds=3),
     "mislabel_3round_relabel": _m_action("relabel_weight", "gce", rounds=3),
     "mislabel_2round_relabel": _m_action("relabel_weight", "gce", rounds=2),
+    "mislabel_2round_forward": _m_action("forward", None, rounds=2),
+    "mislabel_2round_forward_weight": _m_action("forward_weight", None, rounds=2),
     "forward_correction_true": _m_forward_true,
     "forward_correction_est": _m_forward_est,
 }
