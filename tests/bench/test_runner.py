@@ -93,6 +93,21 @@ def test_soft_label_recipe_keeps_every_sample(tmp_path: Path) -> None:
     assert all(r["f1"] != "" for r in soft)
 
 
+def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_path: Path) -> None:
+    methods = ["mislabel_2round", "mislabel_2round_forward_weight", "mislabel_remove_count"]
+    cfg = _tiny(methods, seeds=[0])
+    cfg["experiments"][0]["noise"] = [{"kind": "symmetric", "rate": 0.4}]
+    rows = {r["method"]: r for r in _rows(run_benchmark(cfg, tmp_path, progress=False).csv_path)}
+    assert set(methods) <= set(rows)
+    for m in ("mislabel_2round", "mislabel_2round_forward_weight"):  # weights, nothing removed
+        assert int(rows[m]["n_used"]) == int(rows[m]["n_train"])
+        assert rows[m]["f1"] != ""
+    removed = rows["mislabel_remove_count"]
+    assert int(removed["n_used"]) == int(removed["n_train"]) - int(removed["n_flagged"])
+    # the two rounds' out-of-fold passes were cached beside the results
+    assert (tmp_path / ".cache" / "oof_round2").is_dir()
+
+
 def test_oracle_is_the_same_under_every_noise_setting(tmp_path: Path) -> None:
     result = run_benchmark(_tiny(["ce"]), tmp_path, progress=False)
     oracle = [r for r in _rows(result.csv_path) if r["method"] == "oracle"]

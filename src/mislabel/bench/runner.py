@@ -149,6 +149,10 @@ RECIPE_NOTES: dict[str, str] = {
     "mislabel_2round_forward_weight": (
         "the same, each sample also weighted by its second-round label-quality score"
     ),
+    "mislabel_remove_count": (
+        "our ranking cut at the calibrated confident-joint count (cleanlab's number of flags), "
+        "flagged samples removed, CE"
+    ),
 }
 
 #: Suffix of a ``mislabel_*`` training method whose detection is given the known noise rate
@@ -170,6 +174,7 @@ _RECIPES: tuple[str, ...] = (
     "mislabel_2round_relabel",
     "mislabel_2round_forward",
     "mislabel_2round_forward_weight",
+    "mislabel_remove_count",
 )
 #: Training-task methods that are not plain loss names (any registered loss name also works).
 TRAIN_METHODS: tuple[str, ...] = ("ce", "oracle", "cleanlab", *_RECIPES, *_LOSS_METHODS_EXTRA)
@@ -984,6 +989,18 @@ def _m_action(
     return run
 
 
+def _m_remove_count(ctx: _Context) -> dict[str, Any]:
+    """Our ranking, but as many flags as the calibrated confident joint estimates (cleanlab's
+    count), flagged samples removed, CE."""
+    import mislabel
+
+    labels, probs = ctx.split.labels, ctx.oof()
+    count = int(mislabel.estimate_noise(labels, probs).n_issues)
+    issues = mislabel.find_label_issues(labels, probs, n_issues=count)
+    out = ctx.fit_eval(labels, keep=~np.asarray(issues.mask))
+    return {**out, **_detection(np.asarray(issues.mask), ctx.split)}
+
+
 def _m_soft(ctx: _Context) -> dict[str, Any]:
     """Every sample kept, its label replaced by the soft clean label P(true | x, given)."""
     import mislabel
@@ -1021,6 +1038,7 @@ _TRAIN_FNS: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "mislabel_reweight": _m_action("reweight", None),
     "mislabel_best": _m_action(*BEST_ACTION),
     "mislabel_soft": _m_soft,
+    "mislabel_remove_count": _m_remove_count,
     "mislabel_2round": _m_action(*BEST_ACTION, rounds=2),
     "mislabel_2round_remove": _m_action("remove", "gce", rounds=2),
     "mislabel_3round": _m_action(*BEST_ACTION, rounds=3),
