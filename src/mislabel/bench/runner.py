@@ -1652,7 +1652,9 @@ def run_benchmark(
     wanted = {(p[0]["id"], p[2], p[4], str(p[3]), p[5]) for p in plan}
     rows = tuple(r for k, r in done.items() if k in wanted)
     md = render_markdown(cfg, rows, command=command)
-    tmp = md_path.with_suffix(".md.tmp")
+    # a temporary name of this process's own: parallel runs (``--jobs``) render into the same
+    # folder, and a shared temporary file would be renamed away under another process
+    tmp = md_path.with_name(f".{md_path.name}.{os.getpid()}.tmp")
     tmp.write_text(md, encoding="utf-8")
     os.replace(tmp, md_path)
     return BenchmarkResult(
