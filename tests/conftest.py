@@ -110,3 +110,18 @@ def mlp():
         return make
 
     return factory
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test (pytest -n 2 runs two processes on two cores); the
+    training and integration packages use it for every test."""
+    try:
+        import torch
+    except Exception:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -762,6 +762,11 @@ class _Data:
 # --------------------------------------------------------------------------- methods
 
 
+def _score_weights(issues: Any) -> np.ndarray:
+    """Per-sample weights from a detection: each label-quality score (P(label is right))."""
+    return np.clip(np.asarray(issues.scores, dtype=np.float64), 0.0, 1.0)
+
+
 @dataclass
 class _Context:
     """What a method sees: the split, the schedule and lazily computed shared pieces."""
@@ -772,7 +777,8 @@ class _Context:
     cache: Path
     loss_kwargs: Mapping[str, Mapping[str, Any]]
     _oof: np.ndarray | None = None
-    _issues: dict[Any, Any] = field(default_factory=dict)
+    _issues: dict[bool, Any] = field(default_factory=dict)  # by known_rate
+    _rounds: dict[int, tuple[np.ndarray, Any]] = field(default_factory=dict)  # probs, issues
 
     def spec(self) -> Any:
         from mislabel.bench._models import TrainSpec
@@ -822,25 +828,22 @@ class _Context:
         training samples were weighted by round r - 1's label-quality scores (the suspects
         pull less, so the probabilities and the next flags are cleaner). Round 1 is
         :meth:`issues`; each further round costs one more out-of-fold budget."""
-        if rounds <= 1:
-            return self.issues()
-        key = ("rounds", rounds)
-        if key not in self._issues:
-            import mislabel
-
-            prev = self.issues_after_rounds(rounds - 1)
-            weights = np.clip(np.asarray(prev.scores, dtype=np.float64), 0.0, 1.0)
-            probs = self._cross_val(f"oof_round{rounds}", sample_weight=weights)
-            self._issues[key] = mislabel.find_label_issues(self.split.labels, probs)
-            self._issues[("probs", rounds)] = probs
-        return self._issues[key]
+        return self._round(rounds)[1]
 
     def probs_after_rounds(self, rounds: int) -> np.ndarray:
         """The out-of-fold probabilities the flags of :meth:`issues_after_rounds` came from."""
+        return self._round(rounds)[0]
+
+    def _round(self, rounds: int) -> tuple[np.ndarray, Any]:
         if rounds <= 1:
-            return self.oof()
-        self.issues_after_rounds(rounds)
-        return np.asarray(self._issues[("probs", rounds)])
+            return self.oof(), self.issues()
+        if rounds not in self._rounds:
+            import mislabel
+
+            prev = self._round(rounds - 1)[1]
+            probs = self._cross_val(f"oof_round{rounds}", sample_weight=_score_weights(prev))
+            self._rounds[rounds] = (probs, mislabel.find_label_issues(self.split.labels, probs))
+        return self._rounds[rounds]
 
     def issues(self, known_rate: bool = False) -> Any:
         """Our default detection; ``known_rate``: given the true fraction of wrong labels."""
@@ -980,9 +983,9 @@ def _m_action(
             t = mislabel.estimate_noise(labels, ctx.probs_after_rounds(rounds)).noise_matrix
             loss = _loss("forward_correction_est", ctx, noise_matrix=t)
             if action == "forward_weight":
-                weight = np.clip(np.asarray(issues.scores, dtype=np.float64), 0.0, 1.0)
+                weight = _score_weights(issues)
         else:
-            weight = np.clip(np.asarray(issues.scores, dtype=np.float64), 0.0, 1.0)
+            weight = _score_weights(issues)
         out = ctx.fit_eval(labels, keep=keep, loss=loss, sample_weight=weight)
         return {**out, **_detection(np.asarray(issues.mask), ctx.split)}
 

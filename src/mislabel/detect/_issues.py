@@ -220,6 +220,23 @@ def _posterior_rows(
     return pi
 
 
+def _clean_posterior(
+    p: np.ndarray, y: np.ndarray, t32: np.ndarray, t_inv: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For a block: the clean posterior ``pi = max(p @ inv(T), 0)`` (unnormalised) and
+    ``den = sum_j pi_j T[j, y]``, so that P(true = j | x, given = y) = pi_j T[j, y] / den.
+    Rows whose clean probabilities were all clipped away use the noisy posterior ``p``."""
+    rows = np.arange(p.shape[0])
+    pi = p @ t_inv
+    np.maximum(pi, 0.0, out=pi)
+    den = (pi @ t32)[rows, y]
+    bad = den <= 1e-12
+    if bad.any():
+        pi[bad] = p[bad]
+        den[bad] = (p[bad] @ t32)[np.arange(int(bad.sum())), y[bad]]
+    return pi, den
+
+
 def noise_posterior(
     labels: np.ndarray, pred_probs: np.ndarray, noise_matrix: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -246,14 +263,8 @@ def noise_posterior(
         p = chunk.astype(np.float32, copy=False)
         self_conf[start:stop] = p[rows, y]
         # wrong = 1 - pi_y T[y,y] / sum_j pi_j T[j,y]; pi's normalisation cancels.
-        pi = p @ t_inv
-        np.maximum(pi, 0.0, out=pi)
+        pi, den = _clean_posterior(p, y, t32, t_inv)
         num = pi[rows, y] * diag[y]
-        den = (pi @ t32)[rows, y]
-        bad = den <= 1e-12
-        if bad.any():  # every clean probability clipped away: use the noisy posterior
-            num[bad] = p[bad, y[bad]] * diag[y[bad]]
-            den[bad] = (p[bad] @ t32)[np.arange(int(bad.sum())), y[bad]]
         with np.errstate(divide="ignore", invalid="ignore"):
             wrong[start:stop] = 1.0 - np.where(den > 0, num / den, 0.0)
     np.clip(wrong, 0.0, 1.0, out=wrong)
@@ -288,21 +299,15 @@ def true_label_posterior(labels: Any, pred_probs: Any, *, noise_matrix: Any = No
     out = np.empty((n, k), dtype=np.float32)
     for start, chunk in iter_row_chunks(pred_probs):
         stop = start + chunk.shape[0]
-        p = chunk.astype(np.float32, copy=False)
-        pi = p @ t_inv
-        np.maximum(pi, 0.0, out=pi)
-        q = pi * t32[:, labels[start:stop]].T
-        den = q.sum(axis=1, keepdims=True)
-        bad = den[:, 0] <= 1e-12
-        if bad.any():  # every clean probability clipped away: the noisy posterior instead
-            q[bad] = p[bad] * t32[:, labels[start:stop][bad]].T
-            den[bad] = q[bad].sum(axis=1, keepdims=True)
-        bad = den[:, 0] <= 0
+        y = labels[start:stop]
+        pi, den = _clean_posterior(chunk.astype(np.float32, copy=False), y, t32, t_inv)
+        q = pi * t32[:, y].T
+        bad = den <= 0
         if bad.any():  # T gives the label no chance from any likely class: trust the label
             q[bad] = 0.0
-            q[bad, labels[start:stop][bad]] = 1.0
+            q[bad, y[bad]] = 1.0
             den[bad] = 1.0
-        out[start:stop] = q / den
+        out[start:stop] = q / den[:, None]
     return out
 
 
