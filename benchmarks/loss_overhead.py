@@ -154,5 +154,6 @@ def main() -> None:
             f"{best:.2f} | {ok} |"
         )
 
+
 if __name__ == "__main__":
     main()
