@@ -140,7 +140,8 @@ def mnist_check_config() -> dict[str, Any]:
     methods = [m for m in cfg["methods"] if not m.endswith(KR)]
     extra = ["mislabel_relabel+gce", "mislabel_2round_remove", "mislabel_2round_relabel"]
     extra += ["mislabel_3round_relabel", "mislabel_soft", "mislabel_2round_forward"]
-    extra += ["mislabel_2round_forward_weight"]
+    extra += ["mislabel_2round_forward_weight", "ce_mixup", "mislabel_mixup"]
+    extra += ["mislabel_2round_mixup", "mislabel_2round_mixup4", "mislabel_2round_forward_mixup"]
     cfg["methods"] = [*methods[:-1], *extra, methods[-1]]  # oracle last
     cfg["ours"] = [m for m in cfg["ours"] if not m.endswith(KR)]
     cfg["experiments"] = [

@@ -94,12 +94,19 @@ def test_soft_label_recipe_keeps_every_sample(tmp_path: Path) -> None:
 
 
 def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_path: Path) -> None:
-    methods = ["mislabel_2round", "mislabel_2round_forward_weight", "mislabel_remove_count"]
+    methods = [
+        "mislabel_2round",
+        "mislabel_2round_forward_weight",
+        "mislabel_remove_count",
+        "mislabel_2round_forward_mixup",
+        "ce_mixup",
+    ]
     cfg = _tiny(methods, seeds=[0])
     cfg["experiments"][0]["noise"] = [{"kind": "symmetric", "rate": 0.4}]
     rows = {r["method"]: r for r in _rows(run_benchmark(cfg, tmp_path, progress=False).csv_path)}
     assert set(methods) <= set(rows)
-    for m in ("mislabel_2round", "mislabel_2round_forward_weight"):  # weights, nothing removed
+    kept = ("mislabel_2round", "mislabel_2round_forward_weight", "mislabel_2round_forward_mixup")
+    for m in kept:  # weights, nothing removed
         assert int(rows[m]["n_used"]) == int(rows[m]["n_train"])
         assert rows[m]["f1"] != ""
     removed = rows["mislabel_remove_count"]

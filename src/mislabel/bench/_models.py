@@ -162,6 +162,7 @@ def fit(
     sample_weight: np.ndarray | None = None,
     val: tuple[np.ndarray, np.ndarray] | None = None,
     soft_targets: np.ndarray | None = None,
+    mixup: float = 0.0,
 ) -> Fitted:
     """Train ``spec.model`` on prepared features ``X`` and ``labels``.
 
@@ -179,6 +180,10 @@ def fit(
             accuracy on them instead of the last one.
         soft_targets: optional (n, n_classes) target distributions that replace ``labels`` in
             the loss (cross-entropy with probability targets; ``loss`` must then be None).
+        mixup: α > 0 trains on mixup batches (Zhang et al., ICLR 2018): each batch is mixed
+            with a shuffled copy of itself, ``x = λ x_i + (1 - λ) x_j``, λ ~ Beta(α, α) per
+            batch, and the loss is ``λ w_i l(x, y_i) + (1 - λ) w_j l(x, y_j)`` (weights mixed
+            alike). It keeps a network from fitting single wrong labels late in training.
     """
     torch = _torch()
     nn = torch.nn
@@ -204,6 +209,7 @@ def fit(
         n = x.shape[0]
         best: tuple[float, int, Any] | None = None
         x_val = None if val is None else torch.from_numpy(np.ascontiguousarray(val[0]))
+        lam_rng = np.random.default_rng(seed)
         for epoch in range(spec.epochs):
             net.train()
             perm = torch.randperm(n, generator=gen)
@@ -212,13 +218,25 @@ def fit(
                 if idx.numel() < 2:  # BatchNorm cannot train on one sample
                     continue
                 xb = x[idx]
+                wb = None if w is None else w[idx]
+                if mixup > 0:
+                    lam = float(lam_rng.beta(mixup, mixup))
+                    mate = torch.randperm(idx.numel(), generator=gen)
+                    xb = lam * xb + (1.0 - lam) * xb[mate]
                 if channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
-                per = loss(net(xb), y[idx])
-                if w is None:
+                out = net(xb)
+                per = loss(out, y[idx])
+                if mixup > 0:
+                    per_mate = loss(out, y[idx][mate])
+                    if wb is None:
+                        obj = (lam * per + (1.0 - lam) * per_mate).mean()
+                    else:
+                        num = lam * per * wb + (1.0 - lam) * per_mate * wb[mate]
+                        obj = num.sum() / wb.sum().clamp_min(1e-12)
+                elif wb is None:
                     obj = per.mean()
                 else:
-                    wb = w[idx]
                     obj = (per * wb).sum() / wb.sum().clamp_min(1e-12)
                 opt.zero_grad(set_to_none=True)
                 obj.backward()
