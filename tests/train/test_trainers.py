@@ -194,3 +194,44 @@ def test_bad_inputs_raise_before_training(noisy, mlp, monkeypatch) -> None:
         coteaching(_Fixed(), X, y, noise_rate=0.1, **FAST)
     with pytest.raises(InvalidParameterError, match="no trainable parameters"):
         small_loss(_NoParams(), X, y, noise_rate=0.1, **FAST)
+
+
+def test_mixup_learns_fewer_wrong_labels_and_is_reproducible(noisy, mlp) -> None:
+    X, nl, _, _ = noisy
+    make = mlp(hidden=128)
+    kw = {"epochs": 30, "batch_size": 32, "lr": 3e-3, "progress": False, "random_state": 0}
+    ones = np.ones(len(X))
+    wrong = nl.is_noisy
+
+    def memorized(res) -> float:
+        pred = res.predict(X)
+        return float(np.mean(pred[wrong] == nl.labels[wrong]))
+
+    plain = train_weighted(make, X, nl.labels, ones, **kw)
+    mixed = train_weighted(make, X, nl.labels, ones, loss="gce", mixup=1.0, **kw)
+    again = train_weighted(make, X, nl.labels, ones, loss="gce", mixup=1.0, **kw)
+    # plain CE learns the 40 % wrong labels by heart; on mixup batches far fewer
+    assert memorized(plain) > 0.5
+    assert memorized(mixed) < memorized(plain) - 0.25
+    np.testing.assert_array_equal(mixed.predict_proba(X), again.predict_proba(X))
+
+
+def test_mixup_with_equal_weights_equals_mixup_without(noisy, mlp) -> None:
+    X, nl, _, _ = noisy
+    a = train_weighted(mlp(), X, nl.labels, np.ones(len(X)), mixup=0.5, random_state=1, **FAST)
+    b = train_weighted(mlp(), X, nl.labels, np.full(len(X), 3.0), mixup=0.5, random_state=1, **FAST)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"mixup": -1.0}, "mixup"),
+        ({"mixup": 1.0, "loss": "elr"}, "does not combine with the loss ELRLoss"),
+        ({"mixup": 1.0, "record_dynamics": True}, "record_dynamics"),
+    ],
+)
+def test_mixup_bad_arguments_raise(noisy, mlp, kwargs, match) -> None:
+    X, nl, _, _ = noisy
+    with pytest.raises((InvalidParameterError, InvalidInputError), match=match):
+        train_weighted(mlp(), X, nl.labels, np.ones(len(X)), **{**FAST, **kwargs})

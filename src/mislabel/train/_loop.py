@@ -549,12 +549,14 @@ def fit_module(
     keep_schedule: Callable[[int], float] | None = None,
     dynamics: TrainingDynamics | None = None,
     desc: str = "train",
+    mixup: float = 0.0,
 ) -> list[EpochLog]:
     """Train ``module`` in place on (x, y); return one :class:`EpochLog` per epoch.
 
-    In-training randomness (dropout) draws from torch's RNG seeded with ``settings.seed + 1``
-    inside the call, and the batch order from a generator seeded with ``settings.seed``; the
-    caller's RNG state is restored afterwards.
+    In-training randomness (dropout, mixup's λ) draws from torch's RNG seeded with
+    ``settings.seed + 1`` inside the call, and the batch order (and mixup's partners) from a
+    generator seeded with ``settings.seed``; the caller's RNG state is restored afterwards.
+    ``mixup`` > 0 (see :func:`check_mixup`) trains on mixup batches.
     """
     with seeded(None if settings.seed is None else settings.seed + 1):
         return _fit_module(
@@ -566,7 +568,28 @@ def fit_module(
             keep_schedule=keep_schedule,
             dynamics=dynamics,
             desc=desc,
+            mixup=mixup,
         )
+
+
+def check_mixup(mixup: Any, objective: Objective, dynamics: TrainingDynamics | None) -> float:
+    """``mixup`` as α ≥ 0, or a clear error where it cannot apply."""
+    alpha = float(check_scalar(mixup, "mixup", min_val=0.0))
+    if alpha == 0.0:
+        return alpha
+    name = type(objective.loss_fn).__name__
+    if objective.takes_index or objective.refresh_from is not None or objective.is_wce:
+        raise InvalidParameterError(
+            f"`mixup` = {alpha} does not combine with the loss {name}: it keeps per-sample "
+            "state that a mixed input does not belong to. Use mixup=0, or a loss without "
+            "sample indices (e.g. 'gce', 'ce' with sample_weight)."
+        )
+    if dynamics is not None:
+        raise InvalidParameterError(
+            f"`mixup` = {alpha} does not combine with record_dynamics=True: the per-sample "
+            "margins would be those of mixed inputs. Use one or the other."
+        )
+    return alpha
 
 
 def _fit_module(
@@ -579,8 +602,10 @@ def _fit_module(
     keep_schedule: Callable[[int], float] | None,
     dynamics: TrainingDynamics | None,
     desc: str,
+    mixup: float = 0.0,
 ) -> list[EpochLog]:
     device, cl = settings.device, settings.channels_last
+    beta = torch.distributions.Beta(mixup, mixup) if mixup > 0 else None
     module.to(device)
     if cl:
         module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -599,17 +624,29 @@ def _fit_module(
             xb = _to_device(x[idx], device, cl)
             yb = y[idx].to(device)
             ib = idx.to(device)
-            logits = module(xb)
-            if dynamics is not None:
-                dynamics.update(idx, logits, yb)
-            per, sw, applied = objective.per_sample(logits, yb, ib)
-            keep = None
             b = int(idx.numel())
             k = b
-            if rate < 1.0:
-                k = n_keep(rate, b)
-                keep = torch.argsort(per.detach(), stable=True)[:k]
-            loss = objective.reduce(per, yb, sw, applied, keep)
+            if beta is not None:
+                # mixup (Zhang et al., ICLR 2018): the batch mixed with a shuffled copy of
+                # itself, and the two labels' (weighted) losses mixed alike
+                lam = float(beta.sample())
+                mate = torch.randperm(b, generator=gen).to(device)
+                logits = module(lam * xb + (1.0 - lam) * xb[mate])
+                per, sw, applied = objective.per_sample(logits, yb, ib)
+                per2, sw2, _ = objective.per_sample(logits, yb[mate], ib[mate])
+                loss = lam * objective.reduce(per, yb, sw, applied) + (
+                    1.0 - lam
+                ) * objective.reduce(per2, yb[mate], sw2, applied)
+            else:
+                logits = module(xb)
+                if dynamics is not None:
+                    dynamics.update(idx, logits, yb)
+                per, sw, applied = objective.per_sample(logits, yb, ib)
+                keep = None
+                if rate < 1.0:
+                    k = n_keep(rate, b)
+                    keep = torch.argsort(per.detach(), stable=True)[:k]
+                loss = objective.reduce(per, yb, sw, applied, keep)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

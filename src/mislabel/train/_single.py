@@ -14,6 +14,7 @@ from mislabel.train._loop import (
     TrainResult,
     TrainSettings,
     build_loss,
+    check_mixup,
     fit_module,
     prepare,
 )
@@ -212,6 +213,7 @@ def train_weighted(
     channels_last: bool = False,
     record_dynamics: bool = False,
     n_classes: int | None = None,
+    mixup: float = 0.0,
 ) -> TrainResult:
     """Train one network with a weight per sample, e.g. from label-issue detection.
 
@@ -229,6 +231,12 @@ def train_weighted(
         loss, loss_kwargs, epochs, batch_size, lr, optimizer, weight_decay, device,
         random_state, progress, channels_last, record_dynamics, n_classes: as in
             :func:`small_loss`.
+        mixup: α > 0 trains on mixup batches (Zhang et al., ICLR 2018): each batch mixed with
+            a shuffled copy of itself, ``x = λ x_i + (1 - λ) x_j``, λ ~ Beta(α, α), loss
+            ``λ l(x, y_i) + (1 - λ) l(x, y_j)`` with the weights mixed alike. It keeps the
+            network from learning the wrong labels that detection missed by heart; α = 1 is
+            a good start. Not with losses that keep per-sample state (``elr``,
+            ``truncated_gce``, ``weighted_ce``) nor with ``record_dynamics``.
 
     Returns:
         A :class:`TrainResult`.
@@ -236,6 +244,8 @@ def train_weighted(
     Example:
         >>> issues = mislabel.find_label_issues(labels, pred_probs)  # doctest: +SKIP
         >>> res = train_weighted(make_cnn, X, labels, issues.scores)  # doctest: +SKIP
+        >>> w = issues.scores  # doctest: +SKIP
+        >>> res = train_weighted(make_cnn, X, labels, w, loss="gce", mixup=1.0)  # doctest: +SKIP
     """
     settings = TrainSettings.check(
         epochs=epochs,
@@ -272,6 +282,7 @@ def train_weighted(
         settings.epochs,
     )
     dyn = TrainingDynamics(n, prep.n_classes) if record_dynamics else None
+    alpha = check_mixup(mixup, objective, dyn)
     history = fit_module(
         module,
         prep.x,
@@ -280,6 +291,7 @@ def train_weighted(
         settings=settings,
         dynamics=dyn,
         desc="weighted",
+        mixup=alpha,
     )
     return TrainResult(
         model=module,
