@@ -17,9 +17,10 @@ $(CORE): pyproject.toml
 	$(INSTALL) -e .
 	touch $(CORE)
 
-# The tests need the extras and the oracle (cleanlab), with the pinned CPU torch.
+# The tests need the extras and the oracle (cleanlab), with the pinned CPU torch; `fused`
+# (ninja) builds ELR's C++ kernel, which CI must test (a C++ compiler is also needed).
 $(STAMP): $(CORE) constraints-dev.txt
-	$(INSTALL) "torch==2.13.0" -e ".[dev,torch,fastai]"
+	$(INSTALL) "torch==2.13.0" -e ".[dev,torch,fastai,fused]"
 	touch $(STAMP)
 
 install: $(STAMP)

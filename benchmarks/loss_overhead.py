@@ -53,6 +53,8 @@ def build_losses(n: int, k: int) -> dict[str, tuple[torch.nn.Module, dict[str, t
         loss = ml.get(name, **extra.get(name, {}))
         kwargs = {"index": index} if loss.takes_index else {}
         out[name] = (loss, kwargs)
+    # ELR's eager path (torch ops by blocks of rows), next to the default fused C++ kernel
+    out["elr[eager]"] = (ml.ELRLoss(n_samples=n, n_classes=k, fused=False), {"index": index})
     # the two other forms of label smoothing
     eps = torch.rand(k, generator=g) * 0.2
     out["label_smoothing[vector]"] = (ml.LabelSmoothingLoss(smoothing=eps), {})

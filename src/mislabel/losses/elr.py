@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import numbers
 from typing import Any
 
@@ -10,7 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mislabel._validation import check_scalar
-from mislabel.exceptions import InvalidInputError
+from mislabel.exceptions import InvalidInputError, InvalidParameterError, MislabelError
+from mislabel.losses import _fused
 from mislabel.losses._base import (
     LossBase,
     Reduction,
@@ -31,6 +33,8 @@ from mislabel.losses._registry import register
 
 __all__ = ["ELRLoss", "elr_loss"]
 
+logger = logging.getLogger(__name__)
+
 #: Probabilities are clamped to [CLAMP, 1 - CLAMP] in the regulariser, as in the authors' code.
 CLAMP = 1e-4
 
@@ -41,6 +45,94 @@ def _check_lam(lam: Any) -> float:
 
 def _check_beta(beta: Any) -> float:
     return float(check_scalar(beta, "beta", min_val=0.0, max_val=1.0, include_max=False))
+
+
+def _check_fused(fused: Any) -> bool | None:
+    if fused is not None and not isinstance(fused, bool):
+        raise InvalidParameterError(
+            f"`fused` must be True, False or None (automatic); got {fused!r}."
+        )
+    return fused
+
+
+# ---------------------------------------------------------------------------- the kernels
+# Two kernels compute the same numbers: `_elr_fused_kernel`, one C++ pass over each row
+# (_elr_fused.cpp, built at first use: see _fused.py), and `_elr_kernel`, torch ops on blocks
+# of rows, for what the fused one does not take (not the CPU, half precision buffers, no
+# compiler) and for `fused=False`. `_choose_kernel` picks one per call.
+
+_logged: set[str] = set()
+
+
+def _choose_kernel(x: Tensor, ema: Tensor, fused: bool | None) -> Any:
+    """The kernel for logits ``x`` and EMA / targets ``ema``: fused if possible, else eager.
+
+    ``fused=None``: the fused kernel when it applies and builds (unless ``MISLABEL_NO_FUSED=1``),
+    else the eager one, saying why once (logging); ``True``: the fused one or an error;
+    ``False``: the eager one.
+    """
+    if fused is False or (fused is None and _fused.fused_disabled()):
+        return _elr_kernel
+    why = _fused_unfit(x, ema)
+    if why is None:
+        if _fused.elr_op() is not None:
+            return _elr_fused_kernel
+        if fused:
+            raise MislabelError(  # a build failure: no MissingDependencyError's import message
+                "ELR with fused=True: the fused C++ kernel could not be built "
+                f"({_fused.elr_unavailable_reason()}). It needs a C++ compiler and ninja "
+                "(pip install 'mislabel[fused]'); fused=None falls back to the eager path."
+            )
+        return _elr_kernel  # elr_op logged why
+    if fused:
+        raise InvalidInputError(f"ELR with fused=True: {why}; fused=None uses the eager path.")
+    if why not in _logged:
+        _logged.add(why)
+        logger.info("ELR uses its eager path: %s", why)
+    return _elr_kernel
+
+
+def _fused_unfit(x: Tensor, ema: Tensor) -> str | None:
+    """Why the fused kernel cannot take these tensors, or ``None`` when it can."""
+    if x.device.type != "cpu" or ema.device.type != "cpu":
+        return f"the fused kernel runs on the CPU only (logits on {x.device.type})"
+    if x.dtype not in (torch.float32, torch.float64):
+        return f"the fused kernel takes float32 or float64 logits, not {x.dtype}"
+    if ema.dtype != x.dtype:
+        return (
+            f"the fused kernel needs `ema_target` in the logits' dtype ({x.dtype}); it is "
+            f"{ema.dtype} (convert the loss with .to(dtype))"
+        )
+    if not ema.is_contiguous():
+        return "the fused kernel needs a contiguous `ema_target`"
+    return None
+
+
+def _elr_fused_kernel(
+    z: Tensor,
+    t: Tensor,
+    ema: Tensor,
+    index: Tensor | None,
+    valid: Tensor | None,
+    beta: float,
+    lam: float,
+    *,
+    need_grad: bool,
+    scale: float | None = None,
+) -> tuple[Tensor, Tensor | None, tuple[()]]:
+    """:func:`_elr_kernel` in one C++ pass over each row (same arguments, same results)."""
+    loss, grad = _fused.elr_op()(
+        z.contiguous(),
+        t.contiguous(),
+        ema,
+        None if index is None else index.contiguous(),
+        None if valid is None else valid.contiguous(),
+        beta,
+        lam,
+        need_grad,
+        1.0 if scale is None else scale,
+    )
+    return loss, (grad if need_grad else None), ()
 
 
 #: ELR runs a dozen elementwise passes over the (n, K) probabilities; it does them block by
@@ -142,6 +234,7 @@ def elr_loss(
     weight: Tensor | None = None,
     ignore_index: int = -100,
     reduction: Reduction = "mean",
+    fused: bool | None = None,
 ) -> Tensor:
     r"""Cross-entropy plus the early-learning regulariser, for given target estimates.
 
@@ -164,6 +257,10 @@ def elr_loss(
         weight: per-class weights (K,), applied by each sample's label.
         ignore_index: targets equal to it contribute nothing.
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        fused: ``None`` (default): on the CPU in float32 or float64, one fused C++ pass per
+            row, built at first use (needs a C++ compiler and ninja: extra ``fused``), else
+            the eager torch ops, which give the same numbers; ``MISLABEL_NO_FUSED=1`` makes
+            the default eager. ``True``: the fused kernel or an error. ``False``: eager.
 
     Shape:
         logits (n, K), target (n,), ema_target (n, K) → scalar or (n,).
@@ -175,6 +272,7 @@ def elr_loss(
     """
     w = check_common(weight, ignore_index, reduction)
     lm = _check_lam(lam)
+    fz = _check_fused(fused)
     x, t = check_logits_target(logits, target, ignore_index=ignore_index)
     if not isinstance(ema_target, Tensor) or ema_target.shape != x.shape:
         got = (
@@ -186,8 +284,8 @@ def elr_loss(
     safe = t.masked_fill(t == ignore_index, 0)
     ema = as_buffer_dtype(ema_target.detach(), x)
     return dense_loss(
-        _elr_kernel, x, t, resolve_weight(w, x), ignore_index, reduction, logits.dtype,
-        safe, ema, None, None, 0.0, lm,
+        _choose_kernel(x, ema, fz), x, t, resolve_weight(w, x), ignore_index, reduction,
+        logits.dtype, safe, ema, None, None, 0.0, lm,
     )  # fmt: skip
 
 
@@ -220,6 +318,10 @@ class ELRLoss(LossBase):
         weight: per-class weights (K,), a buffer.
         ignore_index: targets equal to it are skipped (their targets are not updated).
         reduction: ``"none"`` | ``"mean"`` | ``"sum"``.
+        fused: ``None`` (default): the fused C++ kernel when it applies (CPU, float32 or
+            float64, buffer in the logits' dtype) and builds, else the eager path (same
+            numbers; ``MISLABEL_NO_FUSED=1`` makes it the default). ``True``: fused or an
+            error. ``False``: eager. See :func:`elr_loss`.
 
     Example:
         >>> loss = ELRLoss(n_samples=100, n_classes=3)
@@ -239,12 +341,14 @@ class ELRLoss(LossBase):
         weight: Tensor | None = None,
         ignore_index: int = -100,
         reduction: Reduction = "mean",
+        fused: bool | None = None,
     ) -> None:
         super().__init__(weight, ignore_index, reduction)
         self.n_samples = int(check_scalar(n_samples, "n_samples", kind=numbers.Integral, min_val=1))
         self.n_classes = int(check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=2))
         self.beta = _check_beta(beta)
         self.lam = _check_lam(lam)
+        self.fused = _check_fused(fused)
         self.register_buffer("ema_target", torch.zeros(self.n_samples, self.n_classes))
 
     def forward(self, logits: Tensor, target: Tensor, index: Tensor | None = None) -> Tensor:
@@ -265,8 +369,9 @@ class ELRLoss(LossBase):
         safe = t.masked_fill(~valid, 0)
         keep = None if bool(valid.all()) else valid.to(idx.device)
         # the kernel updates rows `idx` of the buffer in place (never part of the graph)
+        kernel = _choose_kernel(x, self.ema_target, self.fused)
         return dense_loss(
-            _elr_kernel, x, t, w, self.ignore_index, self.reduction, logits.dtype,
+            kernel, x, t, w, self.ignore_index, self.reduction, logits.dtype,
             safe, self.ema_target, idx, keep, self.beta, self.lam,
         )  # fmt: skip
 
@@ -276,4 +381,5 @@ class ELRLoss(LossBase):
             "n_classes": self.n_classes,
             "beta": self.beta,
             "lam": self.lam,
+            **({} if self.fused is None else {"fused": self.fused}),
         }
