@@ -17,7 +17,9 @@ Two tasks:
   what ``CleanLearning`` does), ``mislabel_remove`` / ``mislabel_relabel`` /
   ``mislabel_reweight`` (our detection, then remove / relabel to the suggested label / weight by
   the label-quality score; ``mislabel_<action>+<loss>`` trains with a robust loss instead of
-  CE), ``mislabel_best`` (our one fixed recipe, see :data:`BEST_RECIPE`); any ``mislabel_*``
+  CE), ``mislabel_best`` (our one fixed recipe, see :data:`BEST_RECIPE`), the repeated-detection
+  and mixup recipes of :data:`RECIPE_NOTES` (``mislabel_2round``, ``mislabel_2round_forward_mixup``,
+  ...; ``ce_mixup`` is plain CE on mixup batches); any ``mislabel_*``
   method with the suffix ``:known_rate`` gives our detection the true fraction of wrong training
   labels (``noise_rate=``; the scenario where the user knows the noise rate), and the robust
   losses of :mod:`mislabel.losses` by registry name (``gce``, ``sce``, ``nce_rce``,
