@@ -246,3 +246,15 @@ def test_fused_must_be_a_bool_or_none(bad) -> None:
 def test_fused_shows_in_the_repr_only_when_set() -> None:
     assert "fused" not in repr(ml.ELRLoss(n_samples=4, n_classes=3))
     assert "fused=False" in repr(ml.ELRLoss(n_samples=4, n_classes=3, fused=False))
+
+
+def test_a_lock_left_by_a_killed_build_is_reported_not_waited_on(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    folder = _fused._build_folder()
+    assert folder.parent == tmp_path
+    folder.mkdir()
+    lock = folder / "lock"  # as a killed build leaves it
+    lock.touch()
+    os.utime(lock, (0, 0))
+    with pytest.raises(RuntimeError, match="left by a build that was killed"):
+        _fused._build()

@@ -3,8 +3,9 @@
 // The same numbers as `_elr_block` in elr.py (see there for the math and the mask of the
 // gradient), computed row by row while the row sits in the L1 cache: max, exp and sum
 // (softmax, logsumexp), the clamped probabilities, the EMA row read and written back, the
-// dot products, the loss and the gradient row. Rows run in parallel (at::parallel_for).
-// Built at first use by mislabel/losses/_fused.py with torch's JIT extension loader.
+// dot products, the loss and the gradient row. Blocks of rows go to torch's threads
+// (at::parallel_for; needs -fopenmp). Built at first use by mislabel/losses/_fused.py with
+// torch's JIT extension loader.
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -14,6 +15,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -60,7 +62,8 @@ inline T clamp(T v, T lo, T hi) {
 }
 
 // The next row's EMA sits anywhere in the buffer (shuffled batches), out of reach of the
-// hardware prefetcher: ask for its cache lines while this row is computed.
+// hardware prefetcher: ask for its cache lines (and the next row of logits, which starts on
+// a page the prefetcher has not seen yet) while this row is computed.
 template <int Write, typename T>
 inline void prefetch_row(const T* row, int64_t k) {
 #if defined(__GNUC__)
@@ -85,15 +88,21 @@ struct Args {
   T beta, lam, scale;
 };
 
-// Rows [begin, end). `scratch` holds 2 K values: the probabilities when there is no gradient
-// row to keep them in, and the updated EMA of a row that is not written back.
+// Rows [begin, end). `scratch` holds 4 K values: the clamped probabilities pc, the masked
+// ones mp (pc where the clamp lets the gradient through, else 0), the updated EMA of a row
+// that is not written back, and exp(z - max) when there is no gradient row to hold it.
+// (Kept in rows rather than recomputed with selects in each loop: GCC 12 turned those into
+// branches and masked loads.)
 template <typename T>
 void elr_rows(const Args<T>& a, int64_t begin, int64_t end, T* scratch) {
   const int64_t k = a.k;
   const T lo = T(kClamp), hi = T(1.0 - kClamp);
+  T* __restrict pc = scratch;
+  T* __restrict mp = scratch + k;
   for (int64_t i = begin; i < end; ++i) {
-    const T* z = a.z + i * k;
-    T* p = a.grad != nullptr ? a.grad + i * k : scratch;  // p, then the gradient, in place
+    const T* __restrict z = a.z + i * k;
+    // exp(z - max) (p times the row's sum), then the gradient, in place
+    T* __restrict e = a.grad != nullptr ? a.grad + i * k : scratch + 3 * k;
     if (i + 1 < end) {
       prefetch_row<0>(z + k, k);
       if (a.index != nullptr) prefetch_row<1>(a.ema + a.index[i + 1] * k, k);
@@ -105,67 +114,61 @@ void elr_rows(const Args<T>& a, int64_t begin, int64_t end, T* scratch) {
     T sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t j = 0; j < k; ++j) {
-      const T e = exp_nonpos(z[j] - m);
-      p[j] = e;
-      sum += e;
+      const T ej = exp_nonpos(z[j] - m);
+      e[j] = ej;
+      sum += ej;
     }
     const T inv = T(1) / sum;
     T sum_pc = 0;
 #pragma omp simd reduction(+ : sum_pc)
     for (int64_t j = 0; j < k; ++j) {
-      const T pj = p[j] * inv;
-      p[j] = pj;
-      sum_pc += clamp(pj, lo, hi);
-    }
-
-    // the EMA row: updated (in place when written back), or the given targets
-    const T* t;
-    T s = 0, u_sum = 0;  // s = <pc, t>, u_sum = sum(mask * pc * t)
-    if (a.index != nullptr) {
-      T* old = a.ema + a.index[i] * k;
-      T* out = (a.valid == nullptr || a.valid[i]) ? old : scratch + k;
-      const T c = (T(1) - a.beta) / sum_pc;
-      const T beta = a.beta;
-#pragma omp simd reduction(+ : s, u_sum)
-      for (int64_t j = 0; j < k; ++j) {
-        const T pc = clamp(p[j], lo, hi);
-        const T tj = old[j] * beta + pc * c;
-        out[j] = tj;
-        s += pc * tj;
-        u_sum += (pc > lo ? pc : T(0)) * tj;
-      }
-      t = out;
-    } else {
-      t = a.ema + i * k;
-#pragma omp simd reduction(+ : s, u_sum)
-      for (int64_t j = 0; j < k; ++j) {
-        const T pc = clamp(p[j], lo, hi);
-        s += pc * t[j];
-        u_sum += (pc > lo ? pc : T(0)) * t[j];
-      }
+      const T c = clamp(e[j] * inv, lo, hi);
+      pc[j] = c;
+      mp[j] = c > lo ? c : T(0);
+      sum_pc += c;
     }
     // the largest probability is exp(0) / sum; above 1 - CLAMP its entry is masked
     const bool top = inv > hi;
     int64_t jtop = 0;
     if (top) {
       while (z[jtop] != m) ++jtop;
-      u_sum -= hi * t[jtop];  // that entry's pc is hi (> lo): it was counted above
+      mp[jtop] = T(0);
+    }
+
+    // the EMA row: updated (in place when written back), or the given targets
+    const T* __restrict t;
+    T s = 0, u_sum = 0;  // s = <pc, t>, u_sum = <mp, t>
+    if (a.index != nullptr) {
+      const T* old = a.ema + a.index[i] * k;
+      T* out = (a.valid == nullptr || a.valid[i]) ? a.ema + a.index[i] * k : scratch + 2 * k;
+      const T c = (T(1) - a.beta) / sum_pc;
+      const T beta = a.beta;
+#pragma omp simd reduction(+ : s, u_sum)
+      for (int64_t j = 0; j < k; ++j) {
+        const T tj = old[j] * beta + pc[j] * c;
+        out[j] = tj;
+        s += pc[j] * tj;
+        u_sum += mp[j] * tj;
+      }
+      t = out;
+    } else {
+      t = a.ema + i * k;
+#pragma omp simd reduction(+ : s, u_sum)
+      for (int64_t j = 0; j < k; ++j) {
+        s += pc[j] * t[j];
+        u_sum += mp[j] * t[j];
+      }
     }
     const int64_t y = a.target[i];
     a.loss[i] = (m + std::log(sum) - z[y]) + a.lam * std::log1p(-s);
     if (a.grad == nullptr) continue;
 
-    // d/dz = sc * (p * (1 + coef * U) - coef * mask * pc * t - e_y), coef = lam / (1 - s)
+    // d/dz = sc * (p * (1 + coef * U) - coef * mp * t - e_y), coef = lam / (1 - s), p = e / sum
     const T coef = a.lam / (T(1) - s);
-    const T cp = a.scale * (T(1) + coef * u_sum), cu = -a.scale * coef;
+    const T ce = a.scale * (T(1) + coef * u_sum) * inv, cu = -a.scale * coef;
 #pragma omp simd
-    for (int64_t j = 0; j < k; ++j) {
-      const T pj = p[j];
-      const T pc = clamp(pj, lo, hi);
-      p[j] = pj * cp + (pc > lo ? pc : T(0)) * t[j] * cu;
-    }
-    if (top) p[jtop] = inv * cp;  // its mask is 0
-    p[y] -= a.scale;
+    for (int64_t j = 0; j < k; ++j) e[j] = e[j] * ce + mp[j] * t[j] * cu;
+    e[y] -= a.scale;
   }
 }
 
@@ -200,10 +203,20 @@ std::tuple<at::Tensor, at::Tensor> elr_forward(
                 "elr_forward: valid must be a contiguous bool (n,) tensor, with index");
     keep = valid->const_data_ptr<bool>();
   }
+  // the kernel indexes rows and columns with these: out of range would write anywhere
+  const int64_t* tgt = target.const_data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    TORCH_CHECK(tgt[i] >= 0 && tgt[i] < k, "elr_forward: target out of [0, K): ", tgt[i]);
+    TORCH_CHECK(idx == nullptr || (idx[i] >= 0 && idx[i] < ema.size(0)),
+                "elr_forward: index out of [0, ema rows): ", idx == nullptr ? 0 : idx[i]);
+  }
   at::Tensor loss = at::empty({n}, z.options());
   at::Tensor grad = at::empty({need_grad ? n : 0, k}, z.options());
-  // about 64 KiB of logits per task
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / (std::max<int64_t>(k, 1) * 4));
+  // Blocks of rows (about 64 KiB of logits each) handed out one at a time to torch's threads:
+  // a thread that the OS pauses (a busy machine) holds up one block, not half the rows.
+  const int64_t block =
+      std::max<int64_t>(1, (int64_t(1) << 16) / (std::max<int64_t>(k, 1) * z.element_size()));
+  const int64_t tasks = std::min<int64_t>(at::get_num_threads(), (n + block - 1) / block);
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "elr_forward", [&] {
     const Args<scalar_t> a{z.const_data_ptr<scalar_t>(),
                            target.const_data_ptr<int64_t>(),
@@ -216,10 +229,18 @@ std::tuple<at::Tensor, at::Tensor> elr_forward(
                            static_cast<scalar_t>(beta),
                            static_cast<scalar_t>(lam),
                            static_cast<scalar_t>(scale)};
-    at::parallel_for(0, n, grain, [&](int64_t begin, int64_t end) {
-      std::vector<scalar_t> scratch(2 * k);
-      elr_rows(a, begin, end, scratch.data());
-    });
+    std::atomic<int64_t> next{0};
+    auto work = [&](int64_t, int64_t) {
+      std::vector<scalar_t> scratch(4 * k);
+      for (int64_t b = next.fetch_add(block); b < n; b = next.fetch_add(block)) {
+        elr_rows(a, b, std::min(n, b + block), scratch.data());
+      }
+    };
+    if (tasks > 1) {
+      at::parallel_for(0, tasks, 1, work);
+    } else {
+      work(0, 1);
+    }
   });
   return {loss, grad};
 }

@@ -282,7 +282,7 @@ def elr_loss(
             f"`ema_target` must be a tensor shaped like `logits`, {tuple(x.shape)}; got {got}."
         )
     safe = t.masked_fill(t == ignore_index, 0)
-    ema = as_buffer_dtype(ema_target.detach(), x)
+    ema = as_buffer_dtype(ema_target.detach(), x).contiguous()  # read only: a copy is safe
     return dense_loss(
         _choose_kernel(x, ema, fz), x, t, resolve_weight(w, x), ignore_index, reduction,
         logits.dtype, safe, ema, None, None, 0.0, lm,
