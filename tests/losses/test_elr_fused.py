@@ -55,6 +55,12 @@ def fused_kernel():
     pytest.fail(reason, pytrace=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_switch_from_outside(monkeypatch):
+    """The tests of the automatic choice set MISLABEL_NO_FUSED themselves, when they want it."""
+    monkeypatch.delenv(_fused.ENV_NO_FUSED, raising=False)
+
+
 def _refuse_eager(monkeypatch) -> None:
     """Make the eager kernel raise: a loss that still runs took the fused path."""
 
