@@ -11,7 +11,8 @@ them if missing, about 3 minutes per round and seed).
     python benchmarks/table2_cifar_oof_diagnosis.py --oof-epochs 25 --rounds 1 --seeds 0
 
 ``--oof-epochs`` trains the out-of-fold CNNs longer than the table does (6 epochs), to see
-whether a stronger out-of-fold model separates its own errors from the label noise.
+whether a stronger out-of-fold model separates its own errors from the label noise;
+``--n-train`` gives it more images.
 """
 
 from __future__ import annotations
@@ -34,18 +35,22 @@ def _pr(mask: np.ndarray, wrong: np.ndarray) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--oof-epochs", type=int, default=None, help="default: the table's")
+    parser.add_argument("--n-train", type=int, default=None, help="default: the table's 4,000")
     parser.add_argument("--rounds", type=int, default=2, help="detection rounds (1 or 2)")
     parser.add_argument("--seeds", default=None, help="comma-separated; default: the table's")
     args = parser.parse_args()
     cfg = validate_config(builtin_config("table2_cnn_long"))
     exp = next(e for e in cfg["experiments"] if e["dataset"] == "cifar10n")
+    if args.n_train is not None:
+        exp = {**exp, "n_train": args.n_train}
     if args.oof_epochs is not None:
         exp = {**exp, "oof": {**exp["oof"], "epochs": args.oof_epochs}}
     seeds = cfg["seeds"] if args.seeds is None else [int(s) for s in args.seeds.split(",")]
     data = _Data()
     cache = Path(RESULTS / "table2_cnn_long" / ".cache")
     print(
-        f"out-of-fold: {exp['oof']['folds']} folds × {exp['oof']['epochs']} epochs\n\n"
+        f"{exp['n_train']} training images; out-of-fold: {exp['oof']['folds']} folds × "
+        f"{exp['oof']['epochs']} epochs\n\n"
         "| labels | seed | round | true noise rate | estimated | expected-F1 cut: n, P, R | "
         "P(right) < 0.5: n, P, R | cleanlab: n, P, R | argmax ≠ given: n, P, R |"
     )
