@@ -311,6 +311,14 @@ def test_bad_config_names_the_key(change: dict[str, Any], key: str) -> None:
             r"`experiments\[0\].noise\[0\].labels`",
         ),
         ({"dataset": "digits", "noise": ["none"], "n_trian": 5}, r"`experiments\[0\].n_trian`"),
+        (
+            {"dataset": "digits", "noise": ["none"], "test_from_train": 100},
+            r"`experiments\[0\].test_from_train`.*own test set",
+        ),
+        (
+            {"dataset": "digits", "noise": ["none"], "subset_seed": -1},
+            r"`experiments\[0\].subset_seed`",
+        ),
     ],
 )
 def test_bad_experiment_names_the_key(experiment: dict[str, Any], key: str) -> None:
@@ -419,3 +427,35 @@ def test_a_loss_under_a_tagged_name_gets_its_own_arguments(tmp_path: Path) -> No
         validate_config(_tiny(["cleanlab@x"]))
     with pytest.raises(InvalidParameterError, match=r"`loss_kwargs.nce_rce@b`"):
         validate_config(_tiny(["nce_rce"], loss_kwargs={"nce_rce@b": {"beta": 1.0}}))
+
+
+def test_dev_check_split_scores_on_other_training_images(shared_data: Path) -> None:
+    """``subset_seed`` / ``test_from_train``: another training subset, and a test set of
+    further training images with their true labels, disjoint from it (the real test set is
+    never read)."""
+    import numpy as np
+
+    from mislabel.bench.datasets import load_fashion_mnist
+    from mislabel.bench.runner import _Data
+
+    exp = {
+        "id": "dev",
+        "dataset": "fashion-mnist",
+        "n_train": 300,
+        "subset_seed": 1,
+        "test_from_train": 200,
+        "noise": [{"kind": "symmetric", "rate": 0.4}],
+        "train": {"model": "mlp"},
+    }
+    cfg = validate_config(_tiny(["ce"], experiments=[exp]))
+    e = cfg["experiments"][0]
+    split = _Data().split(e, e["noise"][0], 0, val=False)
+    table = _Data().split({**e, "subset_seed": 0, "test_from_train": None}, e["noise"][0], 0, False)
+    train = load_fashion_mnist("train", root=shared_data)
+    pool = train.X.reshape(len(train.y), -1).astype(np.float32) / 255.0 - 0.5
+    rows = {row.tobytes(): i for i, row in enumerate(pool)}
+    tr = [rows[r.tobytes()] for r in split.X]
+    te = [rows[r.tobytes()] for r in split.X_test]
+    assert len(te) == 200 and not set(tr) & set(te)  # other training images, disjoint
+    np.testing.assert_array_equal(split.y_test, train.y[te])  # scored on their true labels
+    assert split.X.shape == table.X.shape and not np.array_equal(split.X, table.X)

@@ -234,7 +234,18 @@ _TOP_KEYS = (
 )
 _TRAIN_KEYS = ("model", "epochs", "batch_size", "lr", "weight_decay")
 _OOF_KEYS = ("folds", "epochs")
-_EXPERIMENT_KEYS = ("id", "dataset", "n_train", "n_test", "test_fraction", "noise", "train", "oof")
+_EXPERIMENT_KEYS = (
+    "id",
+    "dataset",
+    "n_train",
+    "n_test",
+    "test_fraction",
+    "subset_seed",
+    "test_from_train",
+    "noise",
+    "train",
+    "oof",
+)
 _NOISE_KEYS = ("kind", "rate", "mapping", "labels")
 
 # Published confident-learning P / R / F1 on the cl-cifar10-oof files (shared/data/README.md).
@@ -518,6 +529,15 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
         )
         exp["n_test"] = None if e.get("n_test") is None else _int(e["n_test"], f"{p}.n_test", 10)
         exp["test_fraction"] = _float(e.get("test_fraction", 0.3), f"{p}.test_fraction", 0.05, 0.9)
+        exp["subset_seed"] = _int(e.get("subset_seed", 0), f"{p}.subset_seed", 0)
+        held = e.get("test_from_train")
+        exp["test_from_train"] = None if held is None else _int(held, f"{p}.test_from_train", 10)
+        if exp["test_from_train"] is not None and ds not in ("fashion-mnist", "mnist", "cifar10n"):
+            raise _fail(
+                f"{p}.test_from_train",
+                f"needs a dataset with its own test set (fashion-mnist, mnist, cifar10n); got "
+                f"{ds!r}.",
+            )
         noise = e.get("noise", [{"kind": "real"}] if ds in ("cifar10n", "rt-snippets") else None)
         if isinstance(noise, (Mapping, str)):
             noise = [noise]
@@ -727,8 +747,15 @@ class _Data:
             X_all, given, truth = X_all[keep], given[keep], truth[keep]
         else:
             X_test_raw, y_test = np.asarray(test.X), test.y
-        # a fixed subset (seed 0): seeds vary the noise draw and the training, not the data
-        idx = _stratified_subset(truth, exp["n_train"], 0)
+        # a fixed subset (``subset_seed``, 0 unless a dev check asks for another): seeds vary the
+        # noise draw and the training, not the data
+        idx = _stratified_subset(truth, exp["n_train"], exp.get("subset_seed", 0))
+        if exp.get("test_from_train"):
+            # a dev check: the test set is other training images with their true labels, so that
+            # choosing between recipes never reads the real test set
+            rest = np.setdiff1d(np.arange(truth.shape[0]), idx)
+            t_idx = rest[_stratified_subset(truth[rest], exp["test_from_train"], 1)]
+            X_test_raw, y_test = X_all[t_idx], truth[t_idx]
         X_tr, given, truth = X_all[idx], given[idx], truth[idx]
         if exp["n_test"] is not None and exp["n_test"] < y_test.shape[0]:
             t_idx = _stratified_subset(y_test, exp["n_test"], 0)
@@ -1556,6 +1583,11 @@ def _row_hash(cfg: Mapping[str, Any], exp: Mapping[str, Any], noise: Any, method
         "dataset": exp["dataset"],
         "n_train": exp["n_train"],
         "n_test": exp["n_test"],
+        **{
+            key: exp[key]
+            for key in ("subset_seed", "test_from_train")
+            if exp.get(key)  # only when set: the rows of the tables keep their hashes
+        },
         "test_fraction": exp["test_fraction"],
         "train": exp["train"],
         "oof": exp["oof"] if uses_oof else None,
