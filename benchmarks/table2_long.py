@@ -171,6 +171,7 @@ DEV_METHODS = [
     "mislabel_2round_forward_weight",
     "mislabel_2round_mixup",
     "mislabel_2round_forward_mixup",
+    "mislabel_2round_forward_wt",
     "ce_mixup",
     "oracle",
 ]
