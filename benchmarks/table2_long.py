@@ -172,6 +172,8 @@ DEV_METHODS = [
     "mislabel_2round_mixup",
     "mislabel_2round_forward_mixup",
     "mislabel_2round_forward_wt",
+    "mislabel_2round_smallloss",
+    "mislabel_2round_forward_smallloss",
     "ce_mixup",
     "oracle",
 ]

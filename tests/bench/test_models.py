@@ -59,3 +59,17 @@ def test_mixup_fits_fewer_wrong_labels(noisy_digits) -> None:
     # with mixup far fewer (0.26)
     assert plain > 0.6
     assert mixed < plain - 0.3
+
+
+def test_small_loss_selection_fits_fewer_wrong_labels(noisy_digits) -> None:
+    X, y, noisy = noisy_digits
+    wrong = noisy != y
+    spec = TrainSpec(model="mlp", epochs=30, batch_size=32, lr=3e-3)
+
+    def memorized(tau: float) -> float:
+        pred = fit(spec, X, noisy, 10, seed=0, forget_rate=tau).predict_proba(X).argmax(axis=1)
+        return float(np.mean(pred[wrong] == noisy[wrong]))
+
+    assert memorized(0.4) < memorized(0.0) - 0.3
+    with pytest.raises(ValueError, match="do not combine"):
+        fit(spec, X, noisy, 10, seed=0, forget_rate=0.4, mixup=1.0)

@@ -163,6 +163,7 @@ def fit(
     val: tuple[np.ndarray, np.ndarray] | None = None,
     soft_targets: np.ndarray | None = None,
     mixup: float = 0.0,
+    forget_rate: float = 0.0,
 ) -> Fitted:
     """Train ``spec.model`` on prepared features ``X`` and ``labels``.
 
@@ -184,6 +185,9 @@ def fit(
             with a shuffled copy of itself, ``x = λ x_i + (1 - λ) x_j``, λ ~ Beta(α, α) per
             batch, and the loss is ``λ w_i l(x, y_i) + (1 - λ) w_j l(x, y_j)`` (weights mixed
             alike). It keeps a network from fitting single wrong labels late in training.
+        forget_rate: τ > 0 trains each batch on its small-loss share only, ``R(t) = 1 - τ
+            min(t / T_k, 1)`` with ``T_k`` a quarter of the epochs (self-paced selection as in
+            co-teaching, one network; :func:`mislabel.train.keep_rate`). Not with ``mixup``.
     """
     torch = _torch()
     nn = torch.nn
@@ -210,6 +214,11 @@ def fit(
         best: tuple[float, int, Any] | None = None
         x_val = None if val is None else torch.from_numpy(np.ascontiguousarray(val[0]))
         lam_rng = np.random.default_rng(seed)
+        if forget_rate > 0 and mixup > 0:
+            raise ValueError("forget_rate and mixup do not combine")
+        from mislabel.train._schedule import keep_rate, n_keep
+
+        t_k = max(1, spec.epochs // 4)
         for epoch in range(spec.epochs):
             net.train()
             perm = torch.randperm(n, generator=gen)
@@ -234,10 +243,15 @@ def fit(
                     else:
                         num = lam * per * wb + (1.0 - lam) * per_mate * wb[mate]
                         obj = num.sum() / wb.sum().clamp_min(1e-12)
-                elif wb is None:
-                    obj = per.mean()
                 else:
-                    obj = (per * wb).sum() / wb.sum().clamp_min(1e-12)
+                    if forget_rate > 0:
+                        rate = keep_rate(epoch, forget_rate, t_k)
+                        if rate < 1.0:
+                            keep = torch.argsort(per.detach(), stable=True)
+                            keep = keep[: n_keep(rate, per.shape[0])]
+                            per = per[keep]
+                            wb = None if wb is None else wb[keep]
+                    obj = per.mean() if wb is None else (per * wb).sum() / wb.sum().clamp_min(1e-12)
                 opt.zero_grad(set_to_none=True)
                 obj.backward()
                 opt.step()

@@ -168,6 +168,15 @@ RECIPE_NOTES: dict[str, str] = {
         "weights already took out is not corrected twice; worse on the Fashion-MNIST dev "
         "checks (72 / 71 % against 77 / 76 % for the plain estimate)"
     ),
+    "mislabel_2round_smallloss": (
+        "`mislabel_2round` with self-paced small-loss selection in every batch, dropping the "
+        "share of wrong labels the weights leave in (Σ w(1 − w) / Σ w); no gain on the "
+        "Fashion-MNIST dev checks (72 / 74 % against 72 / 75 % without)"
+    ),
+    "mislabel_2round_forward_smallloss": (
+        "`mislabel_2round_forward_weight` with the same small-loss selection; on the dev "
+        "checks 75 / 78 % against 77 / 76 % without (the same average)"
+    ),
     "mislabel_remove_count": (
         "our ranking cut at the calibrated confident-joint count (cleanlab's number of flags), "
         "flagged samples removed, CE"
@@ -202,6 +211,8 @@ _RECIPES: tuple[str, ...] = (
     "mislabel_2round_mixup4",
     "mislabel_2round_forward_mixup",
     "mislabel_2round_forward_wt",
+    "mislabel_2round_smallloss",
+    "mislabel_2round_forward_smallloss",
 )
 #: Training-task methods that are not plain loss names (any registered loss name also works).
 TRAIN_METHODS: tuple[str, ...] = (
@@ -940,6 +951,7 @@ class _Context:
         val_labels: np.ndarray | None = None,
         soft_targets: np.ndarray | None = None,
         mixup: float = 0.0,
+        forget_rate: float = 0.0,
     ) -> dict[str, Any]:
         from mislabel.bench._models import fit
 
@@ -965,6 +977,7 @@ class _Context:
             val=val,
             soft_targets=q,
             mixup=mixup,
+            forget_rate=forget_rate,
         )
         pred = fitted.predict_proba(s.X_test).argmax(axis=1)
         return {
@@ -1037,6 +1050,7 @@ def _m_action(
     known_rate: bool = False,
     rounds: int = 1,
     mixup: float = 0.0,
+    small_loss: bool = False,
 ) -> Callable[[_Context], dict[str, Any]]:
     """Our detection on out-of-fold probabilities (given the true noise rate if
     ``known_rate``), then remove / relabel / reweight, then the same model trained with
@@ -1083,7 +1097,15 @@ def _m_action(
                 weight = _score_weights(issues)
         else:
             weight = _score_weights(issues)
-        out = ctx.fit_eval(labels, keep=keep, loss=loss, sample_weight=weight, mixup=mixup)
+        tau = 0.0
+        if small_loss:
+            # the share of wrong labels the weights leave in: sum w (1 - w) / sum w, with
+            # w = P(label is right); self-paced selection drops that share per batch
+            w = _score_weights(issues)
+            tau = float(np.sum(w * (1 - w)) / max(float(np.sum(w)), 1e-12))
+        out = ctx.fit_eval(
+            labels, keep=keep, loss=loss, sample_weight=weight, mixup=mixup, forget_rate=tau
+        )
         return {**out, **_detection(np.asarray(issues.mask), ctx.split)}
 
     return run
@@ -1152,6 +1174,10 @@ _TRAIN_FNS: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "mislabel_2round_mixup4": _m_action(*BEST_ACTION, rounds=2, mixup=4.0),
     "mislabel_2round_forward_mixup": _m_action("forward_weight", None, rounds=2, mixup=MIXUP_ALPHA),
     "mislabel_2round_forward_wt": _m_action("forward_weighted_t", None, rounds=2),
+    "mislabel_2round_smallloss": _m_action(*BEST_ACTION, rounds=2, small_loss=True),
+    "mislabel_2round_forward_smallloss": _m_action(
+        "forward_weight", None, rounds=2, small_loss=True
+    ),
     "forward_correction_true": _m_forward_true,
     "forward_correction_est": _m_forward_est,
 }
