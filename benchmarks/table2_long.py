@@ -244,26 +244,17 @@ def main() -> None:
         "--dev-check", action="store_true", help="the same schedule on other Fashion-MNIST images"
     )
     args = parser.parse_args()
-    if args.dev_check:
-        out = args.out or RESULTS / NAME / "dev_check"
-        res = run_benchmark(
-            dev_check_config(),
-            out,
-            progress=not args.no_progress,
-            command=f"python benchmarks/{Path(sys.argv[0]).name} --dev-check",
-        )
-        print(res.markdown)
-        return
-    if args.mnist_check:
-        out = args.out or RESULTS / NAME / "mnist_check"
-        res = run_benchmark(
-            mnist_check_config(),
-            out,
-            progress=not args.no_progress,
-            command=f"python benchmarks/{Path(sys.argv[0]).name} --mnist-check",
-        )
-        print(res.markdown)
-        return
+    checks = {"dev_check": dev_check_config, "mnist_check": mnist_check_config}
+    for name, make_config in checks.items():
+        if getattr(args, name):
+            res = run_benchmark(
+                make_config(),
+                args.out or RESULTS / NAME / name,
+                progress=not args.no_progress,
+                command=f"python benchmarks/{Path(sys.argv[0]).name} --{name.replace('_', '-')}",
+            )
+            print(res.markdown)
+            return
     logging.basicConfig(level=logging.WARNING)
     out = args.out or (
         Path(tempfile.mkdtemp(prefix="table2-long-smoke-")) if args.smoke else RESULTS / NAME

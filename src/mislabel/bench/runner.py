@@ -847,8 +847,7 @@ def _weighted_noise_matrix(labels: np.ndarray, posterior: np.ndarray, w: np.ndar
     num = np.zeros((k, k))
     np.add.at(num.T, labels, w[:, None] * posterior)  # num[i, j] += w_n q_n[i] for y_n = j
     den = num.sum(axis=1, keepdims=True)
-    t = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.eye(k))
-    return t
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.eye(k))
 
 
 @dataclass
@@ -1101,7 +1100,7 @@ def _m_action(
         if small_loss:
             # the share of wrong labels the weights leave in: sum w (1 - w) / sum w, with
             # w = P(label is right); self-paced selection drops that share per batch
-            w = _score_weights(issues)
+            w = _score_weights(issues) if weight is None else weight
             tau = float(np.sum(w * (1 - w)) / max(float(np.sum(w)), 1e-12))
         out = ctx.fit_eval(
             labels, keep=keep, loss=loss, sample_weight=weight, mixup=mixup, forget_rate=tau
