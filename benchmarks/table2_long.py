@@ -174,6 +174,10 @@ DEV_METHODS = [
     "mislabel_2round_forward_wt",
     "mislabel_2round_smallloss",
     "mislabel_2round_forward_smallloss",
+    "mislabel_2round_mixoof",
+    "mislabel_2round_mixoof_elr",
+    "mislabel_2round_elr",
+    "elr",
     "ce_mixup",
     "oracle",
 ]
@@ -194,7 +198,7 @@ def dev_check_config() -> dict[str, Any]:
     )
     cfg["seeds"] = [0]
     cfg["methods"] = list(DEV_METHODS)
-    cfg["ours"] = [m for m in DEV_METHODS if m.startswith("mislabel")]
+    cfg["ours"] = [m for m in DEV_METHODS if m.startswith("mislabel") or m == "elr"]
     exps = []
     for exp in cfg["experiments"]:
         if exp["dataset"] != "fashion-mnist":

@@ -67,3 +67,31 @@ def test_small_loss_selection_fits_fewer_wrong_labels(noisy_digits) -> None:
     X, _, noisy = noisy_digits
     with pytest.raises(ValueError, match="do not combine"):
         fit(TrainSpec(model="mlp"), X, noisy, 10, seed=0, forget_rate=0.4, mixup=1.0)
+
+
+def test_elr_in_the_trainer_sees_every_row_and_fits_fewer_wrong_labels(noisy_digits) -> None:
+    from mislabel.losses import ELRLoss
+
+    X, _, noisy = noisy_digits
+    loss = ELRLoss(n_samples=X.shape[0], n_classes=10)
+    fit(TrainSpec(model="mlp", epochs=1, batch_size=64), X, noisy, 10, seed=0, loss=loss)
+    # one epoch gives every training row its running-average target (rows sum to 1)
+    np.testing.assert_allclose(loss.ema_target.sum(dim=1).numpy(), 0.3, atol=1e-5)
+    elr = ELRLoss(n_samples=X.shape[0], n_classes=10)
+    assert _memorized(noisy_digits, loss=elr) < _memorized(noisy_digits) - 0.3
+    with pytest.raises(ValueError, match="does not combine with mixup"):
+        fit(TrainSpec(model="mlp"), X, noisy, 10, seed=0, loss=elr, mixup=1.0)
+
+
+def test_bench_estimator_passes_mixup_to_its_folds(noisy_digits) -> None:
+    from sklearn.base import clone
+
+    from mislabel.bench._models import BenchEstimator
+
+    X, _, noisy = noisy_digits
+    est = BenchEstimator(model="mlp", epochs=2, n_classes=10, random_state=0, mixup=1.0)
+    assert clone(est).mixup == 1.0  # cross-validation clones the estimator
+    mixed = est.fit(X, noisy).predict_proba(X)
+    plain = clone(est).set_params(mixup=0.0).fit(X, noisy).predict_proba(X)
+    assert not np.allclose(mixed, plain)
+    np.testing.assert_array_equal(mixed, clone(est).fit(X, noisy).predict_proba(X))

@@ -100,12 +100,16 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
         "mislabel_remove_count",
         "mislabel_2round_forward_mixup",
         "ce_mixup",
+        "mislabel_2round_mixoof",
+        "mislabel_2round_mixoof_elr",
+        "mislabel_2round_elr",
+        "elr",
     ]
     cfg = _tiny(methods, seeds=[0])
     cfg["experiments"][0]["noise"] = [{"kind": "symmetric", "rate": 0.4}]
     rows = {r["method"]: r for r in _rows(run_benchmark(cfg, tmp_path, progress=False).csv_path)}
     assert set(methods) <= set(rows)
-    kept = ("mislabel_2round", "mislabel_2round_forward_weight", "mislabel_2round_forward_mixup")
+    kept = [m for m in methods if m.startswith("mislabel_2round")]
     for m in kept:  # weights, nothing removed
         assert int(rows[m]["n_used"]) == int(rows[m]["n_train"])
         assert rows[m]["f1"] != ""
@@ -113,6 +117,12 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
     assert int(removed["n_used"]) == int(removed["n_train"]) - int(removed["n_flagged"])
     # the two rounds' out-of-fold passes were cached beside the results
     assert (tmp_path / ".cache" / "oof_round2").is_dir()
+    # the mixup out-of-fold models have their own two passes; their flags differ
+    assert (tmp_path / ".cache" / "oof_mixup1").is_dir()
+    assert (tmp_path / ".cache" / "oof_round2_mixup1").is_dir()
+    assert rows["mislabel_2round_mixoof"]["n_flagged"] != rows["mislabel_2round"]["n_flagged"]
+    # the same flags as mislabel_2round: only the final loss differs
+    assert rows["mislabel_2round_elr"]["f1"] == rows["mislabel_2round"]["f1"]
 
 
 def test_oracle_is_the_same_under_every_noise_setting(tmp_path: Path) -> None:

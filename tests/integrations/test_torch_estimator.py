@@ -188,3 +188,29 @@ def test_fold_without_a_class_fails_before_any_fold_trains(data, mlp, no_trainin
         pytest.raises(InvalidInputError, match=r"training part has no sample of classes \[3\]"),
     ):
         mislabel.cross_val_pred_probs(est, X, y, cv=2, random_state=0)
+
+
+def test_mixup_fits_fewer_wrong_labels_and_keys_the_fold_cache(mlp) -> None:
+    from sklearn.datasets import load_digits
+
+    from mislabel.noise import flip_symmetric
+
+    X, y = load_digits(return_X_y=True)
+    X, y = (X / 16.0).astype(np.float32)[:600], y[:600]
+    noisy = flip_symmetric(y, 0.4, n_classes=10, random_state=0).labels
+    wrong = noisy != y
+    base = {"epochs": 30, "batch_size": 32, "lr": 3e-3, "progress": False, "random_state": 0}
+    est = TorchClassifier(mlp(dim=64, n_classes=10, hidden=256), **base)
+    mixed = clone(est).set_params(mixup=1.0)
+    assert "mixup=1.0" in repr(mixed) and "mixup" not in repr(est)  # distinct fold-cache keys
+
+    def memorized(e: TorchClassifier) -> float:
+        return float(np.mean(e.fit(X, noisy).predict(X)[wrong] == noisy[wrong]))
+
+    plain_share, mixed_share = memorized(est), memorized(mixed)
+    assert plain_share > 0.6  # the MLP learns most wrong labels by heart
+    assert mixed_share < plain_share - 0.3
+    p = clone(mixed).fit(X, noisy).predict_proba(X)
+    np.testing.assert_array_equal(p, clone(mixed).fit(X, noisy).predict_proba(X))
+    with pytest.raises(InvalidParameterError, match="mixup"):
+        TorchClassifier(mlp(dim=64, n_classes=10), loss="elr", mixup=1.0, **FAST).fit(X, noisy)

@@ -174,7 +174,9 @@ def fit(
         n_classes: number of output classes.
         seed: seeds initialisation and batch order (torch's RNG is forked, no global effect).
         loss: a loss module taking ``(logits, target)`` with ``reduction="none"`` support
-            (a :mod:`mislabel.losses` module); default cross-entropy.
+            (a :mod:`mislabel.losses` module); default cross-entropy. A loss with a per-sample
+            state (``n_samples`` attribute: :class:`mislabel.losses.ELRLoss`) is called with
+            ``index=`` the batch's row numbers in ``X``.
         sample_weight: optional (n,) non-negative weights; the batch loss is
             ``sum w_i l_i / sum w_i``.
         val: optional ``(X_val, y_val)`` with *noisy* labels: keep the epoch of highest
@@ -216,6 +218,10 @@ def fit(
         lam_rng = np.random.default_rng(seed)
         if forget_rate > 0 and mixup > 0:
             raise ValueError("forget_rate and mixup do not combine")
+        # a loss with a per-sample state (ELR's target EMA) is given the batch's dataset indices
+        per_sample_state = hasattr(loss, "n_samples")
+        if per_sample_state and mixup > 0:
+            raise ValueError("a loss with a per-sample state (ELR) does not combine with mixup")
         from mislabel.train._schedule import keep_rate, n_keep
 
         t_k = max(1, spec.epochs // 4)
@@ -235,7 +241,7 @@ def fit(
                 if channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 out = net(xb)
-                per = loss(out, y[idx])
+                per = loss(out, y[idx], index=idx) if per_sample_state else loss(out, y[idx])
                 if mixup > 0:
                     per_mate = loss(out, y[idx][mate])
                     if wb is None:
@@ -284,6 +290,7 @@ class BenchEstimator:
         weight_decay: float = 0.0,
         n_classes: int = 2,
         random_state: int | None = None,
+        mixup: float = 0.0,
     ) -> None:
         self.model = model
         self.epochs = epochs
@@ -292,8 +299,18 @@ class BenchEstimator:
         self.weight_decay = weight_decay
         self.n_classes = n_classes
         self.random_state = random_state
+        self.mixup = mixup
 
-    _PARAMS = ("model", "epochs", "batch_size", "lr", "weight_decay", "n_classes", "random_state")
+    _PARAMS = (
+        "model",
+        "epochs",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "n_classes",
+        "random_state",
+        "mixup",
+    )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self._PARAMS}
@@ -314,7 +331,9 @@ class BenchEstimator:
     ) -> BenchEstimator:
         spec = TrainSpec(self.model, self.epochs, self.batch_size, self.lr, self.weight_decay)
         seed = 0 if self.random_state is None else int(self.random_state)
-        self.fitted_ = fit(spec, X, y, self.n_classes, seed=seed, sample_weight=sample_weight)
+        self.fitted_ = fit(
+            spec, X, y, self.n_classes, seed=seed, sample_weight=sample_weight, mixup=self.mixup
+        )
         self.classes_ = np.arange(self.n_classes)
         return self
 
