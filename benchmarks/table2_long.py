@@ -182,6 +182,7 @@ DEV_METHODS = [
     "mislabel_2round_elr",
     "elr",
     "ce_mixup",
+    "oracle_remove",
     "oracle",
 ]
 

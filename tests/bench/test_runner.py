@@ -104,6 +104,7 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
         "mislabel_2round_mixoof_elr",
         "mislabel_2round_elr",
         "elr",
+        "oracle_remove",
     ]
     cfg = _tiny(methods, seeds=[0])
     cfg["experiments"][0]["noise"] = [{"kind": "symmetric", "rate": 0.4}]
@@ -123,6 +124,10 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
     assert rows["mislabel_2round_mixoof"]["n_flagged"] != rows["mislabel_2round"]["n_flagged"]
     # the same flags as mislabel_2round: only the final loss differs
     assert rows["mislabel_2round_elr"]["f1"] == rows["mislabel_2round"]["f1"]
+    # the perfect-detection ceiling: exactly the wrong labels (40 % of 400) removed
+    perfect = rows["oracle_remove"]
+    assert float(perfect["f1"]) == 1.0
+    assert int(perfect["n_used"]) == int(perfect["n_train"]) - int(perfect["n_flagged"]) == 240
 
 
 def test_oracle_is_the_same_under_every_noise_setting(tmp_path: Path) -> None:

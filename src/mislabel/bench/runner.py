@@ -188,6 +188,10 @@ RECIPE_NOTES: dict[str, str] = {
         "learning regularization, Liu et al. NeurIPS 2020; β = 0.7, λ = 3) instead of GCE"
     ),
     "mislabel_2round_elr": "`mislabel_2round` with ELR (β = 0.7, λ = 3) instead of GCE",
+    "oracle_remove": (
+        "the known wrong labels removed (perfect detection), CE on the rest: the ceiling of "
+        "any detect-then-remove pipeline with this model (needs the true labels, like `oracle`)"
+    ),
     "mislabel_remove_count": (
         "our ranking cut at the calibrated confident-joint count (cleanlab's number of flags), "
         "flagged samples removed, CE"
@@ -233,6 +237,7 @@ TRAIN_METHODS: tuple[str, ...] = (
     "ce",
     "ce_mixup",
     "oracle",
+    "oracle_remove",
     "cleanlab",
     *_RECIPES,
     *_LOSS_METHODS_EXTRA,
@@ -1063,6 +1068,13 @@ def _m_oracle(ctx: _Context) -> dict[str, Any]:
     return ctx.fit_eval(ctx.split.true_labels, val_labels=ctx.split.val_true)
 
 
+def _m_oracle_remove(ctx: _Context) -> dict[str, Any]:
+    """Perfect detection (the known wrong labels), flagged samples removed, CE: the most any
+    detect-then-remove pipeline can reach with this model and schedule."""
+    wrong = ctx.split.labels != ctx.split.true_labels
+    return {**ctx.fit_eval(ctx.split.labels, keep=~wrong), **_detection(wrong, ctx.split)}
+
+
 def _m_cleanlab(ctx: _Context) -> dict[str, Any]:
     mask = _cleanlab_mask(ctx.split.labels, ctx.oof(), None)
     return {**ctx.fit_eval(ctx.split.labels, keep=~mask), **_detection(mask, ctx.split)}
@@ -1185,6 +1197,7 @@ _TRAIN_FNS: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "ce": _m_ce,
     "ce_mixup": _m_ce_mixup,
     "oracle": _m_oracle,
+    "oracle_remove": _m_oracle_remove,
     "cleanlab": _m_cleanlab,
     "mislabel_remove": _m_action("remove", None),
     "mislabel_relabel": _m_action("relabel", None),
