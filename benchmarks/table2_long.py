@@ -128,19 +128,24 @@ def detection(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -> s
     return "\n".join(lines)
 
 
+def _check_base(name: str, title: str, description: str) -> dict[str, Any]:
+    """The table's config renamed for a check run off the test set, with seed 0 only."""
+    cfg = load_config(CONFIG)
+    cfg.update(name=f"{NAME}-{name}", title=title, description=description, seeds=[0])
+    return cfg
+
+
 def mnist_check_config() -> dict[str, Any]:
     """The same schedule on MNIST (no table uses it), seed 0: how `mislabel_best`,
     `mislabel_remove+gce` and `mislabel_relabel+gce` compare where choosing between them does not
     touch the Fashion-MNIST test set."""
-    cfg = load_config(CONFIG)
-    cfg["name"] = f"{NAME}-mnist-check"
-    cfg["title"] = "MNIST check (same schedule, seed 0): recipes compared off the table's data"
-    cfg["description"] = (
+    cfg = _check_base(
+        "mnist-check",
+        "MNIST check (same schedule, seed 0): recipes compared off the table's data",
         "The MLP schedule of the Fashion-MNIST table (40 epochs, out-of-fold 3 folds × 10 "
         "epochs) on a 10k MNIST subset, seed 0; pair noise uses the default pairflip map "
-        "(every class i → i + 1), so pair 40 % flips 40 % of all labels."
+        "(every class i → i + 1), so pair 40 % flips 40 % of all labels.",
     )
-    cfg["seeds"] = [0]
     methods = [m for m in cfg["methods"] if not m.endswith(KR)]
     extra = ["mislabel_relabel+gce", "mislabel_2round_remove", "mislabel_2round_relabel"]
     extra += ["mislabel_3round_relabel", "mislabel_soft", "mislabel_2round_forward"]
@@ -192,15 +197,13 @@ def dev_check_config() -> dict[str, Any]:
     10,000 more training images with their true labels, seed 0: choosing a recipe here never
     reads the test set. CIFAR-10N is left out (no detection signal at this size, see
     ``table2_cnn_long_cifar_diagnosis.md``)."""
-    cfg = load_config(CONFIG)
-    cfg["name"] = f"{NAME}-dev-check"
-    cfg["title"] = "Dev check (other Fashion-MNIST images, seed 0): recipes compared off the test"
-    cfg["description"] = (
+    cfg = _check_base(
+        "dev-check",
+        "Dev check (other Fashion-MNIST images, seed 0): recipes compared off the test",
         "The schedule of the table on a different stratified subset of the Fashion-MNIST "
         "training set (subset seed 1), scored against 10,000 further training images with "
-        "their true labels (not the test set), seed 0."
+        "their true labels (not the test set), seed 0.",
     )
-    cfg["seeds"] = [0]
     cfg["methods"] = list(DEV_METHODS)
     cfg["ours"] = [m for m in DEV_METHODS if m.startswith("mislabel") or m == "elr"]
     exps = []

@@ -175,7 +175,7 @@ def fit(
         seed: seeds initialisation and batch order (torch's RNG is forked, no global effect).
         loss: a loss module taking ``(logits, target)`` with ``reduction="none"`` support
             (a :mod:`mislabel.losses` module); default cross-entropy. A loss with a per-sample
-            state (``n_samples`` attribute: :class:`mislabel.losses.ELRLoss`) is called with
+            state (``takes_index``: :class:`mislabel.losses.ELRLoss`) is called with
             ``index=`` the batch's row numbers in ``X``.
         sample_weight: optional (n,) non-negative weights; the batch loss is
             ``sum w_i l_i / sum w_i``.
@@ -219,7 +219,7 @@ def fit(
         if forget_rate > 0 and mixup > 0:
             raise ValueError("forget_rate and mixup do not combine")
         # a loss with a per-sample state (ELR's target EMA) is given the batch's dataset indices
-        per_sample_state = hasattr(loss, "n_samples")
+        per_sample_state = bool(getattr(loss, "takes_index", False))
         if per_sample_state and mixup > 0:
             raise ValueError("a loss with a per-sample state (ELR) does not combine with mixup")
         from mislabel.train._schedule import keep_rate, n_keep

@@ -1039,21 +1039,21 @@ def _cleanlab_mask(labels: np.ndarray, pred_probs: np.ndarray, filter_by: str | 
 
 
 def _loss(name: str, ctx: _Context, **extra: Any) -> Any:
-    from mislabel import losses
+    from mislabel.train._loop import build_loss
 
     kind = name.partition("@")[0]
     if kind == "forward_correction_est" and "noise_matrix" not in extra:
         import mislabel
 
         extra["noise_matrix"] = mislabel.estimate_noise(ctx.split.labels, ctx.oof()).noise_matrix
-    if kind == "elr" and "n_samples" not in extra:  # one EMA target row per training sample
-        extra.update(n_samples=ctx.split.labels.shape[0], n_classes=ctx.split.n_classes)
     if kind == "forward_correction_true" and "noise_matrix" not in extra:
         extra["noise_matrix"] = ctx.split.noise_matrix
     kwargs = {**ctx.loss_kwargs.get(name, {}), **extra}
     base = name.partition("@")[0]
     base = "forward_correction" if base in _LOSS_METHODS_EXTRA else base
-    return losses.get(base, **kwargs)
+    # n_samples / n_classes filled in for the losses with per-sample state (ELR)
+    s = ctx.split
+    return build_loss(base, kwargs, n_samples=s.labels.shape[0], n_classes=s.n_classes)
 
 
 def _m_ce(ctx: _Context) -> dict[str, Any]:
