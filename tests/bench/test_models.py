@@ -95,3 +95,40 @@ def test_bench_estimator_passes_mixup_to_its_folds(noisy_digits) -> None:
     plain = clone(est).set_params(mixup=0.0).fit(X, noisy).predict_proba(X)
     assert not np.allclose(mixed, plain)
     np.testing.assert_array_equal(mixed, clone(est).fit(X, noisy).predict_proba(X))
+
+
+def test_refined_targets_replace_wrong_labels_by_the_networks_guess(noisy_digits) -> None:
+    X, y, noisy = noisy_digits
+    wrong = noisy != y
+    spec = TrainSpec(model="mlp", epochs=30, batch_size=32, lr=3e-3)
+    start = np.full((X.shape[0], 10), 0.1)
+    # the known wrong labels get weight 0: their target is the network's own running guess
+    fitted = fit(spec, X, noisy, 10, seed=0, refine=((~wrong).astype(float), start))
+    pred = fitted.predict_proba(X).argmax(axis=1)
+    # plain CE reproduces most wrong labels (0.76 when written); here they are not learnt and
+    # most of those images get their true class back
+    assert np.mean(pred[wrong] == noisy[wrong]) < 0.1
+    assert np.mean(pred[wrong] == y[wrong]) > 0.7
+    again = fit(spec, X, noisy, 10, seed=0, refine=((~wrong).astype(float), start))
+    np.testing.assert_array_equal(_params(fitted.net), _params(again.net))
+    with pytest.raises(ValueError, match="own soft targets"):
+        fit(spec, X, noisy, 10, seed=0, refine=(np.ones(600), start), sample_weight=np.ones(600))
+
+
+def test_epoch_probs_average_every_epoch_and_rank_wrong_labels_low(noisy_digits) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from mislabel.bench._models import epoch_probs
+
+    X, y, noisy = noisy_digits
+    spec = TrainSpec(model="mlp", epochs=20, batch_size=32, lr=3e-3)
+    probs = epoch_probs(spec, X, noisy, 10, seed=0, mixup=1.0)
+    assert probs.shape == (600, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    # the probability of the given label separates the 40 % wrong labels (0.99 when written)
+    given = probs[np.arange(600), noisy]
+    assert roc_auc_score(noisy != y, -given) > 0.95
+    one = epoch_probs(
+        TrainSpec(model="mlp", epochs=1, batch_size=32, lr=3e-3), X, noisy, 10, seed=0, mixup=1.0
+    )
+    assert not np.allclose(one, probs)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -32,6 +33,11 @@ from mislabel.exceptions import InvalidParameterError
 logger = logging.getLogger(__name__)
 
 Model = Literal["mlp", "cnn", "logreg"]
+
+#: Running-average factor of the refined targets (``fit(refine=...)``): ELR's β.
+REFINE_BETA = 0.7
+#: Sharpening temperature of the refined targets (DivideMix's T).
+REFINE_T = 0.5
 MODELS: tuple[str, ...] = get_args(Model)
 
 
@@ -128,6 +134,55 @@ def _predict_logits(net: Any, x: Any, channels_last: bool, batch_size: int = 102
     return torch.cat(outs)
 
 
+def _refined_target(
+    net: Any, xb: Any, idx: Any, avg: Any, clean: Any, onehot: Any, channels_last: bool
+) -> Any:
+    """The batch's refined soft targets (``fit(refine=...)``); updates the running average."""
+    torch = _torch()
+    with torch.no_grad():
+        xin = xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
+        p = torch.softmax(net(xin).float(), dim=1)
+        m = REFINE_BETA * avg[idx] + (1.0 - REFINE_BETA) * p
+        avg[idx] = m
+        guess = m ** (1.0 / REFINE_T)
+        guess = guess / guess.sum(dim=1, keepdim=True)
+        return clean[idx] * onehot[idx] + (1.0 - clean[idx]) * guess
+
+
+def epoch_probs(
+    spec: TrainSpec,
+    X: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    *,
+    seed: int,
+    sample_weight: np.ndarray | None = None,
+    mixup: float = 0.0,
+) -> np.ndarray:
+    """(n, K) the training set's softmax averaged over the end of every epoch of one run of
+    :func:`fit` on all of ``X`` (a temporal ensemble; in-sample, so a label the network has
+    memorised pulls its own row; with ``mixup`` it memorises few)."""
+    torch = _torch()
+    x = torch.from_numpy(np.ascontiguousarray(X))
+    total = np.zeros((x.shape[0], n_classes), dtype=np.float64)
+
+    def record(epoch: int, net: Any) -> None:
+        total[:] += torch.softmax(_predict_logits(net, x, spec.model == "cnn"), 1).numpy()
+        net.train()
+
+    fit(
+        spec,
+        X,
+        labels,
+        n_classes,
+        seed=seed,
+        sample_weight=sample_weight,
+        mixup=mixup,
+        on_epoch=record,
+    )
+    return (total / spec.epochs).astype(np.float32)
+
+
 @dataclass(frozen=True, eq=False)
 class Fitted:
     """A trained benchmark network.
@@ -164,6 +219,8 @@ def fit(
     soft_targets: np.ndarray | None = None,
     mixup: float = 0.0,
     forget_rate: float = 0.0,
+    refine: tuple[np.ndarray, np.ndarray] | None = None,
+    on_epoch: Callable[[int, Any], None] | None = None,
 ) -> Fitted:
     """Train ``spec.model`` on prepared features ``X`` and ``labels``.
 
@@ -190,6 +247,20 @@ def fit(
         forget_rate: τ > 0 trains each batch on its small-loss share only, ``R(t) = 1 - τ
             min(t / T_k, 1)`` with ``T_k`` a quarter of the epochs (self-paced selection as in
             co-teaching, one network; :func:`mislabel.train.keep_rate`). Not with ``mixup``.
+        refine: ``(w, p0)``: semi-supervised label refinement (the label co-refinement and
+            co-guessing of DivideMix, Li et al. ICLR 2020, with one network and the detection's
+            scores in place of its loss mixture model). ``w`` (n,) is each label's probability
+            of being right, ``p0`` (n, K) out-of-fold probabilities that start a per-sample
+            running average of the network's own predictions (``m ← β m + (1 − β) p`` each
+            time a sample is drawn, β = :data:`REFINE_BETA`, p from a no-gradient pass on the
+            unmixed batch). Each sample trains on the soft target ``w·onehot(label) + (1 − w)
+            · sharpen(m)`` (temperature :data:`REFINE_T`): a wrong label is not dropped but
+            replaced by the network's own guess, so its image still teaches. With ``mixup``
+            the targets are mixed like the inputs, λ ← max(λ, 1 − λ). Not with ``loss``,
+            ``sample_weight``, ``soft_targets`` or ``forget_rate``.
+        on_epoch: called as ``on_epoch(epoch, net)`` after each epoch (the network in train
+            mode; a callback that predicts must switch to eval mode and back, as
+            :func:`epoch_probs` does).
     """
     torch = _torch()
     nn = torch.nn
@@ -200,6 +271,7 @@ def fit(
             raise ValueError("soft_targets train with cross-entropy: pass loss=None")
         y = torch.from_numpy(np.ascontiguousarray(soft_targets, dtype=np.float32))
     w = None if sample_weight is None else torch.from_numpy(np.asarray(sample_weight, np.float32))
+    own_loss = loss is not None
     if loss is None:
         loss = nn.CrossEntropyLoss(reduction="none")
     else:
@@ -222,6 +294,15 @@ def fit(
         per_sample_state = bool(getattr(loss, "takes_index", False))
         if per_sample_state and mixup > 0:
             raise ValueError("a loss with a per-sample state (ELR) does not combine with mixup")
+        if refine is not None:
+            if own_loss or soft_targets is not None or w is not None or forget_rate > 0:
+                raise ValueError(
+                    "refine trains on its own soft targets: no loss, soft_targets, "
+                    "sample_weight or forget_rate"
+                )
+            clean = torch.from_numpy(np.asarray(refine[0], np.float32))[:, None]
+            avg = torch.from_numpy(np.array(refine[1], dtype=np.float32))
+            onehot = nn.functional.one_hot(y, n_classes).float()
         from mislabel.train._schedule import keep_rate, n_keep
 
         t_k = max(1, spec.epochs // 4)
@@ -234,13 +315,25 @@ def fit(
                     continue
                 xb = x[idx]
                 wb = None if w is None else w[idx]
+                target = None
+                if refine is not None:
+                    target = _refined_target(net, xb, idx, avg, clean, onehot, channels_last)
                 if mixup > 0:
                     lam = float(lam_rng.beta(mixup, mixup))
                     mate = torch.randperm(idx.numel(), generator=gen)
+                    if target is not None:
+                        lam = max(lam, 1.0 - lam)
+                        target = lam * target + (1.0 - lam) * target[mate]
                     xb = lam * xb + (1.0 - lam) * xb[mate]
                 if channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 out = net(xb)
+                if target is not None:
+                    obj = -(target * torch.log_softmax(out, dim=1)).sum(dim=1).mean()
+                    opt.zero_grad(set_to_none=True)
+                    obj.backward()
+                    opt.step()
+                    continue
                 per = loss(out, y[idx], index=idx) if per_sample_state else loss(out, y[idx])
                 if mixup > 0:
                     per_mate = loss(out, y[idx][mate])
@@ -261,6 +354,8 @@ def fit(
                 opt.zero_grad(set_to_none=True)
                 obj.backward()
                 opt.step()
+            if on_epoch is not None:
+                on_epoch(epoch, net)
             if val is not None and x_val is not None:
                 pred = _predict_logits(net, x_val, channels_last).argmax(1).numpy()
                 acc = float(np.mean(pred == val[1]))

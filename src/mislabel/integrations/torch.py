@@ -42,6 +42,7 @@ import hashlib
 import inspect
 import marshal
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,7 @@ from mislabel.train._loop import (  # noqa: E402
     seeded,
 )
 
-__all__ = ["TorchClassifier", "stable_repr", "to_estimator"]
+__all__ = ["TorchClassifier", "stable_repr", "temporal_pred_probs", "to_estimator"]
 
 
 def stable_repr(obj: Any) -> str:
@@ -231,6 +232,16 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             sample_weight: optional (n,) non-negative per-sample weights (e.g. detection
                 scores): the batch loss is their weighted mean.
         """
+        return self._fit(X, y, sample_weight)
+
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        on_epoch: Callable[[int, nn.Module], None] | None = None,
+    ) -> TorchClassifier:
+        """`fit`, and ``on_epoch(epoch, module)`` after each epoch."""
         check_scalar(
             self.predict_batch_size, "predict_batch_size", kind=numbers.Integral, min_val=1
         )
@@ -250,6 +261,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         loss_fn = build_loss(
             self.loss, self.loss_kwargs, n_samples=prep.y.shape[0], n_classes=prep.n_classes
         )
+        self.loss_ = loss_fn
         objective = Objective(loss_fn, prep.sample_weight, settings.epochs)
         alpha = check_mixup(self.mixup, objective, None)
         history: list[EpochLog] = fit_module(
@@ -260,6 +272,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             settings=settings,
             desc="fit",
             mixup=alpha,
+            on_epoch=on_epoch,
         )
         self.module_ = module
         self.loss_ = loss_fn
@@ -408,3 +421,70 @@ def to_estimator(
         n_classes=n_classes,
         require_all_classes=require_all_classes,
     )
+
+
+def temporal_pred_probs(
+    estimator: TorchClassifier, X: Any, labels: Any, *, sample_weight: Any = None
+) -> np.ndarray:
+    """Detection probabilities from **one** training run on all the data: the network's
+    probabilities for every training sample at the end of each epoch, averaged over the epochs
+    (a temporal ensemble), for :func:`mislabel.find_label_issues` in place of out-of-fold ones.
+
+    A network fits most correct labels early and wrong ones late, if at all; averaged over the
+    run, a wrong label keeps a low probability. Train with ``mixup`` (α = 1) so that the
+    network hardly memorises single wrong labels. These probabilities are in-sample, so the
+    flag count of ``find_label_issues`` is low; cut it at the confident-joint estimate from the
+    same probabilities, ``estimate_noise(labels, probs).n_issues``, which was within 10 % of
+    the true count on Fashion-MNIST at 20-60 % symmetric and 40 % pair noise. There, with a
+    mixup MLP trained (folds - 1) × the epochs of one fold (the sample passes of one k-fold
+    run), the ranking beat 3-fold out-of-fold probabilities of the same network
+    (ROC-AUC of the wrong labels 0.96 against 0.88 at 40 % pair noise, 0.97 against 0.94 at
+    60 % symmetric noise; ``benchmarks/results/table2_long.md``).
+
+    Args:
+        estimator: an unfitted :class:`TorchClassifier` (cloned; the original is untouched).
+            Its ``epochs`` are the length of the run, ``mixup`` should be > 0.
+        X: (n, ...) features.
+        labels: (n,) given (noisy) labels.
+        sample_weight: optional (n,) weights (e.g. label-quality scores of an earlier round).
+
+    Returns:
+        (n, n_classes) float32 probabilities, each row summing to 1.
+
+    Example:
+        >>> est = TorchClassifier(make_net, epochs=20, mixup=1.0, random_state=0)  # doctest: +SKIP
+        >>> probs = temporal_pred_probs(est, X, labels)                            # doctest: +SKIP
+        >>> count = mislabel.estimate_noise(labels, probs).n_issues               # doctest: +SKIP
+        >>> issues = mislabel.find_label_issues(labels, probs, n_issues=count)    # doctest: +SKIP
+    """
+    from sklearn.base import clone
+
+    from mislabel.exceptions import InvalidParameterError
+
+    if not isinstance(estimator, TorchClassifier):
+        raise InvalidParameterError(
+            "`estimator` must be a mislabel.integrations.torch.TorchClassifier (the run records "
+            f"the network after every epoch); got {type(estimator).__name__}. Wrap a network "
+            "with to_estimator(...) or TorchClassifier(...)."
+        )
+    est = clone(estimator)
+    x = as_features(X)
+    total: list[torch.Tensor] = []
+
+    def record(epoch: int, module: nn.Module) -> None:
+        logits = predict_logits(
+            module,
+            x,
+            int(est.predict_batch_size),
+            str(torch.device(est.device)),
+            bool(est.channels_last),
+        )
+        act = getattr(est.loss_, "activation", None)  # set before the first epoch
+        probs = act(logits) if callable(act) else torch.softmax(logits, dim=1)
+        if total:
+            total[0] += probs.double()
+        else:
+            total.append(probs.double())
+
+    est._fit(X, labels, sample_weight, on_epoch=record)
+    return (total[0] / int(est.epochs)).float().numpy()

@@ -550,8 +550,12 @@ def fit_module(
     dynamics: TrainingDynamics | None = None,
     desc: str = "train",
     mixup: float = 0.0,
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
 ) -> list[EpochLog]:
     """Train ``module`` in place on (x, y); return one :class:`EpochLog` per epoch.
+
+    ``on_epoch(epoch, module)`` is called after each epoch (the module is put back in train
+    mode afterwards, so the callback may predict in eval mode).
 
     In-training randomness (dropout, mixup's λ) draws from torch's RNG seeded with
     ``settings.seed + 1`` inside the call, and the batch order (and mixup's partners) from a
@@ -569,6 +573,7 @@ def fit_module(
             dynamics=dynamics,
             desc=desc,
             mixup=mixup,
+            on_epoch=on_epoch,
         )
 
 
@@ -603,6 +608,7 @@ def _fit_module(
     dynamics: TrainingDynamics | None,
     desc: str,
     mixup: float = 0.0,
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
 ) -> list[EpochLog]:
     device, cl = settings.device, settings.channels_last
     beta = torch.distributions.Beta(mixup, mixup) if mixup > 0 else None
@@ -656,6 +662,9 @@ def _fit_module(
             kept += k
         if dynamics is not None:
             dynamics.end_epoch()
+        if on_epoch is not None:
+            on_epoch(epoch, module)
+            module.train()
         log = EpochLog(epoch, total / max(kept, 1), rate, seen, kept, time.perf_counter() - t0)
         history.append(log)
         _report(bar, log, desc)
