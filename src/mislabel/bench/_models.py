@@ -33,12 +33,12 @@ from mislabel.exceptions import InvalidParameterError
 logger = logging.getLogger(__name__)
 
 Model = Literal["mlp", "cnn", "logreg"]
+MODELS: tuple[str, ...] = get_args(Model)
 
 #: Running-average factor of the refined targets (``fit(refine=...)``): ELR's β.
 REFINE_BETA = 0.7
 #: Sharpening temperature of the refined targets (DivideMix's T).
 REFINE_T = 0.5
-MODELS: tuple[str, ...] = get_args(Model)
 
 
 def _torch() -> Any:

@@ -1030,11 +1030,9 @@ class _Context:
                     sample_weight=weight,
                     mixup=mixup,
                 )
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-                with tmp.open("wb") as fh:
-                    np.save(fh, probs)
-                os.replace(tmp, path)
+                from mislabel.data._atomic import write_npy_atomic
+
+                write_npy_atomic(path, probs)
             self._dynamics[(rounds, mixup)] = probs
         return self._dynamics[(rounds, mixup)]
 
