@@ -38,6 +38,10 @@ Callbacks
   keeping ``R(t) = 1 - τ·min(t/T_k, 1)`` (co-teaching's schedule on one network).
 * :class:`TrainingDynamicsRecorder` — per-sample loss and margin per epoch → area under the
   margin (``.aum()``, ``.as_scores()``, ``.to_label_issues()``).
+* :class:`TemporalProbsRecorder` — the network's probabilities for every training sample
+  after each epoch, averaged (``.probs()``): detection probabilities from one run (with
+  fastai's ``MixUp``) instead of k folds, as :func:`mislabel.integrations.torch.
+  temporal_pred_probs` does for plain PyTorch.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ __all__ = [
     "IndexedDataset",
     "SampleWeightCallback",
     "SmallLossCallback",
+    "TemporalProbsRecorder",
     "TrainingDynamicsRecorder",
     "array_dls",
     "cross_val_pred_probs_fastai",
@@ -314,6 +319,83 @@ class TrainingDynamicsRecorder(Callback):
     def to_label_issues(self, labels: Any = None, **kwargs: Any) -> Any:
         """:meth:`mislabel.train.TrainingDynamics.to_label_issues`."""
         return self._dyn().to_label_issues(labels, **kwargs)
+
+
+class TemporalProbsRecorder(Callback):
+    """After each epoch's training phase, predict every training sample and keep the running
+    sum of the probabilities; :meth:`probs` is their mean over the epochs (a temporal
+    ensemble) for :func:`mislabel.find_label_issues`, cut at
+    ``mislabel.estimate_noise(labels, probs).n_issues`` (see
+    :func:`mislabel.integrations.torch.temporal_pred_probs` for why and what it measured).
+    Train with fastai's ``MixUp()`` callback so that single wrong labels are hardly
+    memorised; the predictions here are of the unmixed samples.
+
+    Args:
+        dl: the training samples in a fixed order without augmentation, one batch at a time,
+            the first ``n_inp`` elements of each batch being the model's inputs: e.g.
+            ``learn.dls.train.new(shuffle=False, drop_last=False)`` or
+            ``array_dls(X, labels, idx, idx).valid``. Row i of :meth:`probs` is its i-th
+            sample.
+        n_inp: number of inputs per batch (default: ``dl.n_inp``, else 1).
+        activation: maps the logits to probabilities (default softmax).
+    """
+
+    order = 60  # after the training phase's own callbacks
+
+    def __init__(
+        self,
+        dl: Any,
+        n_inp: int | None = None,
+        activation: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
+        super().__init__()
+        if not hasattr(dl, "__iter__"):
+            from mislabel.exceptions import InvalidParameterError
+
+            raise InvalidParameterError(
+                "`dl` must be an iterable of batches (a fastai or torch DataLoader over the "
+                f"training samples, unshuffled); got {type(dl).__name__}."
+            )
+        n = n_inp if n_inp is not None else getattr(dl, "n_inp", None)
+        self.n_inp = int(
+            check_scalar(1 if n is None else n, "n_inp", kind=numbers.Integral, min_val=1)
+        )
+        self.dl = dl
+        self.activation = activation
+        self.n_epochs = 0
+        self._sum: Tensor | None = None
+
+    def after_train(self) -> None:
+        model = self.learn.model
+        was_training = model.training
+        model.eval()
+        parts = []
+        with torch.no_grad():
+            for batch in self.dl:
+                logits = model(*batch[: self.n_inp]).float()
+                act = self.activation
+                parts.append((act(logits) if act is not None else logits.softmax(dim=1)).cpu())
+        model.train(was_training)
+        probs = torch.cat(parts).double()
+        if self._sum is not None and self._sum.shape != probs.shape:
+            from mislabel.exceptions import InvalidInputError
+
+            raise InvalidInputError(
+                f"`dl` gave {tuple(probs.shape)} probabilities after epoch {self.n_epochs + 1} "
+                f"but {tuple(self._sum.shape)} before: it must yield the same samples, in the "
+                "same order, every time (shuffle=False, drop_last=False)."
+            )
+        self._sum = probs if self._sum is None else self._sum + probs
+        self.n_epochs += 1
+
+    def probs(self) -> np.ndarray:
+        """(n, n_classes) float32: each training sample's probabilities averaged over the
+        finished epochs."""
+        if self._sum is None:
+            from mislabel.exceptions import NotFittedError
+
+            raise NotFittedError("TemporalProbsRecorder has recorded nothing; call fit first.")
+        return (self._sum / self.n_epochs).float().numpy()
 
 
 class SmallLossCallback(Callback):
