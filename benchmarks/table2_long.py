@@ -193,6 +193,7 @@ DEV_METHODS = [
     "mislabel_dyn_weight_elr",
     "mislabel_2dyn_weight_elr",
     "mislabel_dyn_weight_gce",
+    "mislabel_dyn_select",
     "elr",
     "ce_mixup",
     "oracle_remove",

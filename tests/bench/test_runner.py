@@ -109,12 +109,13 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
         "mislabel_dyn_weight_elr",
         "mislabel_2dyn_weight_elr",
         "mislabel_2round_mixoof_refine",
+        "mislabel_dyn_select",
     ]
     cfg = _tiny(methods, seeds=[0])
     cfg["experiments"][0]["noise"] = [{"kind": "symmetric", "rate": 0.4}]
     rows = {r["method"]: r for r in _rows(run_benchmark(cfg, tmp_path, progress=False).csv_path)}
     assert set(methods) <= set(rows)
-    kept = [m for m in methods if "_2round" in m or "weight" in m]
+    kept = [m for m in methods if "_2round" in m or "weight" in m or "select" in m]
     for m in kept:  # weights, nothing removed
         assert int(rows[m]["n_used"]) == int(rows[m]["n_train"])
         assert rows[m]["f1"] != ""
@@ -135,7 +136,7 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
     # detection from one mixup run on all samples: its flags removed, or its scores as weights
     dyn = rows["mislabel_dyn_remove"]
     assert int(dyn["n_used"]) == int(dyn["n_train"]) - int(dyn["n_flagged"]) < 400
-    assert rows["mislabel_dyn_weight_elr"]["f1"] == dyn["f1"]
+    assert rows["mislabel_dyn_weight_elr"]["f1"] == dyn["f1"] == rows["mislabel_dyn_select"]["f1"]
     assert len(list((tmp_path / ".cache" / "dynamics").rglob("*.npy"))) == 2  # rounds 1 and 2
 
 

@@ -215,6 +215,13 @@ RECIPE_NOTES: dict[str, str] = {
     ),
     "mislabel_2dyn_remove": "`mislabel_dyn_remove` after two weighted runs",
     "mislabel_dyn_weight_gce": "`mislabel_dyn_weight_elr` with GCE (q = 0.7) instead of ELR",
+    "mislabel_dyn_select": (
+        "`mislabel_dyn_weight_elr` or plain CE, whichever is estimated more accurate on a "
+        "noisy held-out 10 % of the training samples (both trained on the other 90 %; "
+        "accuracy on the true labels estimated from the noisy ones with the detection run's "
+        "noise matrix, `mislabel.metrics.estimate_clean_accuracy`), then retrained on all "
+        "samples: three final trainings instead of one"
+    ),
     "oracle_remove": (
         "the known wrong labels removed (perfect detection), CE on the rest: the ceiling of "
         "any detect-then-remove pipeline with this model (needs the true labels, like `oracle`)"
@@ -265,6 +272,7 @@ _RECIPES: tuple[str, ...] = (
     "mislabel_dyn_weight_elr",
     "mislabel_2dyn_weight_elr",
     "mislabel_dyn_weight_gce",
+    "mislabel_dyn_select",
 )
 #: Training-task methods that are not plain loss names (any registered loss name also works).
 TRAIN_METHODS: tuple[str, ...] = (
@@ -1070,7 +1078,10 @@ class _Context:
         mixup: float = 0.0,
         forget_rate: float = 0.0,
         refine: tuple[np.ndarray, np.ndarray] | None = None,
+        predict: np.ndarray | None = None,
     ) -> dict[str, Any]:
+        """Train on ``labels`` (the rows ``keep``), score on the clean test set; ``predict``:
+        also the predicted classes of these training rows (``"pred"``)."""
         from mislabel.bench._models import fit
 
         s = self.split
@@ -1100,11 +1111,14 @@ class _Context:
             refine=refine,
         )
         pred = fitted.predict_proba(s.X_test).argmax(axis=1)
-        return {
+        out = {
             "test_acc": float(np.mean(pred == s.y_test)),
             "n_used": int(y.shape[0]),
             "epoch_kept": fitted.epoch,
         }
+        if predict is not None:
+            out["pred"] = fitted.predict_proba(s.X[predict]).argmax(axis=1)
+        return out
 
 
 def _detection(flagged: np.ndarray, split: _Split) -> dict[str, Any]:
@@ -1273,6 +1287,50 @@ def _m_dynamics(
     return run
 
 
+#: Share of the training samples held out (with their noisy labels) to choose the final loss.
+SELECT_HOLDOUT = 0.1
+
+
+def _m_dyn_select(ctx: _Context) -> dict[str, Any]:
+    """Choose between `mislabel_dyn_weight_elr` and plain CE on a noisy held-out split: both
+    trained on 90 % of the samples, each one's accuracy on the *true* labels of the other 10 %
+    estimated from their noisy labels (:func:`mislabel.metrics.estimate_clean_accuracy`, the
+    noise matrix from the detection run), the better one retrained on all samples. Three
+    final trainings instead of one."""
+    from sklearn.model_selection import train_test_split
+
+    import mislabel
+    from mislabel.metrics import estimate_clean_accuracy
+
+    s = ctx.split
+    issues = ctx.dynamics_issues(1)
+    weight = _score_weights(issues)
+    t = mislabel.estimate_noise(s.labels, ctx.dynamics_probs(1)).noise_matrix
+    rows = np.arange(s.labels.shape[0])
+    fit_rows, held = train_test_split(
+        rows, test_size=SELECT_HOLDOUT, stratify=s.labels, random_state=ctx.seed
+    )
+    keep = np.zeros(rows.shape[0], dtype=bool)
+    keep[fit_rows] = True
+    candidates: dict[str, dict[str, Any]] = {
+        "elr": {"loss_name": "elr", "sample_weight": weight},
+        "ce": {"loss_name": None, "sample_weight": None},
+    }
+    estimates = {}
+    for name, c in candidates.items():
+        loss = None if c["loss_name"] is None else _loss(c["loss_name"], ctx)
+        trial = ctx.fit_eval(
+            s.labels, keep=keep, loss=loss, sample_weight=c["sample_weight"], predict=held
+        )
+        estimates[name] = estimate_clean_accuracy(s.labels[held], trial["pred"], t).accuracy
+    chosen = max(estimates, key=lambda name: estimates[name])
+    c = candidates[chosen]
+    loss = None if c["loss_name"] is None else _loss(c["loss_name"], ctx)
+    out = ctx.fit_eval(s.labels, loss=loss, sample_weight=c["sample_weight"])
+    logger.info("dyn_select chose %s (estimated clean accuracy %s)", chosen, estimates)
+    return {**out, **_detection(np.asarray(issues.mask), s)}
+
+
 def _m_remove_count(ctx: _Context) -> dict[str, Any]:
     """Our ranking, but as many flags as the calibrated confident joint estimates (cleanlab's
     count), flagged samples removed, CE."""
@@ -1349,6 +1407,7 @@ _TRAIN_FNS: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "mislabel_dyn_weight_elr": _m_dynamics(1, "reweight", "elr"),
     "mislabel_2dyn_weight_elr": _m_dynamics(2, "reweight", "elr"),
     "mislabel_dyn_weight_gce": _m_dynamics(1, "reweight", "gce"),
+    "mislabel_dyn_select": _m_dyn_select,
     "mislabel_2round_mixoof_refine": _m_action(
         "refine", None, rounds=2, oof_mixup=MIXUP_ALPHA, mixup=MIXUP_ALPHA
     ),
