@@ -76,7 +76,9 @@ def targets(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -> str
         "`mislabel_best` and `mislabel_remove+gce` were fixed before "
         "the first run of this table; `mislabel_best:known_rate` is given the true noise rate. "
         "Budget: cleanlab and the one-round rows train one out-of-fold pass for detection, "
-        "the `*2round*` recipes two and `mislabel_3round` three, before the same final model.",
+        "the `*2round*` recipes two and `mislabel_3round` three, before the same final model; the "
+        "`mislabel_dyn_*` recipes one training run with the sample passes of one out-of-fold "
+        "pass (`2dyn`: two), and `mislabel_dyn_select` three final trainings instead of one.",
         "",
     ]
     for m in config["ours"]:
