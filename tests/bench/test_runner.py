@@ -110,6 +110,7 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
         "mislabel_2dyn_weight_elr",
         "mislabel_2round_mixoof_refine",
         "mislabel_dyn_select",
+        "mislabel_dynoof_weight_elr",
     ]
     cfg = _tiny(methods, seeds=[0])
     cfg["experiments"][0]["noise"] = [{"kind": "symmetric", "rate": 0.4}]

@@ -215,6 +215,11 @@ RECIPE_NOTES: dict[str, str] = {
     ),
     "mislabel_2dyn_remove": "`mislabel_dyn_remove` after two weighted runs",
     "mislabel_dyn_weight_gce": "`mislabel_dyn_weight_elr` with GCE (q = 0.7) instead of ELR",
+    "mislabel_dynoof_weight_elr": (
+        "`mislabel_dyn_weight_elr` with the detection on the mean of the dynamics run's "
+        "probabilities and one round of out-of-fold probabilities of mixup models (two "
+        "detection budgets)"
+    ),
     "mislabel_dyn_select": (
         "`mislabel_dyn_weight_elr` or plain CE, whichever is estimated more accurate on a "
         "noisy held-out 10 % of the training samples (both trained on the other 90 %; "
@@ -273,6 +278,7 @@ _RECIPES: tuple[str, ...] = (
     "mislabel_2dyn_weight_elr",
     "mislabel_dyn_weight_gce",
     "mislabel_dyn_select",
+    "mislabel_dynoof_weight_elr",
 )
 #: Training-task methods that are not plain loss names (any registered loss name also works).
 TRAIN_METHODS: tuple[str, ...] = (
@@ -1044,12 +1050,18 @@ class _Context:
             self._dynamics[(rounds, mixup)] = probs
         return self._dynamics[(rounds, mixup)]
 
-    def dynamics_issues(self, rounds: int = 1, mixup: float = MIXUP_ALPHA) -> Any:
+    def dynamics_issues(
+        self, rounds: int = 1, mixup: float = MIXUP_ALPHA, with_oof: bool = False
+    ) -> Any:
         """Our detection on :meth:`dynamics_probs`, as many flags as the confident-joint
-        estimate from the same probabilities (``estimate_noise(...).n_issues``)."""
+        estimate from the same probabilities (``estimate_noise(...).n_issues``).
+        ``with_oof``: on the mean of those and one round of out-of-fold probabilities of mixup
+        models (two detection budgets)."""
         import mislabel
 
         probs = self.dynamics_probs(rounds, mixup)
+        if with_oof:
+            probs = (probs + self.probs_after_rounds(1, MIXUP_ALPHA)) / 2
         labels = self.split.labels
         count = int(mislabel.estimate_noise(labels, probs).n_issues)
         return mislabel.find_label_issues(labels, probs, n_issues=count)
@@ -1268,14 +1280,14 @@ def _m_action(
 
 
 def _m_dynamics(
-    rounds: int = 1, action: str = "remove", loss_name: str | None = None
+    rounds: int = 1, action: str = "remove", loss_name: str | None = None, with_oof: bool = False
 ) -> Callable[[_Context], dict[str, Any]]:
     """Detection on the temporal ensemble of a mixup run on all samples
     (:meth:`_Context.dynamics_issues`), then the flags removed (or every sample weighted by
     its score), then the same model with CE or ``loss_name``."""
 
     def run(ctx: _Context) -> dict[str, Any]:
-        issues = ctx.dynamics_issues(rounds)
+        issues = ctx.dynamics_issues(rounds, with_oof=with_oof)
         mask = np.asarray(issues.mask)
         loss = None if loss_name is None else _loss(loss_name, ctx)
         if action == "remove":
@@ -1408,6 +1420,7 @@ _TRAIN_FNS: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "mislabel_2dyn_weight_elr": _m_dynamics(2, "reweight", "elr"),
     "mislabel_dyn_weight_gce": _m_dynamics(1, "reweight", "gce"),
     "mislabel_dyn_select": _m_dyn_select,
+    "mislabel_dynoof_weight_elr": _m_dynamics(1, "reweight", "elr", with_oof=True),
     "mislabel_2round_mixoof_refine": _m_action(
         "refine", None, rounds=2, oof_mixup=MIXUP_ALPHA, mixup=MIXUP_ALPHA
     ),
