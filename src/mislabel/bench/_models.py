@@ -168,7 +168,6 @@ def epoch_probs(
 
     def record(epoch: int, net: Any) -> None:
         total[:] += torch.softmax(_predict_logits(net, x, spec.model == "cnn"), 1).numpy()
-        net.train()
 
     fit(
         spec,
@@ -258,9 +257,8 @@ def fit(
             replaced by the network's own guess, so its image still teaches. With ``mixup``
             the targets are mixed like the inputs, λ ← max(λ, 1 − λ). Not with ``loss``,
             ``sample_weight``, ``soft_targets`` or ``forget_rate``.
-        on_epoch: called as ``on_epoch(epoch, net)`` after each epoch (the network in train
-            mode; a callback that predicts must switch to eval mode and back, as
-            :func:`epoch_probs` does).
+        on_epoch: called as ``on_epoch(epoch, net)`` after each epoch; it may leave the
+            network in eval mode (every epoch starts with ``net.train()``).
     """
     torch = _torch()
     nn = torch.nn
@@ -330,19 +328,15 @@ def fit(
                 out = net(xb)
                 if target is not None:
                     obj = -(target * torch.log_softmax(out, dim=1)).sum(dim=1).mean()
-                    opt.zero_grad(set_to_none=True)
-                    obj.backward()
-                    opt.step()
-                    continue
-                per = loss(out, y[idx], index=idx) if per_sample_state else loss(out, y[idx])
-                if mixup > 0:
-                    per_mate = loss(out, y[idx][mate])
+                elif mixup > 0:  # no per-sample state here (checked above)
+                    per, per_mate = loss(out, y[idx]), loss(out, y[idx][mate])
                     if wb is None:
                         obj = (lam * per + (1.0 - lam) * per_mate).mean()
                     else:
                         num = lam * per * wb + (1.0 - lam) * per_mate * wb[mate]
                         obj = num.sum() / wb.sum().clamp_min(1e-12)
                 else:
+                    per = loss(out, y[idx], index=idx) if per_sample_state else loss(out, y[idx])
                     if forget_rate > 0:
                         rate = keep_rate(epoch, forget_rate, t_k)
                         if rate < 1.0:

@@ -1318,27 +1318,29 @@ def _m_dyn_select(ctx: _Context) -> dict[str, Any]:
     issues = ctx.dynamics_issues(1)
     weight = _score_weights(issues)
     t = mislabel.estimate_noise(s.labels, ctx.dynamics_probs(1)).noise_matrix
-    rows = np.arange(s.labels.shape[0])
     fit_rows, held = train_test_split(
-        rows, test_size=SELECT_HOLDOUT, stratify=s.labels, random_state=ctx.seed
+        np.arange(s.labels.shape[0]),
+        test_size=SELECT_HOLDOUT,
+        stratify=s.labels,
+        random_state=ctx.seed,
     )
-    keep = np.zeros(rows.shape[0], dtype=bool)
-    keep[fit_rows] = True
-    candidates: dict[str, dict[str, Any]] = {
-        "elr": {"loss_name": "elr", "sample_weight": weight},
-        "ce": {"loss_name": None, "sample_weight": None},
+    keep = np.isin(np.arange(s.labels.shape[0]), fit_rows)
+    # candidate: (loss name or None for CE, sample weights)
+    candidates = {"elr": ("elr", weight), "ce": (None, None)}
+
+    def train(name: str, **kwargs: Any) -> dict[str, Any]:
+        loss_name, w = candidates[name]
+        loss = None if loss_name is None else _loss(loss_name, ctx)
+        return ctx.fit_eval(s.labels, loss=loss, sample_weight=w, **kwargs)
+
+    estimates = {
+        name: estimate_clean_accuracy(
+            s.labels[held], train(name, keep=keep, predict=held)["pred"], t
+        ).accuracy
+        for name in candidates
     }
-    estimates = {}
-    for name, c in candidates.items():
-        loss = None if c["loss_name"] is None else _loss(c["loss_name"], ctx)
-        trial = ctx.fit_eval(
-            s.labels, keep=keep, loss=loss, sample_weight=c["sample_weight"], predict=held
-        )
-        estimates[name] = estimate_clean_accuracy(s.labels[held], trial["pred"], t).accuracy
     chosen = max(estimates, key=lambda name: estimates[name])
-    c = candidates[chosen]
-    loss = None if c["loss_name"] is None else _loss(c["loss_name"], ctx)
-    out = ctx.fit_eval(s.labels, loss=loss, sample_weight=c["sample_weight"])
+    out = train(chosen)
     logger.info("dyn_select chose %s (estimated clean accuracy %s)", chosen, estimates)
     return {**out, **_detection(np.asarray(issues.mask), s)}
 

@@ -275,7 +275,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             on_epoch=on_epoch,
         )
         self.module_ = module
-        self.loss_ = loss_fn
         self.history_ = tuple(history)
         self.n_classes_ = prep.n_classes
         self.classes_ = np.arange(prep.n_classes)
@@ -293,17 +292,20 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """(n, n_classes) float32 class probabilities (softmax of the logits, or the loss's
         ``activation``)."""
         self._check_fitted()
-        x = as_features(X)
+        return self._probs(self.module_, as_features(X)).float().numpy()
+
+    def _probs(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities of ``module`` over ``x``: softmax of the logits, or the loss's
+        ``activation`` (``loss_`` is set before the first epoch)."""
         logits = predict_logits(
-            self.module_,
+            module,
             x,
             int(self.predict_batch_size),
             str(torch.device(self.device)),
             bool(self.channels_last),
         )
         act = getattr(self.loss_, "activation", None)
-        probs = act(logits) if callable(act) else torch.softmax(logits, dim=1)
-        return probs.float().numpy()
+        return act(logits) if callable(act) else torch.softmax(logits, dim=1)
 
     def predict(self, X: Any) -> np.ndarray:
         """(n,) the most probable class."""
@@ -472,22 +474,13 @@ def temporal_pred_probs(
         )
     est = clone(estimator)
     x = as_features(X)
-    total: list[torch.Tensor] = []
+    total: torch.Tensor | None = None
 
     def record(epoch: int, module: nn.Module) -> None:
-        logits = predict_logits(
-            module,
-            x,
-            int(est.predict_batch_size),
-            str(torch.device(est.device)),
-            bool(est.channels_last),
-        )
-        act = getattr(est.loss_, "activation", None)  # set before the first epoch
-        probs = act(logits) if callable(act) else torch.softmax(logits, dim=1)
-        if total:
-            total[0] += probs.double()
-        else:
-            total.append(probs.double())
+        nonlocal total
+        probs = est._probs(module, x).double()
+        total = probs if total is None else total + probs
 
     est._fit(X, labels, sample_weight, on_epoch=record)
-    return (total[0] / int(est.epochs)).float().numpy()
+    assert total is not None  # at least one epoch (checked by fit)
+    return (total / int(est.epochs)).float().numpy()
