@@ -198,6 +198,7 @@ DEV_METHODS = [
     "mislabel_dyn_weight_gce",
     "mislabel_dyn_select",
     "mislabel_dynoof_weight_elr",
+    "mislabel_dynknn_weight_elr",
     "elr",
     "ce_mixup",
     "oracle_remove",

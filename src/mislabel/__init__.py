@@ -15,6 +15,7 @@ from mislabel.detect import (
     find_label_issues,
     health_summary,
     label_quality_scores,
+    neighbor_label_probs,
     true_label_posterior,
 )
 from mislabel.exceptions import (
@@ -42,5 +43,6 @@ __all__ = [
     "health_summary",
     "label_quality_scores",
     "metrics",
+    "neighbor_label_probs",
     "true_label_posterior",
 ]

@@ -132,3 +132,25 @@ def test_epoch_probs_average_every_epoch_and_rank_wrong_labels_low(noisy_digits)
         TrainSpec(model="mlp", epochs=1, batch_size=32, lr=3e-3), X, noisy, 10, seed=0, mixup=1.0
     )
     assert not np.allclose(one, probs)
+
+
+def test_epoch_probs_with_neighbors_mix_in_the_feature_space_label_vote(noisy_digits) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from mislabel.bench._models import epoch_probs
+
+    X, y, noisy = noisy_digits
+    spec = TrainSpec(model="mlp", epochs=20, batch_size=32, lr=3e-3)
+    plain = epoch_probs(spec, X, noisy, 10, seed=0, mixup=4.0)
+    mixed = epoch_probs(spec, X, noisy, 10, seed=0, mixup=4.0, neighbors=10)
+    np.testing.assert_allclose(mixed.sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(mixed, plain)
+    np.testing.assert_array_equal(
+        mixed, epoch_probs(spec, X, noisy, 10, seed=0, mixup=4.0, neighbors=10)
+    )
+    # the neighbours' labels separate the 40 % wrong labels as well (0.99 when written)
+    given = mixed[np.arange(600), noisy]
+    assert roc_auc_score(noisy != y, -given) > 0.95
+    # a linear model has no hidden layer: its neighbours are found in the input itself
+    lin = epoch_probs(TrainSpec(model="logreg", epochs=4), X, noisy, 10, seed=0, neighbors=10)
+    np.testing.assert_allclose(lin.sum(axis=1), 1.0, atol=1e-5)

@@ -111,6 +111,7 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
         "mislabel_2round_mixoof_refine",
         "mislabel_dyn_select",
         "mislabel_dynoof_weight_elr",
+        "mislabel_dynknn_weight_elr",
     ]
     cfg = _tiny(methods, seeds=[0])
     cfg["experiments"][0]["noise"] = [{"kind": "symmetric", "rate": 0.4}]
@@ -138,7 +139,9 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
     dyn = rows["mislabel_dyn_remove"]
     assert int(dyn["n_used"]) == int(dyn["n_train"]) - int(dyn["n_flagged"]) < 400
     assert rows["mislabel_dyn_weight_elr"]["f1"] == dyn["f1"] == rows["mislabel_dyn_select"]["f1"]
-    assert len(list((tmp_path / ".cache" / "dynamics").rglob("*.npy"))) == 2  # rounds 1 and 2
+    # rounds 1 and 2, and the α = 4 run with the k-NN part (its own flags)
+    assert len(list((tmp_path / ".cache" / "dynamics").rglob("*.npy"))) == 3
+    assert rows["mislabel_dynknn_weight_elr"]["n_flagged"] != dyn["n_flagged"]
 
 
 def test_oracle_is_the_same_under_every_noise_setting(tmp_path: Path) -> None:

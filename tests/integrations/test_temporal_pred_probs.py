@@ -81,3 +81,59 @@ def test_rejects_an_estimator_it_cannot_record() -> None:
 
     with pytest.raises(InvalidParameterError, match=r"TorchClassifier.*LogisticRegression"):
         temporal_pred_probs(LogisticRegression(), np.zeros((4, 2)), np.array([0, 1, 0, 1]))
+
+
+def test_neighbors_average_in_the_label_vote_of_the_penultimate_features(
+    digits_pair40, mlp
+) -> None:
+    X, y, labels = digits_pair40
+    X, y, labels = X[:400], y[:400], labels[:400]
+    est = TorchClassifier(mlp(dim=64, n_classes=10, hidden=32), epochs=2, mixup=4.0, **FAST)
+    plain = temporal_pred_probs(est, X, labels)
+    mixed = temporal_pred_probs(est, X, labels, neighbors=7)
+    # epoch 2 of 2 is the second half: the fitted network's features, the input of its last
+    # nn.Linear, vote with their 7 nearest neighbours' labels
+    net = est.fit(X, labels).module_
+    with torch.no_grad():
+        feats = net[:-1](torch.from_numpy(X)).numpy()
+    votes = mislabel.neighbor_label_probs(feats, labels, n_neighbors=7, n_classes=10)
+    np.testing.assert_allclose(mixed, (plain + votes) / 2, atol=1e-5)
+
+
+def test_neighbors_and_stronger_mixup_find_more_pair_flips(digits_pair40, mlp) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    X, y, labels = digits_pair40
+    make = mlp(dim=64, n_classes=10, hidden=128)
+    wrong = labels != y
+
+    def quality(alpha: float, neighbors: int) -> tuple[float, float]:
+        est = TorchClassifier(make, epochs=20, mixup=alpha, **FAST)
+        probs = temporal_pred_probs(est, X, labels, neighbors=neighbors)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+        count = mislabel.estimate_noise(labels, probs).n_issues
+        issues = mislabel.find_label_issues(labels, probs, n_issues=count)
+        auc = roc_auc_score(wrong, -np.asarray(issues.scores))
+        return auc, precision_recall_f1(issues.mask, wrong)[2]
+
+    _, f1_plain = quality(1.0, 0)
+    auc_knn, f1_knn = quality(4.0, 30)
+    # when written: F1 at the estimated count 0.921 → 0.976 (recall 0.86 → 0.96), ROC-AUC
+    # 0.997 both
+    assert f1_knn > f1_plain + 0.03
+    assert auc_knn > 0.99
+
+
+def test_neighbors_need_a_linear_last_layer(digits_pair40) -> None:
+    from torch import nn
+
+    X, _, labels = digits_pair40
+
+    def make() -> nn.Module:  # logits from a 1×1 convolution: no nn.Linear anywhere
+        return nn.Sequential(nn.Unflatten(1, (64, 1, 1)), nn.Conv2d(64, 10, 1), nn.Flatten())
+
+    est = TorchClassifier(make, epochs=2, **FAST)
+    with pytest.raises(InvalidParameterError, match=r"last nn.Linear.*Sequential has no"):
+        temporal_pred_probs(est, X[:100], labels[:100], neighbors=5)
+    with pytest.raises(InvalidParameterError, match="`neighbors` must be >= 0"):
+        temporal_pred_probs(est, X[:100], labels[:100], neighbors=-1)

@@ -158,16 +158,34 @@ def epoch_probs(
     seed: int,
     sample_weight: np.ndarray | None = None,
     mixup: float = 0.0,
+    neighbors: int = 0,
 ) -> np.ndarray:
     """(n, K) the training set's softmax averaged over the end of every epoch of one run of
     :func:`fit` on all of ``X`` (a temporal ensemble; in-sample, so a label the network has
-    memorised pulls its own row; with ``mixup`` it memorises few)."""
+    memorised pulls its own row; with ``mixup`` it memorises few).
+
+    ``neighbors`` > 0: the mean of that and the given labels' distribution among each sample's
+    ``neighbors`` nearest others (:func:`mislabel.neighbor_label_probs`) in the network's
+    penultimate features (the input for ``"logreg"``), averaged over the second half of the
+    epochs."""
+    from mislabel.detect import neighbor_label_probs
+
     torch = _torch()
     x = torch.from_numpy(np.ascontiguousarray(X))
+    channels_last = spec.model == "cnn"
     total = np.zeros((x.shape[0], n_classes), dtype=np.float64)
+    knn = np.zeros_like(total)
+    first_knn = spec.epochs // 2
 
     def record(epoch: int, net: Any) -> None:
-        total[:] += torch.softmax(_predict_logits(net, x, spec.model == "cnn"), 1).numpy()
+        total[:] += torch.softmax(_predict_logits(net, x, channels_last), 1).numpy()
+        if neighbors and epoch >= first_knn:
+            body = net[:-1] if isinstance(net, torch.nn.Sequential) else None
+            feats = X if body is None else _predict_logits(body, x, channels_last).numpy()
+            feats = np.asarray(feats).reshape(x.shape[0], -1)
+            knn[:] += neighbor_label_probs(
+                feats, labels, n_neighbors=neighbors, n_classes=n_classes
+            )
 
     fit(
         spec,
@@ -179,7 +197,10 @@ def epoch_probs(
         mixup=mixup,
         on_epoch=record,
     )
-    return (total / spec.epochs).astype(np.float32)
+    probs = total / spec.epochs
+    if neighbors:
+        probs = (probs + knn / (spec.epochs - first_knn)) / 2
+    return probs.astype(np.float32)
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,6 +14,7 @@ from mislabel.detect._issues import (
     find_label_issues,
     true_label_posterior,
 )
+from mislabel.detect._knn import neighbor_label_probs
 from mislabel.detect._oof import cross_val_pred_probs
 from mislabel.detect._scores import DEFAULT_SCORE_METHOD, SCORE_METHODS, label_quality_scores
 
@@ -32,5 +33,6 @@ __all__ = [
     "find_label_issues",
     "health_summary",
     "label_quality_scores",
+    "neighbor_label_probs",
     "true_label_posterior",
 ]

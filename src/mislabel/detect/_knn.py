@@ -1,0 +1,85 @@
+"""Label distributions of each sample's nearest neighbours in a feature space.
+
+A wrong label is usually surrounded by samples of its true class: the share of each given label
+among a sample's k nearest neighbours (the sample itself left out) is a second opinion on its
+label that needs no held-out model, only features (a network's penultimate layer, text or image
+embeddings). Averaged with a model's probabilities it feeds :func:`mislabel.find_label_issues`
+(Deep k-NN filtering, Bahri, Jiang & Gupta, ICML 2020).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from mislabel._validation import check_labels, check_scalar
+from mislabel.exceptions import InvalidInputError
+
+__all__ = ["neighbor_label_probs"]
+
+
+def neighbor_label_probs(
+    features: Any,
+    labels: Any,
+    *,
+    n_neighbors: int = 30,
+    n_classes: int | None = None,
+    smoothing: float = 0.01,
+) -> np.ndarray:
+    """(n, n_classes) the given labels' distribution among each sample's nearest neighbours.
+
+    Row i is ``(count_j + smoothing) / (n_neighbors + n_classes · smoothing)``, with ``count_j``
+    the number of the ``n_neighbors`` nearest other samples (cosine distance on ``features``)
+    labelled j. Use it as probabilities for :func:`~mislabel.find_label_issues`, alone or
+    averaged with a model's (``(pred_probs + knn) / 2``).
+
+    Args:
+        features: (n, d) finite features (e.g. a network's penultimate activations).
+        labels: (n,) given labels in ``[0, n_classes)``.
+        n_neighbors: neighbours per sample, below n.
+        n_classes: number of classes (default: ``labels.max() + 1``).
+        smoothing: added to every count, so that no class has probability 0.
+
+    Returns:
+        (n, n_classes) float32 rows summing to 1.
+
+    Example:
+        >>> knn = neighbor_label_probs(embeddings, labels, n_neighbors=30)  # doctest: +SKIP
+        >>> issues = mislabel.find_label_issues(labels, (pred_probs + knn) / 2)  # doctest: +SKIP
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2:
+        raise InvalidInputError(
+            f"`features` must have shape (n_samples, n_features); got shape {x.shape}. "
+            "Flatten each sample's features first, e.g. features.reshape(len(features), -1)."
+        )
+    if not np.all(np.isfinite(x)):
+        raise InvalidInputError("`features` must be finite; got NaN or infinite values.")
+    y = check_labels(labels, n_classes=n_classes, n_samples=x.shape[0])
+    k = int(y.max()) + 1 if n_classes is None else int(n_classes)
+    n = x.shape[0]
+    check_scalar(n_neighbors, "n_neighbors", kind=numbers.Integral, min_val=1)
+    if n_neighbors >= n:
+        raise InvalidInputError(
+            f"`n_neighbors` must be below the number of samples ({n}); got {n_neighbors}."
+        )
+    check_scalar(smoothing, "smoothing", min_val=0.0, include_min=False)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = x / np.where(norms > 0, norms, 1.0)
+    nn = NearestNeighbors(n_neighbors=int(n_neighbors) + 1).fit(x)
+    _, ind = nn.kneighbors(x)
+    # leave the sample itself out: it is among its own k + 1 nearest (distance 0) unless
+    # exact duplicates push it out, in which case the farthest neighbour goes instead
+    own = ind == np.arange(n)[:, None]
+    drop = np.where(own.any(axis=1), own.argmax(axis=1), ind.shape[1] - 1)
+    keep = np.ones_like(ind, dtype=bool)
+    keep[np.arange(n), drop] = False
+    neigh = ind[keep].reshape(n, int(n_neighbors))
+    counts = np.zeros((n, k), dtype=np.float64)
+    np.add.at(counts, (np.repeat(np.arange(n), n_neighbors), y[neigh].ravel()), 1.0)
+    probs = (counts + smoothing) / (n_neighbors + k * smoothing)
+    return probs.astype(np.float32)
