@@ -214,6 +214,30 @@ def test_temporal_probs_recorder_gives_one_run_detection_probabilities(data) -> 
     assert nl.is_noisy[issues.mask].mean() > 0.9
 
 
+def test_temporal_probs_recorder_with_neighbors_adds_the_feature_space_label_vote(data) -> None:
+    X, y = data
+    nl = flip_symmetric(y, 0.3, random_state=0)
+    everything = np.arange(N)
+    valid = array_dls(X, nl.labels, everything, everything, bs=64).valid
+    plain, voting = TemporalProbsRecorder(valid), TemporalProbsRecorder(valid, neighbors=5)
+    learn = _fit(X, nl.labels, [plain, voting], epochs=2, with_index=False)
+    # of 2 epochs only the second votes: the trained model's penultimate features (the input
+    # of its last nn.Linear), each sample's 5 nearest others' labels
+    with torch.no_grad():
+        feats = learn.model[:-1](torch.as_tensor(X, dtype=torch.float32)).numpy()
+    votes = mislabel.neighbor_label_probs(feats, nl.labels, n_neighbors=5, n_classes=K)
+    np.testing.assert_allclose(voting.probs(), (plain.probs() + votes) / 2, atol=1e-5)
+
+    class InputsOnly:  # batches without their labels
+        def __iter__(self):
+            yield (torch.as_tensor(X, dtype=torch.float32),)
+
+    with pytest.raises(InvalidInputError, match="needs the labels"):
+        _fit(X, y, [TemporalProbsRecorder(InputsOnly(), neighbors=5)], epochs=2, with_index=False)
+    with pytest.raises(InvalidParameterError, match="`neighbors` must be >= 0"):
+        TemporalProbsRecorder(valid, neighbors=-2)
+
+
 def test_temporal_probs_recorder_rejects_a_changing_loader(data) -> None:
     X, y = data
     sizes = iter([N, N // 2])

@@ -338,6 +338,12 @@ class TemporalProbsRecorder(Callback):
             sample.
         n_inp: number of inputs per batch (default: ``dl.n_inp``, else 1).
         activation: maps the logits to probabilities (default softmax).
+        neighbors: > 0 averages :meth:`probs` with the given labels' distribution among each
+            sample's ``neighbors`` nearest others in the model's penultimate features (the
+            input of its last ``nn.Linear``; :func:`mislabel.neighbor_label_probs`), averaged
+            over the second half of the epochs (as
+            :func:`mislabel.integrations.torch.temporal_pred_probs`); the labels are the
+            batches' element ``n_inp``.
     """
 
     order = 60  # after the training phase's own callbacks
@@ -347,6 +353,7 @@ class TemporalProbsRecorder(Callback):
         dl: Any,
         n_inp: int | None = None,
         activation: Callable[[Tensor], Tensor] | None = None,
+        neighbors: int = 0,
     ) -> None:
         super().__init__()
         if not hasattr(dl, "__iter__"):
@@ -362,19 +369,30 @@ class TemporalProbsRecorder(Callback):
         )
         self.dl = dl
         self.activation = activation
+        self.neighbors = int(check_scalar(neighbors, "neighbors", kind=numbers.Integral, min_val=0))
         self.n_epochs = 0
         self._sum: Tensor | None = None
+        self._knn: np.ndarray | None = None
+        self._knn_epochs = 0
 
     def after_train(self) -> None:
+        from mislabel.train._loop import recording_penultimate
+
         model = self.learn.model
+        # the second half of the run: epochs n_epoch // 2 ... n_epoch - 1
+        vote = self.neighbors > 0 and self.n_epochs >= int(getattr(self.learn, "n_epoch", 0)) // 2
         was_training = model.training
         model.eval()
-        parts = []
-        with torch.no_grad():
+        parts: list[Tensor] = []
+        feats: list[Tensor] = []
+        given: list[np.ndarray] = []
+        with torch.no_grad(), recording_penultimate(model, feats) if vote else nullcontext():
             for batch in self.dl:
                 logits = model(*batch[: self.n_inp]).float()
                 act = self.activation
                 parts.append((act(logits) if act is not None else logits.softmax(dim=1)).cpu())
+                if vote:
+                    given.append(self._batch_labels(batch))
         model.train(was_training)
         probs = torch.cat(parts).double()
         if self._sum is not None and self._sum.shape != probs.shape:
@@ -387,15 +405,37 @@ class TemporalProbsRecorder(Callback):
             )
         self._sum = probs if self._sum is None else self._sum + probs
         self.n_epochs += 1
+        if vote:
+            from mislabel.detect import neighbor_label_probs
+
+            votes = neighbor_label_probs(
+                torch.cat(feats).numpy(),
+                np.concatenate(given),
+                n_neighbors=self.neighbors,
+                n_classes=probs.shape[1],
+            )
+            self._knn = votes if self._knn is None else self._knn + votes
+            self._knn_epochs += 1
+
+    def _batch_labels(self, batch: Any) -> np.ndarray:
+        if len(batch) <= self.n_inp:
+            raise InvalidInputError(
+                f"`neighbors` needs the labels: each batch of `dl` must hold them after its "
+                f"{self.n_inp} input(s); got batches of {len(batch)} element(s)."
+            )
+        return np.asarray(batch[self.n_inp].detach().cpu()).reshape(-1)
 
     def probs(self) -> np.ndarray:
         """(n, n_classes) float32: each training sample's probabilities averaged over the
-        finished epochs."""
+        finished epochs (with ``neighbors``: averaged with the mean label vote)."""
         if self._sum is None:
             from mislabel.exceptions import NotFittedError
 
             raise NotFittedError("TemporalProbsRecorder has recorded nothing; call fit first.")
-        return (self._sum / self.n_epochs).float().numpy()
+        out = (self._sum / self.n_epochs).numpy()
+        if self._knn is not None:
+            out = (out + self._knn / self._knn_epochs) / 2
+        return out.astype(np.float32)
 
 
 class SmallLossCallback(Callback):

@@ -68,6 +68,7 @@ from mislabel.train._loop import (  # noqa: E402
     fit_module,
     predict_logits,
     prepare,
+    recording_penultimate,
     seeded,
 )
 
@@ -516,25 +517,8 @@ def temporal_pred_probs(
 def _probs_and_features(
     est: TorchClassifier, module: nn.Module, x: torch.Tensor
 ) -> tuple[torch.Tensor, np.ndarray]:
-    """``est._probs(module, x)`` and, from the same pass, the input of the module's last
-    ``nn.Linear`` (its penultimate features), flattened per sample."""
-    from mislabel.exceptions import InvalidParameterError
-
-    linear = [m for m in module.modules() if isinstance(m, nn.Linear)]
-    if not linear:
-        raise InvalidParameterError(
-            "`neighbors` needs the network's penultimate features: the input of its last "
-            f"nn.Linear layer; {type(module).__name__} has no nn.Linear. Pass neighbors=0, or "
-            "compute features yourself and call mislabel.neighbor_label_probs."
-        )
+    """``est._probs(module, x)`` and, from the same pass, the module's penultimate features."""
     parts: list[torch.Tensor] = []
-
-    def grab(_: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        parts.append(inputs[0].detach().float().flatten(1).cpu())
-
-    handle = linear[-1].register_forward_pre_hook(grab)
-    try:
+    with recording_penultimate(module, parts):
         probs = est._probs(module, x).double()
-    finally:
-        handle.remove()
     return probs, torch.cat(parts).numpy()

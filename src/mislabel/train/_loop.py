@@ -672,6 +672,32 @@ def _fit_module(
     return history
 
 
+@contextlib.contextmanager
+def recording_penultimate(module: nn.Module, sink: list[Tensor]) -> Iterator[None]:
+    """While inside, every forward pass of ``module`` appends the input of its last
+    ``nn.Linear`` (its penultimate features, flattened per sample, on the CPU) to ``sink``.
+
+    Raises:
+        InvalidParameterError: ``module`` has no ``nn.Linear``.
+    """
+    linear = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    if not linear:
+        raise InvalidParameterError(
+            "`neighbors` needs the network's penultimate features: the input of its last "
+            f"nn.Linear layer; {type(module).__name__} has no nn.Linear. Pass neighbors=0, or "
+            "compute features yourself and call mislabel.neighbor_label_probs."
+        )
+
+    def grab(_: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+        sink.append(inputs[0].detach().float().flatten(1).cpu())
+
+    handle = linear[-1].register_forward_pre_hook(grab)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def predict_logits(
     module: nn.Module, x: Tensor, batch_size: int, device: str, channels_last: bool
 ) -> Tensor:
