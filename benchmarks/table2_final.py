@@ -47,6 +47,7 @@ from mislabel.bench import builtin_config, gap_closed, run_benchmark
 HEADLINE = "mislabel_dynknn_weight_elr"
 #: Every recipe shown beside it, with its own gap closed and count of sets above cleanlab.
 OTHERS = (
+    "mislabel_dynknn_select",
     "mislabel_dynoof_weight_elr",
     "mislabel_dyn_weight_elr",
     "mislabel_dyn_select",

@@ -112,6 +112,7 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
         "mislabel_dyn_select",
         "mislabel_dynoof_weight_elr",
         "mislabel_dynknn_weight_elr",
+        "mislabel_dynknn_select",
     ]
     cfg = _tiny(methods, seeds=[0])
     cfg["experiments"][0]["noise"] = [{"kind": "symmetric", "rate": 0.4}]
@@ -141,7 +142,9 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
     assert rows["mislabel_dyn_weight_elr"]["f1"] == dyn["f1"] == rows["mislabel_dyn_select"]["f1"]
     # rounds 1 and 2, and the α = 4 run with the k-NN part (its own flags)
     assert len(list((tmp_path / ".cache" / "dynamics").rglob("*.npy"))) == 3
-    assert rows["mislabel_dynknn_weight_elr"]["n_flagged"] != dyn["n_flagged"]
+    knn = rows["mislabel_dynknn_weight_elr"]
+    assert knn["n_flagged"] != dyn["n_flagged"]
+    assert rows["mislabel_dynknn_select"]["f1"] == knn["f1"]  # the same detection
 
 
 def test_oracle_is_the_same_under_every_noise_setting(tmp_path: Path) -> None:
