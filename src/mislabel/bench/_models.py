@@ -168,24 +168,21 @@ def epoch_probs(
     ``neighbors`` nearest others (:func:`mislabel.neighbor_label_probs`) in the network's
     penultimate features (the input for ``"logreg"``), averaged over the second half of the
     epochs."""
-    from mislabel.detect import neighbor_label_probs
+    from mislabel.detect._knn import TemporalVote
 
     torch = _torch()
     x = torch.from_numpy(np.ascontiguousarray(X))
     channels_last = spec.model == "cnn"
-    total = np.zeros((x.shape[0], n_classes), dtype=np.float64)
-    knn = np.zeros_like(total)
-    first_knn = spec.epochs // 2
+    vote = TemporalVote(neighbors)
 
     def record(epoch: int, net: Any) -> None:
-        total[:] += torch.softmax(_predict_logits(net, x, channels_last), 1).numpy()
-        if neighbors and epoch >= first_knn:
-            body = net[:-1] if isinstance(net, torch.nn.Sequential) else None
-            feats = X if body is None else _predict_logits(body, x, channels_last).numpy()
-            feats = np.asarray(feats).reshape(x.shape[0], -1)
-            knn[:] += neighbor_label_probs(
-                feats, labels, n_neighbors=neighbors, n_classes=n_classes
-            )
+        probs = torch.softmax(_predict_logits(net, x, channels_last), 1).numpy()
+        if not vote.votes_at(epoch, spec.epochs):
+            vote.add(probs)
+            return
+        body = net[:-1] if isinstance(net, torch.nn.Sequential) else None
+        feats = X if body is None else _predict_logits(body, x, channels_last).numpy()
+        vote.add(probs, np.asarray(feats).reshape(x.shape[0], -1), labels)
 
     fit(
         spec,
@@ -197,10 +194,7 @@ def epoch_probs(
         mixup=mixup,
         on_epoch=record,
     )
-    probs = total / spec.epochs
-    if neighbors:
-        probs = (probs + knn / (spec.epochs - first_knn)) / 2
-    return probs.astype(np.float32)
+    return vote.mean()
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from mislabel._validation import check_labels, check_scalar
-from mislabel.exceptions import InvalidInputError
+from mislabel.exceptions import InvalidInputError, NotFittedError
 
-__all__ = ["neighbor_label_probs"]
+__all__ = ["TemporalVote", "neighbor_label_probs"]
 
 
 def neighbor_label_probs(
@@ -83,3 +83,48 @@ def neighbor_label_probs(
     np.add.at(counts, (np.repeat(np.arange(n), n_neighbors), y[neigh].ravel()), 1.0)
     probs = (counts + smoothing) / (n_neighbors + k * smoothing)
     return probs.astype(np.float32)
+
+
+class TemporalVote:
+    """Running mean of a training run's per-epoch probabilities for every training sample
+    (a temporal ensemble) and, over the run's second half, of the k-NN label vote in its
+    features (:func:`neighbor_label_probs`); :meth:`mean` averages the two. Shared by the
+    one-run detectors (``temporal_pred_probs``, fastai's ``TemporalProbsRecorder``, the
+    benchmark trainer).
+
+    Args:
+        neighbors: neighbours of the vote; 0: no vote.
+    """
+
+    def __init__(self, neighbors: int = 0) -> None:
+        self.neighbors = int(check_scalar(neighbors, "neighbors", kind=numbers.Integral, min_val=0))
+        self.n_epochs = 0
+        self._probs: np.ndarray | None = None
+        self._votes: np.ndarray | None = None
+        self._n_votes = 0
+
+    def votes_at(self, epoch: int, n_epochs: int) -> bool:
+        """Whether the 0-based ``epoch`` of ``n_epochs`` votes (needs features)."""
+        return self.neighbors > 0 and epoch >= n_epochs // 2
+
+    def add(self, probs: np.ndarray, features: Any = None, labels: Any = None) -> None:
+        """One epoch's (n, K) probabilities, with its (n, d) features and the (n,) given
+        labels when it votes."""
+        p = np.asarray(probs, dtype=np.float64)
+        self._probs = p.copy() if self._probs is None else self._probs + p
+        self.n_epochs += 1
+        if features is not None:
+            v = neighbor_label_probs(
+                features, labels, n_neighbors=self.neighbors, n_classes=p.shape[1]
+            )
+            self._votes = v.astype(np.float64) if self._votes is None else self._votes + v
+            self._n_votes += 1
+
+    def mean(self) -> np.ndarray:
+        """(n, K) float32: the mean probabilities, averaged with the mean vote if any."""
+        if self._probs is None:
+            raise NotFittedError("nothing recorded yet: no epoch has finished")
+        out = self._probs / self.n_epochs
+        if self._votes is not None:
+            out = (out + self._votes / self._n_votes) / 2
+        return out.astype(np.float32)

@@ -73,6 +73,7 @@ from fastai.data.core import DataLoaders  # noqa: E402
 from fastai.data.load import DataLoader  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from mislabel.detect._knn import TemporalVote  # noqa: E402
 from mislabel.exceptions import InvalidInputError, InvalidParameterError  # noqa: E402
 from mislabel.integrations.torch import stable_repr  # noqa: E402
 from mislabel.train._dynamics import TrainingDynamics  # noqa: E402
@@ -369,18 +370,19 @@ class TemporalProbsRecorder(Callback):
         )
         self.dl = dl
         self.activation = activation
-        self.neighbors = int(check_scalar(neighbors, "neighbors", kind=numbers.Integral, min_val=0))
-        self.n_epochs = 0
-        self._sum: Tensor | None = None
-        self._knn: np.ndarray | None = None
-        self._knn_epochs = 0
+        self._vote = TemporalVote(neighbors)
+        self._shape: tuple[int, ...] | None = None
+
+    @property
+    def n_epochs(self) -> int:
+        """Epochs recorded so far."""
+        return self._vote.n_epochs
 
     def after_train(self) -> None:
         from mislabel.train._loop import recording_penultimate
 
         model = self.learn.model
-        # the second half of the run: epochs n_epoch // 2 ... n_epoch - 1
-        vote = self.neighbors > 0 and self.n_epochs >= int(getattr(self.learn, "n_epoch", 0)) // 2
+        vote = self._vote.votes_at(self.n_epochs, int(getattr(self.learn, "n_epoch", 0)))
         was_training = model.training
         model.eval()
         parts: list[Tensor] = []
@@ -394,28 +396,18 @@ class TemporalProbsRecorder(Callback):
                 if vote:
                     given.append(self._batch_labels(batch))
         model.train(was_training)
-        probs = torch.cat(parts).double()
-        if self._sum is not None and self._sum.shape != probs.shape:
-            from mislabel.exceptions import InvalidInputError
-
+        probs = torch.cat(parts).numpy()
+        if self._shape is not None and self._shape != probs.shape:
             raise InvalidInputError(
-                f"`dl` gave {tuple(probs.shape)} probabilities after epoch {self.n_epochs + 1} "
-                f"but {tuple(self._sum.shape)} before: it must yield the same samples, in the "
+                f"`dl` gave {probs.shape} probabilities after epoch {self.n_epochs + 1} "
+                f"but {self._shape} before: it must yield the same samples, in the "
                 "same order, every time (shuffle=False, drop_last=False)."
             )
-        self._sum = probs if self._sum is None else self._sum + probs
-        self.n_epochs += 1
+        self._shape = probs.shape
         if vote:
-            from mislabel.detect import neighbor_label_probs
-
-            votes = neighbor_label_probs(
-                torch.cat(feats).numpy(),
-                np.concatenate(given),
-                n_neighbors=self.neighbors,
-                n_classes=probs.shape[1],
-            )
-            self._knn = votes if self._knn is None else self._knn + votes
-            self._knn_epochs += 1
+            self._vote.add(probs, torch.cat(feats).numpy(), np.concatenate(given))
+        else:
+            self._vote.add(probs)
 
     def _batch_labels(self, batch: Any) -> np.ndarray:
         if len(batch) <= self.n_inp:
@@ -428,14 +420,11 @@ class TemporalProbsRecorder(Callback):
     def probs(self) -> np.ndarray:
         """(n, n_classes) float32: each training sample's probabilities averaged over the
         finished epochs (with ``neighbors``: averaged with the mean label vote)."""
-        if self._sum is None:
+        if self.n_epochs == 0:
             from mislabel.exceptions import NotFittedError
 
             raise NotFittedError("TemporalProbsRecorder has recorded nothing; call fit first.")
-        out = (self._sum / self.n_epochs).numpy()
-        if self._knn is not None:
-            out = (out + self._knn / self._knn_epochs) / 2
-        return out.astype(np.float32)
+        return self._vote.mean()
 
 
 class SmallLossCallback(Callback):

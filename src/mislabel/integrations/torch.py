@@ -486,41 +486,21 @@ def temporal_pred_probs(
             f"the network after every epoch); got {type(estimator).__name__}. Wrap a network "
             "with to_estimator(...) or TorchClassifier(...)."
         )
-    from mislabel.detect import neighbor_label_probs
+    from mislabel.detect._knn import TemporalVote
 
-    check_scalar(neighbors, "neighbors", kind=numbers.Integral, min_val=0)
+    vote = TemporalVote(neighbors)
     est = clone(estimator)
     x = as_features(X)
-    total: torch.Tensor | None = None
-    knn: np.ndarray | None = None
-    first_knn = int(est.epochs) // 2
-    given = np.asarray(labels)
+    n_epochs = int(est.epochs)
 
     def record(epoch: int, module: nn.Module) -> None:
-        nonlocal total, knn
-        if not neighbors or epoch < first_knn:
-            probs = est._probs(module, x).double()
-        else:
-            probs, feats = _probs_and_features(est, module, x)
-            votes = neighbor_label_probs(
-                feats, given, n_neighbors=int(neighbors), n_classes=probs.shape[1]
-            )
-            knn = votes if knn is None else knn + votes
-        total = probs if total is None else total + probs
+        if not vote.votes_at(epoch, n_epochs):
+            vote.add(est._probs(module, x).numpy())
+            return
+        feats: list[torch.Tensor] = []
+        with recording_penultimate(module, feats):
+            probs = est._probs(module, x).numpy()
+        vote.add(probs, torch.cat(feats).numpy(), labels)
 
     est._fit(X, labels, sample_weight, on_epoch=record)
-    assert total is not None  # at least one epoch (checked by fit)
-    out = (total / int(est.epochs)).numpy()
-    if knn is not None:
-        out = (out + knn / (int(est.epochs) - first_knn)) / 2
-    return out.astype(np.float32)
-
-
-def _probs_and_features(
-    est: TorchClassifier, module: nn.Module, x: torch.Tensor
-) -> tuple[torch.Tensor, np.ndarray]:
-    """``est._probs(module, x)`` and, from the same pass, the module's penultimate features."""
-    parts: list[torch.Tensor] = []
-    with recording_penultimate(module, parts):
-        probs = est._probs(module, x).double()
-    return probs, torch.cat(parts).numpy()
+    return vote.mean()
