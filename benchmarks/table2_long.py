@@ -229,6 +229,31 @@ def dev_check_config() -> dict[str, Any]:
     return cfg
 
 
+#: The headline candidates of the sixth session, re-checked on the dev split with 3 seeds.
+DEV3_METHODS = [
+    "ce",
+    "cleanlab",
+    "mislabel_dyn_weight_elr",
+    "mislabel_dynoof_weight_elr",
+    "mislabel_dynknn_weight_elr",
+    "oracle",
+]
+
+
+def dev_check3_config() -> dict[str, Any]:
+    """:func:`dev_check_config` with seeds 0, 1 and 2 and only :data:`DEV3_METHODS`: is the
+    one-seed choice of the headline sturdy?"""
+    cfg = dev_check_config()
+    cfg.update(
+        name=f"{NAME}-dev-check-3seeds",
+        title="Dev check, 3 seeds (other Fashion-MNIST images): the headline candidates",
+        seeds=[0, 1, 2],
+        methods=list(DEV3_METHODS),
+        ours=[m for m in DEV3_METHODS if m.startswith("mislabel")],
+    )
+    return cfg
+
+
 def _spawn(cfg: Mapping[str, Any], n_jobs: int, out: Path, smoke: bool, no_progress: bool) -> None:
     """Run the (noise setting, seed) units round-robin in ``n_jobs`` child processes that
     append to one results.csv (each row is one small ``O_APPEND`` write)."""
@@ -268,8 +293,15 @@ def main() -> None:
     parser.add_argument(
         "--dev-check", action="store_true", help="the same schedule on other Fashion-MNIST images"
     )
+    parser.add_argument(
+        "--dev-check3", action="store_true", help="the headline candidates on it, 3 seeds"
+    )
     args = parser.parse_args()
-    checks = {"dev_check": dev_check_config, "mnist_check": mnist_check_config}
+    checks = {
+        "dev_check": dev_check_config,
+        "dev_check3": dev_check3_config,
+        "mnist_check": mnist_check_config,
+    }
     for name, make_config in checks.items():
         if getattr(args, name):
             res = run_benchmark(
