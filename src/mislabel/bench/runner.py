@@ -48,6 +48,7 @@ import contextlib
 import copy
 import csv
 import difflib
+import functools
 import hashlib
 import io
 import json
@@ -1090,8 +1091,10 @@ class _Context:
         if with_oof:
             probs = (probs + self.probs_after_rounds(1, MIXUP_ALPHA)) / 2
         labels = self.split.labels
-        count = int(mislabel.estimate_noise(labels, probs).n_issues)
-        return mislabel.find_label_issues(labels, probs, n_issues=count)
+        est = mislabel.estimate_noise(labels, probs)
+        return mislabel.find_label_issues(
+            labels, probs, n_issues=int(est.n_issues), noise_matrix=est.noise_matrix
+        )
 
     def issues(self, known_rate: bool = False) -> Any:
         """Our default detection; ``known_rate``: given the true fraction of wrong labels."""
@@ -1335,32 +1338,21 @@ def _m_dynamics(
 SELECT_HOLDOUT = 0.1
 
 
-def _m_dyn_select(
-    mixup: float = MIXUP_ALPHA, neighbors: int = 0
-) -> Callable[[_Context], dict[str, Any]]:
+def _m_dyn_select(ctx: _Context, mixup: float = MIXUP_ALPHA, neighbors: int = 0) -> dict[str, Any]:
     """Choose between `mislabel_dyn_weight_elr` (with the dynamics run's ``mixup`` and
     ``neighbors``) and plain CE on a noisy held-out split: both trained on 90 % of the
     samples, each one's accuracy on the *true* labels of the other 10 % estimated from their
-    noisy labels (:func:`mislabel.metrics.estimate_clean_accuracy`, the noise matrix from the
-    detection run), the better one retrained on all samples. Three final trainings instead
-    of one."""
-
-    def run(ctx: _Context) -> dict[str, Any]:
-        return _dyn_select(ctx, mixup, neighbors)
-
-    return run
-
-
-def _dyn_select(ctx: _Context, mixup: float, neighbors: int) -> dict[str, Any]:
+    noisy labels (:func:`mislabel.metrics.estimate_clean_accuracy`, the noise matrix of the
+    detection), the better one retrained on all samples. Three final trainings instead of
+    one."""
     from sklearn.model_selection import train_test_split
 
-    import mislabel
     from mislabel.metrics import estimate_clean_accuracy
 
     s = ctx.split
     issues = ctx.dynamics_issues(1, mixup, neighbors=neighbors)
     weight = _score_weights(issues)
-    t = mislabel.estimate_noise(s.labels, ctx.dynamics_probs(1, mixup, neighbors)).noise_matrix
+    t = issues.noise_matrix
     fit_rows, held = train_test_split(
         np.arange(s.labels.shape[0]),
         test_size=SELECT_HOLDOUT,
@@ -1464,8 +1456,10 @@ _TRAIN_FNS: dict[str, Callable[[_Context], dict[str, Any]]] = {
     "mislabel_dyn_weight_elr": _m_dynamics(1, "reweight", "elr"),
     "mislabel_2dyn_weight_elr": _m_dynamics(2, "reweight", "elr"),
     "mislabel_dyn_weight_gce": _m_dynamics(1, "reweight", "gce"),
-    "mislabel_dyn_select": _m_dyn_select(),
-    "mislabel_dynknn_select": _m_dyn_select(DYNKNN_MIXUP, KNN_NEIGHBORS),
+    "mislabel_dyn_select": _m_dyn_select,
+    "mislabel_dynknn_select": functools.partial(
+        _m_dyn_select, mixup=DYNKNN_MIXUP, neighbors=KNN_NEIGHBORS
+    ),
     "mislabel_dynoof_weight_elr": _m_dynamics(1, "reweight", "elr", with_oof=True),
     "mislabel_dynknn_weight_elr": _m_dynamics(
         1, "reweight", "elr", mixup=DYNKNN_MIXUP, neighbors=KNN_NEIGHBORS
