@@ -9,13 +9,7 @@ the machinery of ``table2_long.py`` and writes ``benchmarks/results/table2_cnn_l
     python benchmarks/table2_cnn_long.py --smoke    # seconds
 """
 
-from __future__ import annotations
-
-import table2_long
-from _tables import ROOT
-
-table2_long.CONFIG = ROOT / "src" / "mislabel" / "bench" / "configs" / "table2_cnn_long.toml"
-table2_long.NAME = "table2_cnn_long"
+from table2_long import run_config
 
 if __name__ == "__main__":
-    table2_long.main()
+    run_config("table2_cnn_long")

@@ -1,14 +1,17 @@
 """Table 2 of issue 8, every setting in one table, judged against the issue's targets.
 
-Gathers the three properly scheduled parts (each resumable, each with its own markdown):
+Gathers the properly scheduled parts (each resumable, each with its own markdown):
 
 - Fashion-MNIST, MLP 40 epochs (``table2_long.py``, config ``table2_fmnist_long``);
 - Fashion-MNIST and CIFAR-10N, small CNN 25 epochs (``table2_cnn_long.py``, ``table2_cnn_long``);
 - RT-snippets with its real errors, logistic regression on embeddings (``table2_text``, run here,
-  about two minutes).
+  about two minutes);
+- the same networks and schedules on larger training subsets, MLP 30k, CNN 10k, CIFAR-10N 10k
+  images, with the rows ce / cleanlab / headline / oracle_remove / oracle (``table2_scaled.py``,
+  ``table2_scaled``), judged with the RT-snippets rows as a second table.
 
-A part whose rows are missing is computed first (the two long parts take about an hour each on
-two shared cores: run their own scripts with ``--jobs 2`` first). Writes
+A part whose rows are missing is computed first (the long parts take about an hour or more each
+on two shared cores: run their own scripts with ``--jobs 2`` first). Writes
 ``benchmarks/results/table2_final.md``.
 
     python benchmarks/table2_final.py
@@ -70,10 +73,30 @@ COLUMNS = (
     "oracle_remove",
     "oracle",
 )
+TEXT = ("table2_text", "table2_text", "python benchmarks/table2_final.py")
 PARTS = (
     ("table2_fmnist_long", "table2_long", "python benchmarks/table2_long.py --jobs 2"),
     ("table2_cnn_long", "table2_cnn_long", "python benchmarks/table2_cnn_long.py --jobs 2"),
-    ("table2_text", "table2_text", "python benchmarks/table2_final.py"),
+    TEXT,
+)
+#: The larger training subsets (config ``table2_scaled``), judged with the RT-snippets rows.
+SCALED_PARTS = (
+    ("table2_scaled", "table2_scaled", "python benchmarks/table2_scaled.py --jobs 2"),
+    TEXT,
+)
+SCALED_JUDGED = (HEADLINE, BASELINE, "oracle_remove")
+SCALED_COLUMNS = ("ce", BASELINE, HEADLINE, "oracle_remove", "oracle")
+SCALED_NOTE = (
+    "The same networks, schedules, detection budget and recipes as the table above, on larger "
+    "fixed training subsets: Fashion-MNIST MLP 30,000 images (above: 10,000), Fashion-MNIST "
+    "small CNN 10,000 (3,000), CIFAR-10N small CNN 10,000 (4,000); RT-snippets as above. Run "
+    "after the table above fell short of target 1, because on the dev split the share of the "
+    "gap closed grew with the subset (seed 0: CNN pair 40 % 64 % at 3,000 images → 84 % at "
+    "10,000, MLP pair 40 % 79 % at 10,000 → 91 % at 30,000, CIFAR-10N worst 50 % at 4,000 "
+    "→ 63 % at 10,000); the sizes are the largest at which these rows × 3 seeds fit in about "
+    "1.5 h on the 2-core machine, fixed before any of its rows ran, and the headline is "
+    "unchanged. Mean ± std over seeds 0, 1, 2, last epoch, gap closed = (method − CE) / "
+    "(oracle − CE) on the means."
 )
 NOTE = (
     "Test accuracy (%) on clean test labels, mean ± std over seeds 0, 1, 2; the last epoch "
@@ -141,12 +164,21 @@ def _avg(values: Sequence[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def render(rows: Sequence[Mapping[str, str]], commands: Sequence[str]) -> str:
-    """The consolidated markdown: per setting, the means ± std, gap closed and the verdict."""
+def render(
+    rows: Sequence[Mapping[str, str]],
+    commands: Sequence[str],
+    *,
+    title: str = "# Table 2 — every setting, against the targets of issue 8",
+    note: str = NOTE,
+    columns: Sequence[str] = COLUMNS,
+    judged: Sequence[str] = JUDGED,
+) -> str:
+    """The consolidated markdown: per setting, the means ± std of ``columns``, the gap closed
+    by each of ``judged`` and the verdict."""
     settings = _by_setting(rows)
-    head = [*COLUMNS, *(f"gap closed: {m}" for m in JUDGED)]
+    head = [*columns, *(f"gap closed: {m}" for m in judged)]
     lines = [
-        "# Table 2 — every setting, against the targets of issue 8",
+        title,
         "",
         "Commands (each part resumable; this script gathers them):",
         "",
@@ -155,14 +187,14 @@ def render(rows: Sequence[Mapping[str, str]], commands: Sequence[str]) -> str:
         "python benchmarks/table2_final.py",
         "```",
         "",
-        NOTE,
+        note,
         "",
         "| experiment | noise | " + " | ".join(head) + " |",
         "|" + "---|" * (len(head) + 2),
     ]
-    gaps: dict[str, list[float]] = {m: [] for m in JUDGED}
+    gaps: dict[str, list[float]] = {m: [] for m in judged}
     # per recipe: (setting, margin over the baseline in points)
-    margins: dict[str, list[tuple[str, float]]] = {m: [] for m in JUDGED if m != BASELINE}
+    margins: dict[str, list[tuple[str, float]]] = {m: [] for m in judged if m != BASELINE}
     n_counted = 0
     for (exp, noise), by in settings.items():
         mean = {m: float(np.mean(v)) for m, v in by.items()}
@@ -170,8 +202,8 @@ def render(rows: Sequence[Mapping[str, str]], commands: Sequence[str]) -> str:
         counted = known and mean["oracle"] - mean["ce"] >= 100 * GAP_THRESHOLD
         n_counted += counted
         why = "–" if not known or counted else "– (CE within 3 points)"
-        cells = [_cell(by.get(m)) for m in COLUMNS]
-        for m in JUDGED:
+        cells = [_cell(by.get(m)) for m in columns]
+        for m in judged:
             if m in mean and counted:
                 g = gap_closed(mean[m], mean["ce"], mean["oracle"])
                 gaps[m].append(g)
@@ -231,16 +263,29 @@ def main() -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    rows: list[dict[str, str]] = []
-    commands = []
-    for name, folder, command in PARTS:
-        result = run_benchmark(
-            builtin_config(name), RESULTS / folder, progress=not args.no_progress, command=command
-        )
-        rows += result.rows
-        commands.append(command)
-        print(f"{name}: {len(result.rows)} rows ({_rel(result.csv_path)})")
-    md = render(rows, commands[:2])
+
+    def gather(parts: Sequence[tuple[str, str, str]]) -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = []
+        for name, folder, command in parts:
+            result = run_benchmark(
+                builtin_config(name),
+                RESULTS / folder,
+                progress=not args.no_progress,
+                command=command,
+            )
+            rows += result.rows
+            print(f"{name}: {len(result.rows)} rows ({_rel(result.csv_path)})")
+        return rows
+
+    md = render(gather(PARTS), [command for _, _, command in PARTS[:2]])
+    md += "\n" + render(
+        gather(SCALED_PARTS),
+        [SCALED_PARTS[0][2]],
+        title="# Table 2 at larger training subsets — against the targets of issue 8",
+        note=SCALED_NOTE,
+        columns=SCALED_COLUMNS,
+        judged=SCALED_JUDGED,
+    )
     (RESULTS / "table2_final.md").write_text(md, encoding="utf-8")
     print(md)
 

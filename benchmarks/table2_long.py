@@ -348,5 +348,14 @@ def main() -> None:
     print(md)
 
 
+def run_config(name: str) -> None:
+    """:func:`main` on the built-in config ``name`` (results under ``benchmarks/results/name``):
+    the entry point of the other long tables' scripts."""
+    global CONFIG, NAME
+    CONFIG = ROOT / "src" / "mislabel" / "bench" / "configs" / f"{name}.toml"
+    NAME = name
+    main()
+
+
 if __name__ == "__main__":
     main()

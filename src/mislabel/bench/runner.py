@@ -684,6 +684,7 @@ BUILTIN_CONFIGS: tuple[str, ...] = (
     "table2_fmnist_long",
     "table2_cnn_long",
     "table2_text",
+    "table2_scaled",
 )
 
 
