@@ -9,7 +9,7 @@ writes ``benchmarks/results/table2_scaled.md`` (CSV and per-row markdown in
 ``benchmarks/results/table2_scaled/``); ``table2_final.py`` judges it against the targets.
 Resumable.
 
-    python benchmarks/table2_scaled.py --jobs 2   # the full table (~1.5 h wall, 2 shared cores)
+    python benchmarks/table2_scaled.py --jobs 2   # the full table (~1.75 h wall, 2 shared cores)
     python benchmarks/table2_scaled.py --smoke    # seconds
 """
 
