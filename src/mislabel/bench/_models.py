@@ -169,6 +169,7 @@ def epoch_probs(
     penultimate features (the input for ``"logreg"``), averaged over the second half of the
     epochs."""
     from mislabel.detect._knn import TemporalVote
+    from mislabel.train._loop import recording_penultimate
 
     torch = _torch()
     x = torch.from_numpy(np.ascontiguousarray(X))
@@ -176,13 +177,13 @@ def epoch_probs(
     vote = TemporalVote(neighbors)
 
     def record(epoch: int, net: Any) -> None:
-        probs = torch.softmax(_predict_logits(net, x, channels_last), 1).numpy()
         if not vote.votes_at(epoch, spec.epochs):
-            vote.add(probs)
+            vote.add(torch.softmax(_predict_logits(net, x, channels_last), 1).numpy())
             return
-        body = net[:-1] if isinstance(net, torch.nn.Sequential) else None
-        feats = X if body is None else _predict_logits(body, x, channels_last).numpy()
-        vote.add(probs, np.asarray(feats).reshape(x.shape[0], -1), labels)
+        feats: list[Any] = []  # the input of the last nn.Linear, from the same forward pass
+        with recording_penultimate(net, feats):
+            probs = torch.softmax(_predict_logits(net, x, channels_last), 1).numpy()
+        vote.add(probs, torch.cat(feats).numpy(), labels)
 
     fit(
         spec,
