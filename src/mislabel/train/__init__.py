@@ -7,7 +7,9 @@ Noise-aware training in plain PyTorch (any ``nn.Module`` factory): :func:`coteac
 networks exchange their small-loss samples), :func:`small_loss` (one network, the same
 schedule), :func:`train_weighted` (per-sample weights from detection scores), all returning a
 :class:`TrainResult`; :class:`TrainingDynamics` records per-sample loss and margin per epoch
-(area under the margin); :func:`keep_rate` is the schedule ``R(t) = 1 - τ·min(t/T_k, 1)``.
+(area under the margin); :func:`keep_rate` is the schedule ``R(t) = 1 - τ·min(t/T_k, 1)``;
+:func:`can_memorize` says whether a network has the capacity to learn wrong labels by heart
+(then weights and ELR pay off; else plain CE is the better final loss).
 These are loaded on first access, so ``import mislabel.train`` still does not import torch.
 """
 
@@ -30,11 +32,14 @@ from mislabel.train._dynamics import TrainingDynamics
 from mislabel.train._schedule import keep_rate
 
 if TYPE_CHECKING:
+    from mislabel.train._capacity import can_memorize, n_parameters
     from mislabel.train._coteaching import coteaching
     from mislabel.train._loop import EpochLog, TrainResult
     from mislabel.train._single import small_loss, train_weighted
 
 _LAZY = {
+    "can_memorize": "mislabel.train._capacity",
+    "n_parameters": "mislabel.train._capacity",
     "EpochLog": "mislabel.train._loop",
     "TrainResult": "mislabel.train._loop",
     "coteaching": "mislabel.train._coteaching",
@@ -58,8 +63,10 @@ __all__ += [
     "EpochLog",
     "TrainResult",
     "TrainingDynamics",
+    "can_memorize",
     "coteaching",
     "keep_rate",
+    "n_parameters",
     "small_loss",
     "train_weighted",
 ]
