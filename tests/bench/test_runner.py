@@ -147,6 +147,29 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
     assert rows["mislabel_dynknn_select"]["f1"] == knn["f1"]  # the same detection
 
 
+def test_gated_recipe_is_the_headline_for_a_network_and_plain_ce_for_a_linear_model(
+    tmp_path: Path,
+) -> None:
+    methods = ["mislabel_dynknn_weight_elr", "mislabel_dynknn_weight", "mislabel_dynknn_gated"]
+    mlp = _tiny(methods, seeds=[0])  # ~86,000 parameters, 400 samples: it can memorise them
+    mlp["experiments"][0]["noise"] = [{"kind": "symmetric", "rate": 0.3}]
+    linear = _tiny(methods, seeds=[0], train={"model": "logreg", "epochs": 3, "batch_size": 64})
+    linear["experiments"][0].update(n_train=1000, noise=[{"kind": "symmetric", "rate": 0.3}])
+    got = {}
+    for name, cfg in (("mlp", mlp), ("logreg", linear)):
+        rows = _rows(run_benchmark(cfg, tmp_path / name, progress=False).csv_path)
+        got[name] = {r["method"]: r for r in rows}
+    net, lin = got["mlp"], got["logreg"]
+    # a network: exactly the weights + ELR recipe (same detection, same final model)
+    assert net["mislabel_dynknn_gated"]["test_acc"] == net["mislabel_dynknn_weight_elr"]["test_acc"]
+    assert net["mislabel_dynknn_gated"]["f1"] == net["mislabel_dynknn_weight_elr"]["f1"] != ""
+    # 650 parameters for 1,000 samples: plain CE on the given labels, the detection still shown
+    assert lin["mislabel_dynknn_gated"]["test_acc"] == lin["ce"]["test_acc"]
+    assert lin["mislabel_dynknn_gated"]["test_acc"] != lin["mislabel_dynknn_weight_elr"]["test_acc"]
+    assert lin["mislabel_dynknn_gated"]["f1"] == lin["mislabel_dynknn_weight"]["f1"] != ""
+    assert int(lin["mislabel_dynknn_gated"]["n_used"]) == 1000
+
+
 def test_oracle_is_the_same_under_every_noise_setting(tmp_path: Path) -> None:
     result = run_benchmark(_tiny(["ce"]), tmp_path, progress=False)
     oracle = [r for r in _rows(result.csv_path) if r["method"] == "oracle"]
