@@ -55,3 +55,28 @@ def test_the_factory_is_not_trained_and_the_callers_rng_is_untouched() -> None:
 def test_bad_input_names_the_argument(model: object, n: object, match: str) -> None:
     with pytest.raises(InvalidParameterError, match=match):
         can_memorize(model, n)  # type: ignore[arg-type]
+
+
+def _digits() -> tuple[object, object]:
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype("float32"), y
+
+
+def test_elr_on_a_model_that_cannot_memorise_warns_with_the_numbers() -> None:
+    from mislabel.train import train_weighted
+
+    X, y = _digits()  # 1,797 samples
+    ones = [1.0] * len(y)
+    common = {"epochs": 1, "progress": False, "random_state": 0}
+    with pytest.warns(UserWarning, match=r"650 trainable parameters for 1,797 training samples"):
+        train_weighted(nn.Linear(64, 10), X, y, ones, loss="elr", **common)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        train_weighted(nn.Linear(64, 10), X, y, ones, loss="ce", **common)  # not ELR
+        wide = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))  # 4,810
+        train_weighted(wide, X, y, ones, loss="elr", **common)
+    assert not [w for w in seen if "cannot memorise" in str(w.message)]

@@ -610,6 +610,9 @@ def _fit_module(
     mixup: float = 0.0,
     on_epoch: Callable[[int, nn.Module], None] | None = None,
 ) -> list[EpochLog]:
+    from mislabel.train._capacity import warn_if_elr_cannot_help
+
+    warn_if_elr_cannot_help(module, int(x.shape[0]), objective.loss_fn)
     device, cl = settings.device, settings.channels_last
     beta = torch.distributions.Beta(mixup, mixup) if mixup > 0 else None
     module.to(device)
