@@ -34,6 +34,7 @@ COMPARED = (
 def gate_summary(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -> str:
     """Per experiment: the parameters against the training samples, the gate's choice, and
     each recipe's accuracy minus plain CE's, averaged over the noise settings (and the worst)."""
+    from mislabel.bench import load_sms_spam, load_trec
     from mislabel.bench._models import build_network
     from mislabel.train import n_parameters
 
@@ -49,14 +50,15 @@ def gate_summary(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -
         + " |",
         "|---|---:|---:|---|" + "---:|" * len(COMPARED),
     ]
-    by_n_classes = {"trec": 6, "sms-spam": 2}
+    loaders = {"trec": load_trec, "sms-spam": load_sms_spam}
     for exp in config["experiments"]:
         eid = exp["id"]
         settings = [a for (e, _), a in acc.items() if e == eid]
         if not settings:
             continue
         n = n_used.get((eid, "ce"), 0)
-        net = build_network(exp["train"]["model"], (384,), by_n_classes[exp["dataset"]])
+        data = loaders[exp["dataset"]]()
+        net = build_network(exp["train"]["model"], data.X.shape[1:], data.n_classes)
         n_par = n_parameters(net)
         cells = []
         for m in COMPARED:
