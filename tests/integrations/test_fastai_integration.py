@@ -253,6 +253,18 @@ def test_temporal_probs_recorder_rejects_a_changing_loader(data) -> None:
         TemporalProbsRecorder(3)
 
 
+def test_elr_on_a_linear_head_warns_that_it_cannot_memorise(data) -> None:
+    from mislabel.integrations.fastai import BatchIndexCallback
+
+    X, y = data
+    dls = array_dls(X, y, np.arange(N), np.arange(N)[:64], bs=40, with_index=True)
+    loss = ml.get("elr", n_samples=N, n_classes=K)
+    learn = Learner(dls, nn.Linear(D, K), loss_func=loss, cbs=[BatchIndexCallback()])
+    expected = r"44 trainable parameters for 240 training samples"
+    with pytest.warns(UserWarning, match=expected), learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-2)
+
+
 def test_index_callbacks_need_indexed_batches(data) -> None:
     X, y = data
     with pytest.raises(InvalidInputError, match="dataset index"):

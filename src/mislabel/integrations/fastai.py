@@ -235,6 +235,12 @@ class BatchIndexCallback(Callback):
 
     order = -9  # after TrainEvalCallback (-10), before the other mislabel callbacks
 
+    def before_fit(self) -> None:
+        from mislabel.train._capacity import warn_if_elr_cannot_help
+
+        # ELR on a model that cannot memorise its training set warns, as in mislabel.train
+        warn_if_elr_cannot_help(self.learn.model, _dataset_size(self.learn), self.learn.loss_func)
+
     def before_batch(self) -> None:
         yb = self.learn.yb
         if len(yb) < 2:
