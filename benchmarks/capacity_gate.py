@@ -35,9 +35,9 @@ COMPARED = (
 def gate_summary(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -> str:
     """Per experiment: the parameters against the training samples, the gate's choice, and
     each recipe's accuracy minus plain CE's, averaged over the noise settings (and the worst)."""
-    from mislabel.bench import load_fashion_mnist, load_sms_spam, load_trec
     from mislabel.bench._models import build_network, prepare_features
-    from mislabel.train import n_parameters
+    from mislabel.bench.runner import _Data
+    from mislabel.train import can_memorize, n_parameters
 
     acc = mean_accuracy(rows)
     n_used = {(r["experiment"], r["method"]): int(r["n_train"]) for r in rows}
@@ -51,11 +51,7 @@ def gate_summary(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -
         + " |",
         "|---|---:|---:|---|" + "---:|" * len(COMPARED),
     ]
-    loaders = {
-        "trec": load_trec,
-        "sms-spam": load_sms_spam,
-        "fashion-mnist": lambda: load_fashion_mnist("train"),
-    }
+    datasets = _Data()  # the runner's loaders: (training set, test set or None)
     # per recipe: its accuracy minus CE's in every setting where the gate chose plain CE
     when_ce: dict[str, list[float]] = {m: [] for m in COMPARED}
     for exp in config["experiments"]:
@@ -64,17 +60,19 @@ def gate_summary(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -
         if not settings:
             continue
         n = n_used.get((eid, "ce"), 0)
-        data = loaders[exp["dataset"]]()
+        data = datasets._load(exp["dataset"], None)[0]
         model = exp["train"]["model"]
         shape = prepare_features(np.asarray(data.X[:2]), model).shape[1:]
-        n_par = n_parameters(build_network(model, tuple(shape), data.n_classes))
+        net = build_network(model, tuple(shape), data.n_classes)
+        memorizes = can_memorize(net, n)
         cells = []
         for m in COMPARED:
             d = [100 * (a[m] - a["ce"]) for a in settings if m in a and "ce" in a]
             cells.append(f"{np.mean(d):+.1f} ({min(d):+.1f})" if d else "–")
-            if n_par < n:
+            if not memorizes:
                 when_ce[m] += d
-        gate = "weights + ELR" if n_par >= n else "plain CE"
+        gate = "weights + ELR" if memorizes else "plain CE"
+        n_par = n_parameters(net)
         lines.append(f"| {eid} | {n_par:,} | {n:,} | {gate} | " + " | ".join(cells) + " |")
     pooled = {m: d for m, d in when_ce.items() if d}
     if pooled:
