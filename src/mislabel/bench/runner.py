@@ -1430,7 +1430,7 @@ def _m_dynknn_gated(ctx: _Context) -> dict[str, Any]:
         "dynknn_gated: %s cannot memorise %d samples, plain CE", ctx.exp["id"], s.labels.shape[0]
     )
     issues = ctx.dynamics_issues(1, DYNKNN_MIXUP, neighbors=KNN_NEIGHBORS)
-    return {**ctx.fit_eval(s.labels), **_detection(np.asarray(issues.mask), s)}
+    return {**_m_ce(ctx), **_detection(np.asarray(issues.mask), s)}
 
 
 def _m_remove_count(ctx: _Context) -> dict[str, Any]:

@@ -87,11 +87,12 @@ def warn_if_elr_cannot_help(module: nn.Module, n_samples: int, loss_fn: nn.Modul
 
     if not isinstance(loss_fn, ELRLoss):
         return
-    if any(nn.parameter.is_lazy(p) for p in module.parameters()):
+    try:
+        if can_memorize(module, n_samples):
+            return
+    except InvalidParameterError:  # lazy parameters: their size is unknown before a batch
         return
     p = n_parameters(module)
-    if p >= n_samples:
-        return
     warnings.warn(
         f"ELR counters the memorisation of wrong labels, but this model has {p:,} trainable "
         f"parameters for {n_samples:,} training samples and cannot memorise them: on the "
