@@ -9,6 +9,7 @@ input, what was expected and what came.
 from __future__ import annotations
 
 import contextlib
+import math
 import mmap
 import numbers
 from collections.abc import Iterator, Sequence
@@ -19,11 +20,13 @@ import numpy as np
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
 __all__ = [
+    "MAX_CLASSES",
     "ROW_SUM_TOLERANCE",
     "DaskRows",
     "as_rng",
     "as_seed",
     "check_labels",
+    "check_noise_matrix",
     "check_option",
     "check_pred_probs",
     "check_prob_chunk",
@@ -35,6 +38,9 @@ __all__ = [
 
 #: How far a row of ``pred_probs`` may sum away from 1 (float16 rounding included).
 ROW_SUM_TOLERANCE = 1e-2
+#: The most classes a label vector or a probability matrix may imply: detection builds
+#: (n_classes, n_classes) float64 matrices, 800 MB each at this size.
+MAX_CLASSES = 10_000
 #: Bytes per row block when scanning large arrays: small enough that the several passes
 #: made over one block (checks, gathers, argmax) read it from cache, not from memory.
 _CHUNK_BYTES = 1 << 22
@@ -80,8 +86,13 @@ def check_labels(
         )
     if arr.size == 0:
         raise InvalidInputError(f"`{name}` must not be empty; got 0 labels.")
-    if arr.dtype.kind in "iu":
+    if arr.dtype.kind == "i":
         out = arr
+    elif arr.dtype.kind == "u":  # np.bincount and friends want signed indices
+        if arr.dtype.itemsize >= np.dtype(np.intp).itemsize and int(arr.max()) > MAX_CLASSES:
+            out = arr  # refused below; converting could wrap around
+        else:
+            out = arr.astype(np.intp)
     elif arr.dtype.kind == "b":
         out = arr.astype(np.intp)
     elif arr.dtype.kind == "f":
@@ -113,7 +124,79 @@ def check_labels(
             f"`{name}` must be class indices in [0, {n_classes}); got {hi}. "
             f"Does `pred_probs` have a column for every class?"
         )
+    if hi >= MAX_CLASSES:
+        raise InvalidInputError(
+            f"`{name}` must be class indices 0..n_classes-1 with at most {MAX_CLASSES} "
+            f"classes; got the label {hi}. Map class names or ids to consecutive indices "
+            "first, e.g. with sklearn.preprocessing.LabelEncoder."
+        )
     return out
+
+
+def check_noise_matrix(
+    noise_matrix: Any,
+    *,
+    n_classes: int | None = None,
+    name: str = "noise_matrix",
+    atol: float = 1e-3,
+    error: type[InvalidInputError] | type[InvalidParameterError] = InvalidInputError,
+) -> np.ndarray:
+    """Return ``noise_matrix`` as a float64 (K, K) array whose rows sum exactly to 1.
+
+    ``noise_matrix[i, j] = P(observed label = j | true class = i)``: rows = true class,
+    columns = observed label. Accepts an array-like, a tensor, or anything with a
+    ``noise_matrix`` attribute (the ``NoiseEstimate`` of :func:`mislabel.estimate_noise`).
+    Entries must be finite and non-negative and each row must sum to 1 within ``atol``; the
+    rows are then renormalised. ``error`` is the class raised (a matrix given as data is an
+    :class:`InvalidInputError`, one given as a loss setting an :class:`InvalidParameterError`).
+    """
+    if hasattr(noise_matrix, "noise_matrix") and not hasattr(noise_matrix, "shape"):
+        noise_matrix = noise_matrix.noise_matrix
+    if hasattr(noise_matrix, "detach") and hasattr(noise_matrix, "cpu"):  # a torch tensor
+        noise_matrix = noise_matrix.detach().cpu().double().numpy()
+    try:
+        arr = np.asarray(noise_matrix, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise error(
+            f"`{name}` must be a (n_classes, n_classes) matrix of probabilities (rows = true "
+            f"class, columns = observed label); got {_describe(noise_matrix)} that numpy "
+            f"cannot convert to numbers."
+        ) from exc
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise error(
+            f"`{name}` must be square, shape (n_classes, n_classes) (rows = true class, "
+            f"columns = observed label); got shape {arr.shape}."
+        )
+    if n_classes is not None and arr.shape[0] != n_classes:
+        raise error(
+            f"`{name}` must have shape (n_classes, n_classes) = ({n_classes}, {n_classes}), "
+            f"one row per class; got {arr.shape}."
+        )
+    if arr.shape[0] < 2:
+        raise error(f"`{name}` must cover at least 2 classes; got shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise error(f"`{name}` must hold finite probabilities; got NaN or inf entries.")
+    if arr.min() < 0:
+        i, j = (int(v) for v in np.argwhere(arr < 0)[0])
+        raise error(
+            f"`{name}` must hold non-negative probabilities (>= 0); got {arr[i, j]:.4g} at row {i}, "
+            f"column {j}."
+        )
+    sums = arr.sum(axis=1)
+    off = np.abs(sums - 1.0) > atol
+    if off.any():
+        i = int(np.argmax(off))
+        hint = ""
+        if np.all(np.abs(arr.sum(axis=0) - 1.0) <= atol):
+            hint = (
+                " Its columns sum to 1: did you pass the transpose (cleanlab's convention, "
+                "columns = true class)? Then pass its transpose."
+            )
+        raise error(
+            f"`{name}` rows (true class) must each sum to 1 (P(observed label | true class)); "
+            f"row {i} sums to {sums[i]:.6g}.{hint}"
+        )
+    return arr / sums[:, None]
 
 
 class DaskRows:
@@ -241,6 +324,10 @@ def check_pred_probs(
             f"`{name}` must have shape (n_samples, n_classes) = ({arr.shape[0]}, {n_classes}); "
             f"got {arr.shape}. Did you drop a class column?"
         )
+    if arr.shape[1] > MAX_CLASSES:
+        raise InvalidInputError(
+            f"`{name}` must have at most {MAX_CLASSES} class columns; got shape {arr.shape}."
+        )
     if arr.shape[1] < 2:
         raise InvalidInputError(
             f"`{name}` must have at least 2 class columns; got shape {arr.shape}. "
@@ -308,8 +395,13 @@ def check_scalar(
     max_val: float | None = None,
     include_min: bool = True,
     include_max: bool = True,
+    allow_inf: bool = False,
 ) -> Any:
-    """Check a scalar's type and range, sklearn-style."""
+    """Check a scalar's type and range, sklearn-style.
+
+    NaN is always refused, and so is an infinite value unless ``allow_inf`` (comparisons
+    with NaN are all false, so a range check alone lets it through).
+    """
     if isinstance(value, bool) or not isinstance(value, kind):
         expected = (
             kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
@@ -318,6 +410,14 @@ def check_scalar(
             f"`{name}` must be {expected}; got {value!r} of type {type(value).__name__}."
         )
     value_: Any = value
+    if not isinstance(value, numbers.Integral):
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError, OverflowError):
+            as_float = 0.0
+        if math.isnan(as_float) or (math.isinf(as_float) and not allow_inf):
+            bounds = _describe_range(min_val, max_val, include_min, include_max)
+            raise InvalidParameterError(f"`{name}` must be a finite number{bounds}; got {value!r}.")
     if min_val is not None and (value_ < min_val or (not include_min and value == min_val)):
         op = ">=" if include_min else ">"
         raise InvalidParameterError(f"`{name}` must be {op} {min_val}; got {value!r}.")
@@ -325,6 +425,17 @@ def check_scalar(
         op = "<=" if include_max else "<"
         raise InvalidParameterError(f"`{name}` must be {op} {max_val}; got {value!r}.")
     return value
+
+
+def _describe_range(
+    min_val: float | None, max_val: float | None, include_min: bool, include_max: bool
+) -> str:
+    parts = []
+    if min_val is not None:
+        parts.append(f"{'>=' if include_min else '>'} {min_val}")
+    if max_val is not None:
+        parts.append(f"{'<=' if include_max else '<'} {max_val}")
+    return f" {' and '.join(parts)}" if parts else ""
 
 
 def as_rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
@@ -352,8 +463,16 @@ def as_seed(random_state: int | np.random.Generator | None) -> int | None:
     if random_state is None:
         return None
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return int(random_state)
+        seed = int(random_state)
+        if 0 <= seed < _MAX_SEED:
+            return seed
+        # scikit-learn takes seeds below 2**32, and per-fold seeds add the fold number
+        return int(as_rng(random_state).integers(0, _MAX_SEED))
     return int(as_rng(random_state).integers(0, 2**31 - 1))
+
+
+#: Seeds handed on as they are; larger ones are mapped (deterministically) below this.
+_MAX_SEED = 2**31 - 1
 
 
 def optional_import(module: str, extra: str, purpose: str = "") -> Any:

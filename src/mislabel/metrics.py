@@ -177,10 +177,10 @@ def estimate_clean_accuracy(
         >>> est = estimate_clean_accuracy(y_val_noisy, model.predict(X_val), T)  # doctest: +SKIP
         >>> print(est)  # doctest: +SKIP
     """
-    from mislabel.detect._issues import check_noise_matrix
+    from mislabel._validation import check_noise_matrix
 
     k = n_classes if n_classes is not None else int(np.shape(noise_matrix)[0])
-    t = check_noise_matrix(noise_matrix, k)
+    t = check_noise_matrix(noise_matrix, n_classes=k)
     y = check_labels(labels, n_classes=k)
     pred = check_labels(predictions, n_classes=k, n_samples=y.shape[0], name="predictions")
     if y.shape[0] == 0:

@@ -431,7 +431,7 @@ def test_result_is_frozen() -> None:
         (
             lambda: apply_noise_matrix([0, 1], [[0.5, 0.4], [0, 1]]),
             InvalidInputError,
-            r"rows must sum to 1.*row 0 sums to 0\.9",
+            r"rows .*must each sum to 1.*row 0 sums to 0\.9",
         ),
         (
             lambda: apply_noise_matrix([0, 1], [[0.9, 0.3], [0.1, 0.7]]),

@@ -11,6 +11,7 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 
 from mislabel._validation import (
+    check_noise_matrix,
     _mmap_of,
     check_labels,
     check_option,
@@ -115,26 +116,6 @@ class LabelIssues:
 # --------------------------------------------------------------------------- noise matrices
 
 
-def check_noise_matrix(noise_matrix: Any, n_classes: int) -> np.ndarray:
-    """Validate a P(given | true) matrix: (K, K), non-negative, rows sum to 1."""
-    t = np.asarray(noise_matrix, dtype=float)
-    if t.shape != (n_classes, n_classes):
-        raise InvalidInputError(
-            f"`noise_matrix` must have shape (n_classes, n_classes) = ({n_classes}, {n_classes}); "
-            f"got {t.shape}."
-        )
-    if not np.all(np.isfinite(t)) or t.min() < 0:
-        raise InvalidInputError("`noise_matrix` must hold finite, non-negative probabilities.")
-    sums = t.sum(axis=1)
-    if np.any(np.abs(sums - 1) > 1e-3):
-        i = int(np.argmax(np.abs(sums - 1)))
-        raise InvalidInputError(
-            f"`noise_matrix` rows (true class) must each sum to 1 (P(given | true)); row {i} sums "
-            f"to {sums[i]:.4g}. Did you pass the transpose (columns summing to 1)?"
-        )
-    return t
-
-
 def _estimate_counts(
     labels: np.ndarray,
     pred_probs: np.ndarray,
@@ -177,7 +158,7 @@ def _noise_matrix_for(
 ) -> np.ndarray:
     k = pred_probs.shape[1]
     if noise_matrix is not None:
-        return check_noise_matrix(noise_matrix, k)
+        return check_noise_matrix(noise_matrix, n_classes=k)
     counts = _estimate_counts(labels, pred_probs, validate=validate)[1]
     label_counts = np.bincount(labels, minlength=k)
     est = cnt.noise_from_joint(cnt.calibrate(counts.confident_joint, label_counts), label_counts)
@@ -560,7 +541,7 @@ def find_label_issues(
         check_option(rank_by, "rank_by", SCORE_METHODS)
     check_scalar(min_examples_per_class, "min_examples_per_class", kind=numbers.Integral, min_val=0)
     check_scalar(frac_noise, "frac_noise", min_val=0.0, max_val=1.0)
-    t = None if noise_matrix is None else check_noise_matrix(noise_matrix, k)
+    t = None if noise_matrix is None else check_noise_matrix(noise_matrix, n_classes=k)
     if noise_rate is not None and t is not None:
         raise InvalidParameterError(
             "Give at most one of `noise_rate` and `noise_matrix`; got both (the matrix already "

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mislabel._validation import check_noise_matrix
 from mislabel.exceptions import InvalidParameterError
 from mislabel.losses._base import (
     LossBase,
@@ -46,49 +47,15 @@ MAX_CONDITION_NUMBER = 1e6
 BLOCK_BYTES = 1 << 22
 
 
-def check_noise_matrix(noise_matrix: Any, *, invertible: bool) -> Tensor:
+def noise_matrix_tensor(noise_matrix: Any, *, invertible: bool) -> Tensor:
     """Return ``noise_matrix`` as a float64 (K, K) tensor with rows renormalised to sum to 1.
 
-    Accepts a tensor, an array, or anything with a ``noise_matrix`` attribute (the
-    ``NoiseEstimate`` from :func:`mislabel.estimate_noise`).
+    Checked by :func:`mislabel._validation.check_noise_matrix` (a tensor, an array, or the
+    ``NoiseEstimate`` from :func:`mislabel.estimate_noise`); ``invertible`` also requires a
+    condition number below :data:`MAX_CONDITION_NUMBER`.
     """
-    if hasattr(noise_matrix, "noise_matrix") and not isinstance(noise_matrix, Tensor):
-        noise_matrix = noise_matrix.noise_matrix
-    try:
-        T = torch.as_tensor(noise_matrix, dtype=torch.float64)
-    except Exception as exc:
-        raise InvalidParameterError(
-            "`noise_matrix` must be a (K, K) matrix (rows = true class, columns = observed "
-            f"label); got {type(noise_matrix).__name__} that torch cannot convert ({exc})."
-        ) from exc
-    if T.ndim != 2 or T.shape[0] != T.shape[1] or T.shape[0] == 0:
-        raise InvalidParameterError(
-            "`noise_matrix` must be square, shape (n_classes, n_classes) with rows = true "
-            f"class and columns = observed label; got shape {tuple(T.shape)}."
-        )
-    T = T.cpu()
-    if not bool(torch.isfinite(T).all()):
-        raise InvalidParameterError("`noise_matrix` must be finite; got nan or inf entries.")
-    if bool((T < 0).any()):
-        i, j = (int(v) for v in (T < 0).nonzero()[0])
-        raise InvalidParameterError(
-            f"`noise_matrix` must hold probabilities >= 0; got {float(T[i, j]):.4g} at [{i}, {j}]."
-        )
-    sums = T.sum(dim=1)
-    off = (sums - 1).abs() > ROW_SUM_ATOL
-    if bool(off.any()):
-        i = int(off.nonzero()[0])
-        hint = (
-            " Its columns sum to 1: did you pass the transpose (rows = observed label)?"
-            if bool(((T.sum(dim=0) - 1).abs() <= ROW_SUM_ATOL).all())
-            else ""
-        )
-        raise InvalidParameterError(
-            "`noise_matrix` rows must sum to 1 (within "
-            f"{ROW_SUM_ATOL}): row i is P(observed label | true class i); row {i} sums to "
-            f"{float(sums[i]):.4g}.{hint}"
-        )
-    T = (T / sums.unsqueeze(1)).contiguous()
+    arr = check_noise_matrix(noise_matrix, atol=ROW_SUM_ATOL, error=InvalidParameterError)
+    T = torch.from_numpy(arr).contiguous()
     if invertible:
         cond = float(torch.linalg.cond(T))
         if not cond < MAX_CONDITION_NUMBER:  # also catches inf / nan
@@ -206,7 +173,7 @@ def forward_corrected_cross_entropy(
         >>> forward_corrected_cross_entropy(logits, torch.randint(0, 3, (8,)), T).backward()
     """
     w = check_common(weight, ignore_index, reduction)
-    T = check_noise_matrix(noise_matrix, invertible=False)
+    T = noise_matrix_tensor(noise_matrix, invertible=False)
     x, t = check_logits_target(logits, target, ignore_index=ignore_index)
     cols_t = T.t().contiguous().to(device=x.device, dtype=x.dtype)
     return _forward(x, t, cols_t, resolve_weight(w, x), ignore_index, reduction, logits.dtype)
@@ -247,7 +214,7 @@ class ForwardCorrectionLoss(LossBase):
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(weight, ignore_index, reduction)
-        T = check_noise_matrix(noise_matrix, invertible=False)
+        T = noise_matrix_tensor(noise_matrix, invertible=False)
         dt = torch.get_default_dtype()
         self.register_buffer("noise_matrix", T.to(dt))
         self.register_buffer("noise_matrix_t", T.t().contiguous().to(dt))
@@ -326,7 +293,7 @@ def backward_corrected_cross_entropy(
         >>> backward_corrected_cross_entropy(logits, torch.randint(0, 3, (8,)), T).backward()
     """
     w = check_common(weight, ignore_index, reduction)
-    T = check_noise_matrix(noise_matrix, invertible=True)
+    T = noise_matrix_tensor(noise_matrix, invertible=True)
     x, t = check_logits_target(logits, target, ignore_index=ignore_index)
     t_inv = _inverse(T).to(device=x.device, dtype=x.dtype)
     return _backward(x, t, t_inv, resolve_weight(w, x), ignore_index, reduction, logits.dtype)
@@ -369,7 +336,7 @@ class BackwardCorrectionLoss(LossBase):
         reduction: Reduction = "mean",
     ) -> None:
         super().__init__(weight, ignore_index, reduction)
-        T = check_noise_matrix(noise_matrix, invertible=True)
+        T = noise_matrix_tensor(noise_matrix, invertible=True)
         dt = torch.get_default_dtype()
         self.register_buffer("noise_matrix", T.to(dt))
         self.register_buffer("noise_matrix_inv", _inverse(T).to(dt))

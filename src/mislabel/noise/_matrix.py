@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mislabel._validation import as_rng, check_scalar
+from mislabel._validation import as_rng, check_noise_matrix, check_scalar
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
 __all__ = ["is_valid_noise_matrix", "random_noise_matrix"]
@@ -26,49 +26,7 @@ def _check_noise_matrix(
     noise_matrix: Any, *, n_classes: int | None = None, name: str = "noise_matrix"
 ) -> np.ndarray:
     """Return ``noise_matrix`` as a float64 (K, K) row-stochastic array, rows renormalised."""
-    try:
-        arr = np.asarray(noise_matrix, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"`{name}` must be a square array of probabilities (rows = true class, columns = "
-            f"observed label); got {type(noise_matrix).__name__} that numpy cannot convert "
-            f"({exc})."
-        ) from exc
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise InvalidInputError(
-            f"`{name}` must have shape (n_classes, n_classes) (rows = true class, columns = "
-            f"observed label); got shape {arr.shape}."
-        )
-    if n_classes is not None and arr.shape[0] != n_classes:
-        raise InvalidInputError(
-            f"`{name}` must have shape ({n_classes}, {n_classes}), one row per class; got "
-            f"shape {arr.shape}."
-        )
-    if arr.shape[0] < 2:
-        raise InvalidInputError(f"`{name}` must cover at least 2 classes; got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
-        raise InvalidInputError(f"`{name}` must hold finite probabilities; got NaN or inf.")
-    if arr.min() < 0:
-        i, j = np.argwhere(arr < 0)[0]
-        raise InvalidInputError(
-            f"`{name}` must hold non-negative probabilities; got {arr[i, j]} at row {i}, "
-            f"column {j}."
-        )
-    sums = arr.sum(axis=1)
-    off = np.abs(sums - 1.0) > _SUM_TOLERANCE
-    if off.any():
-        i = int(np.argmax(off))
-        hint = ""
-        if np.all(np.abs(arr.sum(axis=0) - 1.0) <= _SUM_TOLERANCE):
-            hint = (
-                " Its columns sum to 1: this looks like cleanlab's convention (columns = true "
-                "class); pass its transpose."
-            )
-        raise InvalidInputError(
-            f"`{name}` rows must sum to 1 (rows = true class, columns = observed label); row "
-            f"{i} sums to {sums[i]:.6g}.{hint}"
-        )
-    return arr / sums[:, None]
+    return check_noise_matrix(noise_matrix, n_classes=n_classes, name=name, atol=_SUM_TOLERANCE)
 
 
 def _check_prior(py: Any, n_classes: int, *, name: str = "py") -> np.ndarray:
