@@ -179,8 +179,8 @@ def check_noise_matrix(
     if arr.min() < 0:
         i, j = (int(v) for v in np.argwhere(arr < 0)[0])
         raise error(
-            f"`{name}` must hold non-negative probabilities (>= 0); got {arr[i, j]:.4g} at row {i}, "
-            f"column {j}."
+            f"`{name}` must hold non-negative probabilities (>= 0); got {arr[i, j]:.4g} at "
+            f"row {i}, column {j}."
         )
     sums = arr.sum(axis=1)
     off = np.abs(sums - 1.0) > atol

@@ -11,9 +11,9 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 
 from mislabel._validation import (
-    check_noise_matrix,
     _mmap_of,
     check_labels,
+    check_noise_matrix,
     check_option,
     check_pred_probs,
     check_scalar,
