@@ -315,7 +315,8 @@ def clean(
         typer.Option(
             "--policy",
             help="remove: drop flagged samples; relabel: give them the suggested label; "
-            "keep: change nothing.",
+            "reweight: keep every sample, with a `weight` column (its label quality score, "
+            "0-1) that `mislabel train` uses; keep: change nothing.",
         ),
     ] = "remove",
     min_confidence: Annotated[
@@ -336,7 +337,8 @@ def clean(
         ),
     ] = None,
 ) -> None:
-    """Apply a policy to the issues: **labels_clean.csv** (id, path, label) + **changes.csv**."""
+    """Apply a policy to the issues: **labels_clean.csv** (id, path, label[, weight]) +
+    **changes.csv**."""
     from mislabel.data import read_issues
     from mislabel.fix import apply_policy
 
@@ -345,11 +347,17 @@ def clean(
     folder = out if out is not None else (issues if issues.is_dir() else issues.parent)
     labels_path, log_path = cleaned.save(folder / "labels_clean.csv", folder / "changes.csv")
     n = cleaned.ids.shape[0]
-    out_console().print(
-        f"policy {policy} (min confidence {min_confidence:g}): removed {cleaned.n_removed}, "
-        f"relabelled {cleaned.n_relabelled}, kept {n - cleaned.n_removed} of {n}.\n"
-        f"Wrote {labels_path} and {log_path}."
-    )
+    if cleaned.weight is not None:
+        done = (
+            f"policy {policy}: kept all {n}, weights from {cleaned.weight.min():.3g} to "
+            f"{cleaned.weight.max():.3g} (mean {cleaned.weight.mean():.3g})."
+        )
+    else:
+        done = (
+            f"policy {policy} (min confidence {min_confidence:g}): removed {cleaned.n_removed}, "
+            f"relabelled {cleaned.n_relabelled}, kept {n - cleaned.n_removed} of {n}."
+        )
+    out_console().print(f"{done}\nWrote {labels_path} and {log_path}.")
 
 
 # --------------------------------------------------------------------------- train

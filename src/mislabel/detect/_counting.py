@@ -193,6 +193,17 @@ def _clip_noise_rates(m: np.ndarray) -> np.ndarray:
     return out / np.clip(out.sum(axis=1, keepdims=True), TINY_VALUE, None)
 
 
+def _identity_where_empty(m: np.ndarray, row_counts: np.ndarray) -> np.ndarray:
+    """Give an identity row to each row of ``m`` conditioned on a class with no samples (no
+    evidence of noise there), so that every row sums to 1."""
+    empty = np.flatnonzero(row_counts <= 0)
+    if empty.size:
+        m = m.copy()
+        m[empty] = 0.0
+        m[empty, empty] = 1.0
+    return m
+
+
 @dataclass(frozen=True)
 class NoiseEstimate:
     """What the confident joint says about the label noise.
@@ -240,8 +251,8 @@ def noise_from_joint(calibrated: np.ndarray, label_counts: np.ndarray) -> NoiseE
     py = np.diagonal(inverse) / np.clip(np.diagonal(noise), TINY_VALUE, None) * ps
     py = np.clip(py, CLIPPING_LOWER_BOUND, 1.0)
     py = py / np.clip(py.sum(), TINY_VALUE, None)
-    noise = _clip_noise_rates(noise)
-    inverse = _clip_noise_rates(inverse)
+    noise = _clip_noise_rates(_identity_where_empty(noise, true_counts))
+    inverse = _clip_noise_rates(_identity_where_empty(inverse, given_counts))
     joint = cj / np.clip(cj.sum(), TINY_VALUE, None)
     n_issues = int(np.rint((1.0 - np.trace(joint)) * n))
     return NoiseEstimate(

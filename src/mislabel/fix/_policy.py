@@ -1,4 +1,5 @@
-"""Act on found issues: remove the flagged samples, relabel them, or keep everything."""
+"""Act on found issues: remove the flagged samples, relabel them, reweight every sample by its
+label quality, or keep everything."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from mislabel.exceptions import InvalidInputError
 
 __all__ = ["POLICIES", "CleanedLabels", "Policy", "apply_policy", "load_cleaned_labels"]
 
-Policy = Literal["remove", "relabel", "keep"]
+Policy = Literal["remove", "relabel", "reweight", "keep"]
 #: The policies :func:`apply_policy` knows.
 POLICIES: tuple[str, ...] = get_args(Policy)
 _FRAME_COLUMNS = ("id", "given_label", "suggested_label", "suggested_prob", "is_issue")
@@ -38,6 +39,8 @@ class CleanedLabels:
         paths: (n,) image paths or None.
         policy: the policy applied.
         min_confidence: the threshold applied.
+        weight: (n,) per-sample training weights in [0, 1] with ``policy="reweight"`` (the
+            label quality score, clipped), else None.
     """
 
     ids: np.ndarray
@@ -50,6 +53,7 @@ class CleanedLabels:
     paths: np.ndarray | None
     policy: str
     min_confidence: float
+    weight: np.ndarray | None = None
 
     @property
     def n_removed(self) -> int:
@@ -60,16 +64,18 @@ class CleanedLabels:
         return int(np.count_nonzero(self.action == "relabel"))
 
     def labels_frame(self) -> Any:
-        """The cleaned labels: one row per kept sample (``id``, ``path``, ``label``)."""
+        """The cleaned labels: one row per kept sample (``id``, ``path``, ``label``, and
+        ``weight`` with the ``reweight`` policy)."""
         pd = optional_import("pandas", "pandas", "CleanedLabels.labels_frame()")
         sel = self.keep
-        return pd.DataFrame(
-            {
-                "id": self.ids[sel],
-                "path": self.paths[sel] if self.paths is not None else [""] * int(sel.sum()),
-                "label": self.labels[sel],
-            }
-        )
+        cols: dict[str, Any] = {
+            "id": self.ids[sel],
+            "path": self.paths[sel] if self.paths is not None else [""] * int(sel.sum()),
+            "label": self.labels[sel],
+        }
+        if self.weight is not None:
+            cols["weight"] = self.weight[sel]
+        return pd.DataFrame(cols)
 
     def changes_frame(self) -> Any:
         """The change log: one row per removed or relabelled sample."""
@@ -116,10 +122,13 @@ def apply_policy(
             ``mislabel find`` (a pandas DataFrame with at least ``id``, ``given_label``,
             ``suggested_label``, ``suggested_prob``, ``is_issue``).
         policy: ``"remove"`` drops the flagged samples, ``"relabel"`` gives them their
-            suggested label, ``"keep"`` changes nothing (a baseline with the same outputs).
+            suggested label, ``"reweight"`` keeps every sample and its label and gives each a
+            training weight equal to its label quality score clipped to [0, 1] (the
+            ``weight`` column of :meth:`CleanedLabels.labels_frame`), ``"keep"`` changes
+            nothing (a baseline with the same outputs).
         min_confidence: act only on flagged samples whose suggested label has at least this
             estimated probability (``suggested_prob``); the other flagged samples are kept
-            as they are.
+            as they are. Not used by ``"reweight"``, which weighs every sample.
         class_names: names of the classes, used when ``issues`` is a ``LabelIssues``.
 
     Returns:
@@ -136,7 +145,19 @@ def apply_policy(
     else:
         cols = _from_frame(issues)
     ids, given, sugg, conf, score, flagged, paths = cols
+    weight = None
+    if policy == "reweight":
+        if not np.all(np.isfinite(score)):
+            i = int(np.flatnonzero(~np.isfinite(score))[0])
+            raise InvalidInputError(
+                "`issues` must give a finite label quality `score` for every sample to "
+                f"reweight; sample id {int(ids[i])} has {score[i]!r}. Pass the issues.csv of "
+                "`mislabel find` or a LabelIssues."
+            )
+        weight = np.clip(score, 0.0, 1.0)
     act = flagged & (np.nan_to_num(conf, nan=0.0) >= min_confidence)
+    if policy == "reweight":
+        act[:] = False
     if policy == "relabel":
         act &= sugg != given
     action = np.full(ids.shape[0], "keep", dtype=object)
@@ -159,6 +180,7 @@ def apply_policy(
         paths=paths,
         policy=policy,
         min_confidence=float(min_confidence),
+        weight=weight,
     )
 
 
@@ -197,9 +219,19 @@ def _from_frame(frame: Any) -> tuple[Any, ...]:
             f"`issues` table lacks the columns {missing}; pass the issues.csv written by "
             "`mislabel find`."
         )
-    order = np.argsort(frame["id"].to_numpy(), kind="stable")
+    if len(frame) == 0:
+        raise InvalidInputError("`issues` table must have at least one row; got none.")
+    raw = pd.to_numeric(frame["id"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(raw) | (raw < 0) | (np.mod(np.nan_to_num(raw), 1) != 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(
+            "`issues` table's `id` column must hold non-negative integer sample ids; got "
+            f"{frame['id'].iloc[i]!r} in row {i}."
+        )
+    order = np.argsort(raw, kind="stable")
     f = frame.iloc[order]
-    ids = f["id"].to_numpy().astype(np.int64)
+    ids = raw[order].astype(np.int64)
     if np.unique(ids).shape[0] != ids.shape[0]:
         raise InvalidInputError("`issues` table has repeated ids; each sample must appear once.")
     flagged = f["is_issue"].astype(str).str.strip().str.lower().isin(["true", "1"]).to_numpy()
@@ -272,9 +304,15 @@ def load_cleaned_labels(
             f"cleaned labels file '{p}' has labels that are not classes of the data: "
             f"{unknown[:5]}; classes are {list(index)[:10]}."
         )
+    rows = ids.astype(np.int64)
+    uniq, counts = np.unique(rows, return_counts=True)
+    if (counts > 1).any():
+        raise InvalidInputError(
+            f"cleaned labels file '{p}' lists some ids more than once: "
+            f"{uniq[counts > 1][:5].tolist()}; each sample must appear at most once."
+        )
     keep = np.zeros(n_samples, dtype=bool)
     labels = np.zeros(n_samples, dtype=np.int64)
-    rows = ids.astype(np.int64)
     keep[rows] = True
     labels[rows] = [index[s] for s in names]
     return labels, keep

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mislabel._validation import as_rng, check_labels, check_option, check_scalar
+from mislabel._validation import MAX_CLASSES, as_rng, check_labels, check_option, check_scalar
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 from mislabel.noise._matrix import _check_noise_matrix
 
@@ -157,7 +157,7 @@ def _prepare_labels(labels: Any, n_classes: int | None) -> tuple[np.ndarray, int
                 "Pass n_classes if some classes are absent from this sample."
             )
         return y, k
-    check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=2)
+    check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=2, max_val=MAX_CLASSES)
     if top >= n_classes:
         raise InvalidInputError(
             f"`labels` must be class indices in [0, n_classes) = [0, {n_classes}); got {top}."
@@ -435,13 +435,29 @@ def apply_noise_matrix(
 
 
 def _truncated_normal(mean: float, std: float, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Normal(mean, std) truncated to [0, 1], by rejection."""
+    """Normal(mean, std) truncated to [0, 1]: by rejection, then (for the draws still outside
+    after :data:`_REJECTION_ROUNDS` rounds, which only a very wide ``std`` leaves) by the
+    inverse CDF restricted to [0, 1]."""
     out = rng.normal(mean, std, size)
     bad = (out < 0) | (out > 1)
-    while bad.any():
+    for _ in range(_REJECTION_ROUNDS):
+        if not bad.any():
+            return out
         out[bad] = rng.normal(mean, std, int(bad.sum()))
         bad = (out < 0) | (out > 1)
+    if bad.any():
+        from scipy.special import ndtr, ndtri
+
+        lo, hi = ndtr((0.0 - mean) / std), ndtr((1.0 - mean) / std)
+        u = lo + (hi - lo) * rng.random(int(bad.sum()))
+        with np.errstate(over="ignore", invalid="ignore"):
+            draw = mean + std * ndtri(u)
+        out[bad] = np.clip(np.nan_to_num(draw, nan=mean), 0.0, 1.0)
     return out
+
+
+#: Rejection rounds of :func:`_truncated_normal` before it switches to the inverse CDF.
+_REJECTION_ROUNDS = 64
 
 
 def instance_dependent(

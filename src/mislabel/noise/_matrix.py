@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mislabel._validation import as_rng, check_noise_matrix, check_scalar
+from mislabel._validation import MAX_CLASSES, as_rng, check_noise_matrix, check_scalar
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
 __all__ = ["is_valid_noise_matrix", "random_noise_matrix"]
@@ -171,7 +171,7 @@ def random_noise_matrix(
         >>> round(float(np.trace(nm)), 6)
         6.0
     """
-    check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=2)
+    check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=2, max_val=MAX_CLASSES)
     k = int(n_classes)
     check_scalar(trace, "trace", min_val=0, max_val=k, include_min=False)
     check_scalar(sparsity, "sparsity", min_val=0.0, max_val=1.0)
