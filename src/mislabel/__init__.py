@@ -18,6 +18,8 @@ from mislabel.detect import (
     neighbor_label_probs,
     true_label_posterior,
 )
+from mislabel.detect._oof import is_torch_module as _is_torch_module
+from mislabel.detect._oof import register_estimator_adapter as _register_estimator_adapter
 from mislabel.exceptions import (
     InvalidInputError,
     InvalidParameterError,
@@ -27,6 +29,16 @@ from mislabel.exceptions import (
 )
 
 __version__ = "0.1.0"
+
+
+def _torch_module_estimator(model: object) -> object:
+    """:func:`cross_val_pred_probs` on a bare ``torch.nn.Module``: the torch side wraps it."""
+    from mislabel.integrations.torch import to_estimator
+
+    return to_estimator(model)
+
+
+_register_estimator_adapter(_is_torch_module, _torch_module_estimator)
 
 __all__ = [
     "InvalidInputError",

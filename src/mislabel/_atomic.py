@@ -1,7 +1,11 @@
 """Atomic file writes: write a temporary file beside the target, fsync, then ``os.replace``.
 
 A reader never sees a half-written ``issues.csv``, and an interrupted run leaves the previous
-file (or none) in place.
+file (or none) in place. Every file the library writes goes through :func:`atomic_write`.
+
+CSV cells that a spreadsheet would run as a formula (text starting with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return) are written with a leading ``'`` (:func:`escape_cell`), and
+the library's CSV readers take it off again (:func:`unescape_cell`).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +24,10 @@ import numpy as np
 
 __all__ = [
     "atomic_write",
+    "escape_cell",
+    "escape_frame",
+    "unescape_cell",
+    "unescape_frame",
     "write_bytes_atomic",
     "write_csv_atomic",
     "write_json_atomic",
@@ -76,10 +85,50 @@ def write_npy_atomic(path: PathLike, array: np.ndarray) -> Path:
 
 
 def write_csv_atomic(path: PathLike, frame: Any) -> Path:
-    """Write a pandas DataFrame as CSV (no index) to ``path`` atomically."""
+    """Write a pandas DataFrame as CSV (no index) to ``path`` atomically, text cells that a
+    spreadsheet would run as formulas escaped (:func:`escape_cell`)."""
     buf = io.StringIO()
-    frame.to_csv(buf, index=False)
+    escape_frame(frame).to_csv(buf, index=False)
     return write_text_atomic(path, buf.getvalue())
+
+
+#: Text a spreadsheet reads as a formula, possibly behind quotes added by this module.
+_FORMULA = re.compile(r"^'*[=+\-@\t\r]")
+
+
+def escape_cell(value: Any) -> Any:
+    """``'`` + ``value`` when ``value`` is text a spreadsheet would run as a formula (or such
+    text already escaped, so that :func:`unescape_cell` inverts it exactly); else ``value``."""
+    if isinstance(value, str) and _FORMULA.match(value):
+        return "'" + value
+    return value
+
+
+def unescape_cell(value: Any) -> Any:
+    """The inverse of :func:`escape_cell`."""
+    if isinstance(value, str) and value.startswith("'") and _FORMULA.match(value[1:]):
+        return value[1:]
+    return value
+
+
+def escape_frame(frame: Any) -> Any:
+    """A copy of a pandas DataFrame with :func:`escape_cell` applied to its text columns."""
+    cols = [c for c in frame.columns if frame[c].dtype == object]
+    if not cols:
+        return frame
+    out = frame.copy()
+    for c in cols:
+        out[c] = out[c].map(escape_cell)
+    return out
+
+
+def unescape_frame(frame: Any) -> Any:
+    """A pandas DataFrame read from a CSV written here, with :func:`unescape_cell` applied to
+    its text columns (in place; returned for chaining)."""
+    for c in frame.columns:
+        if frame[c].dtype == object:
+            frame[c] = frame[c].map(unescape_cell)
+    return frame
 
 
 def _json_default(obj: Any) -> Any:

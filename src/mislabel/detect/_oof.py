@@ -6,7 +6,6 @@ import hashlib
 import logging
 import numbers
 import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -15,13 +14,14 @@ from typing import Any
 import numpy as np
 
 from mislabel._validation import as_seed, check_labels, check_option, check_scalar
+from mislabel.detect._cache import FoldCache
 from mislabel.detect._parallel import BACKENDS, run_tasks
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
 logger = logging.getLogger(__name__)
 
 
-def _is_torch_module(obj: Any) -> bool:
+def is_torch_module(obj: Any) -> bool:
     """True for a torch.nn.Module, without importing torch."""
     return any(
         c.__module__ == "torch.nn.modules.module" and c.__name__ == "Module"
@@ -29,12 +29,24 @@ def _is_torch_module(obj: Any) -> bool:
     )
 
 
-def _as_estimator(estimator: Any) -> Any:
-    """A PyTorch model becomes a scikit-learn classifier (see mislabel.integrations.torch)."""
-    if _is_torch_module(estimator):
-        from mislabel.integrations.torch import to_estimator
+#: (predicate, adapter) pairs that turn other kinds of models into scikit-learn classifiers.
+#: ``import mislabel`` registers the one for a bare ``torch.nn.Module`` (the torch side wraps
+#: it), so this module imports no torch-side code.
+_ADAPTERS: list[tuple[Callable[[Any], bool], Callable[[Any], Any]]] = []
 
-        return to_estimator(estimator)
+
+def register_estimator_adapter(
+    predicate: Callable[[Any], bool], adapter: Callable[[Any], Any]
+) -> None:
+    """Make :func:`cross_val_pred_probs` pass an estimator for which ``predicate`` is true
+    through ``adapter`` (which returns a scikit-learn classifier) first."""
+    _ADAPTERS.append((predicate, adapter))
+
+
+def _as_estimator(estimator: Any) -> Any:
+    for predicate, adapter in _ADAPTERS:
+        if predicate(estimator):
+            return adapter(estimator)
     return estimator
 
 
@@ -159,20 +171,6 @@ def _cache_key(
     return h.hexdigest()[:16]
 
 
-def _atomic_save(path: Path, **arrays: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def cross_val_pred_probs(
     estimator: Any,
     X: Any,
@@ -207,7 +205,8 @@ def cross_val_pred_probs(
         n_jobs: folds trained in parallel (None = 1, -1 = all cores); with Dask, the number of
             workers of the LocalCluster it starts.
         cache_dir: if given, each finished fold is written there atomically; a rerun with the
-            same estimator, labels and folds computes only the missing folds.
+            same estimator, labels and folds computes only the missing folds. A damaged or
+            foreign fold file is reported in one warning line and its fold recomputed.
         n_classes: number of classes (default: max label + 1).
         backend: ``"local"`` processes (default), ``"threads"``, or ``"dask"``; any other
             joblib backend name (e.g. ``"ray"`` after ``register_ray()``) is passed through.
@@ -251,20 +250,17 @@ def cross_val_pred_probs(
     splits = _splits(cv, labels, seed)
     out = np.zeros((n, k), dtype=np.float64)
     todo = list(range(len(splits)))
-    cache: Path | None = None
+    cache: FoldCache | None = None
     if cache_dir is not None:
         key = _cache_key(estimator, labels, splits, k, weights)
-        cache = Path(cache_dir) / f"oof-{key}"
-        cache.mkdir(parents=True, exist_ok=True)
+        cache = FoldCache(Path(cache_dir) / f"oof-{key}", splits, k)
         todo = []
         for f in range(len(splits)):
-            path = cache / f"fold-{f}.npz"
-            if path.exists():
-                with np.load(path) as z:
-                    out[z["test"]] = z["proba"]
-                logger.info("fold %d loaded from cache %s", f, path)
-            else:
+            cached = cache.load(f)
+            if cached is None:
                 todo.append(f)
+            else:
+                out[splits[f][1]] = cached
 
     check_folds = getattr(estimator, "check_folds", None)
     if todo and callable(check_folds):  # e.g. TorchClassifier: output shape, classes per fold
@@ -287,7 +283,7 @@ def cross_val_pred_probs(
     ):
         out[test] = proba
         if cache is not None:  # written by the driver as each fold finishes
-            _atomic_save(cache / f"fold-{f}.npz", test=test, proba=proba)
+            cache.save(f, test, proba)
         done += 1
         if callback is not None:
             callback(f, done, len(splits))

@@ -725,7 +725,8 @@ def cross_val_pred_probs_fastai(
         (n_samples, n_classes) float64 out-of-fold probabilities (softmax applied when the loss
         has no ``activation``).
     """
-    from mislabel.detect._oof import _atomic_save, _splits
+    from mislabel.detect._cache import FoldCache
+    from mislabel.detect._oof import _splits
 
     for name, fn, sig in (
         ("learner_factory", learner_factory, "dls -> Learner"),
@@ -764,22 +765,18 @@ def cross_val_pred_probs_fastai(
     n = y.shape[0]
     out = np.zeros((n, k), dtype=np.float64)
     todo = list(range(len(splits)))
-    cache: Path | None = None
+    cache: FoldCache | None = None
     if cache_dir is not None:
         settings = f"epochs={epochs};lr={lr!r};fit={fit_method};seed={seed};key={cache_key}"
-        cache = Path(cache_dir) / (
-            "oof-fastai-" + _cache_key(learner_factory, dls_factory, y, splits, k, settings)
-        )
-        cache.mkdir(parents=True, exist_ok=True)
+        key = _cache_key(learner_factory, dls_factory, y, splits, k, settings)
+        cache = FoldCache(Path(cache_dir) / f"oof-fastai-{key}", splits, k)
         todo = []
         for f in range(len(splits)):
-            path = cache / f"fold-{f}.npz"
-            if path.exists():
-                with np.load(path) as z:
-                    out[z["test"]] = z["proba"]
-                logger.info("fold %d loaded from cache %s", f, path)
-            else:
+            cached = cache.load(f)
+            if cached is None:
                 todo.append(f)
+            else:
+                out[splits[f][1]] = cached
 
     done = len(splits) - len(todo)
     if callback is not None:
@@ -793,7 +790,7 @@ def cross_val_pred_probs_fastai(
             )
         out[test] = proba
         if cache is not None:
-            _atomic_save(cache / f"fold-{f}.npz", test=test, proba=proba)
+            cache.save(f, test, proba)
         done += 1
         if callback is not None:
             callback(f, done, len(splits))
