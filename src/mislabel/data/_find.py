@@ -23,15 +23,17 @@ from typing import Any
 
 import numpy as np
 
+from mislabel._atomic import escape_frame, unescape_frame
 from mislabel._validation import as_seed, check_option, check_scalar, optional_import
-from mislabel.data._atomic import (
-    write_csv_atomic,
-    write_json_atomic,
-    write_npy_atomic,
-    write_text_atomic,
-)
 from mislabel.data._features import TextEmbedding, default_model, model_inputs
 from mislabel.data._load import LabeledData, ProgressCallback
+from mislabel.data._outputs import (
+    check_file_set,
+    decode_class_names,
+    encode_class_names,
+    read_manifest,
+    write_file_set,
+)
 from mislabel.detect import (
     METHODS,
     LabelIssues,
@@ -139,18 +141,23 @@ class FindResult:
         }
 
     def save(self, out_dir: PathLike) -> dict[str, Path]:
-        """Write :data:`FIND_FILES` into ``out_dir`` (created if needed), each atomically."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        return {
-            "issues.csv": write_csv_atomic(out / "issues.csv", self.to_frame()),
-            "pred_probs.npy": write_npy_atomic(out / "pred_probs.npy", self.pred_probs),
-            "labels.npy": write_npy_atomic(out / "labels.npy", self.data.labels.astype(np.int64)),
-            "classes.txt": write_text_atomic(
-                out / "classes.txt", "".join(f"{c}\n" for c in self.data.classes)
-            ),
-            "find.json": write_json_atomic(out / "find.json", self.summary()),
+        """Write :data:`FIND_FILES` into ``out_dir`` (created if needed) as one set.
+
+        ``find.json`` comes last and lists the run id and each file's SHA-256, which
+        :func:`load_find_outputs` and :func:`read_issues` check: a reader sees one whole run
+        (or the previous one), or an error naming the file that belongs to another run.
+        """
+        csv_text = escape_frame(self.to_frame()).to_csv(index=False).encode("utf-8")
+        classes_text = encode_class_names(self.data.classes).encode("utf-8")
+        labels = self.data.labels.astype(np.int64)
+        writers: dict[str, Any] = {
+            "issues.csv": lambda fh: fh.write(csv_text),
+            "pred_probs.npy": lambda fh: np.save(fh, self.pred_probs, allow_pickle=False),
+            "labels.npy": lambda fh: np.save(fh, labels, allow_pickle=False),
+            "classes.txt": lambda fh: fh.write(classes_text),
         }
+        paths, _ = write_file_set(out_dir, writers, "find.json", self.summary())
+        return paths
 
 
 def issues_frame(data: LabeledData, pred_probs: np.ndarray, issues: LabelIssues) -> Any:
@@ -425,10 +432,12 @@ def read_issues(path: PathLike) -> Any:
         raise InvalidInputError(
             f"issues file '{p}' does not exist; run `mislabel find` first (it writes issues.csv)."
         )
+    check_file_set(p.parent, read_manifest(p.parent / "find.json"), ("issues.csv",))
     try:
         issues = pd.read_csv(p, keep_default_na=False)
     except (ValueError, OSError) as exc:
         raise InvalidInputError(f"cannot read issues file '{p}': {exc}") from exc
+    unescape_frame(issues)
     missing_cols = [c for c in ISSUES_COLUMNS if c not in issues.columns]
     if missing_cols:
         raise InvalidInputError(
@@ -463,21 +472,21 @@ def load_find_outputs(path: PathLike) -> FindOutputs:
         raise InvalidInputError(
             f"folder '{folder}' lacks {what}; point to the --out folder of `mislabel find`."
         )
+    meta = read_manifest(folder / "find.json")
+    check_file_set(folder, meta, FIND_FILES[:-1])
     issues = read_issues(issues_path)
     try:
         pred_probs = np.load(folder / "pred_probs.npy", allow_pickle=False)
         labels = np.load(folder / "labels.npy", allow_pickle=False)
+        classes = decode_class_names((folder / "classes.txt").read_text(encoding="utf-8"))
     except (ValueError, OSError) as exc:
         raise InvalidInputError(f"cannot read the find outputs in '{folder}': {exc}") from exc
-    classes = tuple(
-        ln for ln in (folder / "classes.txt").read_text(encoding="utf-8").splitlines() if ln
-    )
-    meta: dict[str, Any] = {}
-    if (folder / "find.json").is_file():
-        try:
-            meta = json.loads((folder / "find.json").read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise InvalidInputError(f"cannot read '{folder / 'find.json'}': {exc}") from exc
+    if pred_probs.ndim != 2 or labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise InvalidInputError(
+            f"the find outputs in '{folder}' are malformed: pred_probs.npy must be 2-D and "
+            f"labels.npy 1-D integers; got shapes {pred_probs.shape} and {labels.shape} "
+            f"({labels.dtype}). Run `mislabel find` again."
+        )
     n = labels.shape[0]
     if pred_probs.shape != (n, len(classes)) or len(issues) != n:
         raise InvalidInputError(

@@ -10,8 +10,8 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from mislabel._atomic import unescape_frame, write_csv_atomic
 from mislabel._validation import check_option, check_scalar, optional_import
-from mislabel.data._atomic import write_csv_atomic
 from mislabel.detect import LabelIssues
 from mislabel.exceptions import InvalidInputError
 
@@ -281,6 +281,7 @@ def load_cleaned_labels(
         frame = pd.read_csv(p, keep_default_na=False, dtype={"label": str, "final_label": str})
     except (ValueError, OSError) as exc:
         raise InvalidInputError(f"cannot read cleaned labels file '{p}': {exc}") from exc
+    unescape_frame(frame)
     if "label" not in frame.columns and {"final_label", "action"} <= set(frame.columns):
         frame = frame[frame["action"] != "removed"].rename(columns={"final_label": "label"})
     missing = [c for c in ("id", "label") if c not in frame.columns]

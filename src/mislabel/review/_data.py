@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mislabel._atomic import unescape_cell
 from mislabel.exceptions import InvalidInputError
 
 __all__ = [
@@ -108,14 +109,24 @@ def _natural_key(name: str) -> tuple[int, int, str]:
 
 
 def read_classes_file(path: Path) -> tuple[str, ...]:
-    """Class names, one a line (blank lines ignored), in the file's order."""
+    """Class names, one a line (blank lines ignored; ``\\n`` in a name is a newline, as
+    ``mislabel find`` writes ``classes.txt``), in the file's order."""
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(
             f"`--classes` must be a text file with one class name a line; {str(path)!r} does "
             "not exist."
         )
-    names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+    from mislabel.data._outputs import decode_class_names
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"`--classes` file {str(path)!r} must be UTF-8 text; {exc.reason} at byte "
+            f"{exc.start}."
+        ) from None
+    names = [n.strip() for n in decode_class_names(text)]
     names = [n for n in names if n]
     if not names:
         raise InvalidInputError(f"`--classes` file {str(path)!r} holds no class names.")
@@ -237,7 +248,8 @@ def load_issues(path: Path, *, classes: tuple[str, ...] | None = None) -> Issues
                     f"{', '.join(header) or 'no header'}). Was it written by `mislabel find`?"
                 )
             for row in reader:
-                samples.append(_parse_row(row, reader.line_num, path))
+                cells = {k: unescape_cell(v) for k, v in row.items()}
+                samples.append(_parse_row(cells, reader.line_num, path))
     except UnicodeDecodeError as exc:
         raise InvalidInputError(
             f"The issues file {path.name} must be UTF-8 text; {exc.reason} at byte {exc.start}."

@@ -7,16 +7,16 @@ exported, by id (dataset order).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+from mislabel._atomic import atomic_write, escape_cell
 from mislabel.exceptions import InvalidInputError
 from mislabel.review._data import IssuesTable
 from mislabel.review._db import State
@@ -52,7 +52,13 @@ def export_rows(table: IssuesTable, states: Mapping[int, State]) -> Iterator[tup
             final, action = "", "removed"
         else:
             final, action = st.label or "", st.action
-        yield (str(s.id), s.path, s.given_label, final, action)
+        yield (
+            str(s.id),
+            escape_cell(s.path),
+            escape_cell(s.given_label),
+            escape_cell(final),
+            action,
+        )
 
 
 def export_csv_text(table: IssuesTable, states: Mapping[int, State]) -> str:
@@ -67,10 +73,10 @@ def export_csv_text(table: IssuesTable, states: Mapping[int, State]) -> str:
 def write_export(
     table: IssuesTable, states: Mapping[int, State], out_csv: Path, *, protect: tuple[Path, ...]
 ) -> ExportSummary:
-    """Write the export atomically: a temporary file in the target folder, then
-    :func:`os.replace`. ``protect`` lists files that must not be overwritten (the issues file,
+    """Write the export atomically (:func:`mislabel._atomic.atomic_write`). ``protect``
+    lists files that must not be overwritten (the issues file,
     the database)."""
-    out_csv = Path(out_csv)
+    out_csv = Path(os.fspath(out_csv))
     if not out_csv.parent.is_dir():
         raise InvalidInputError(
             f"The export's folder {str(out_csv.parent)!r} does not exist; create it first."
@@ -83,24 +89,19 @@ def write_export(
                 "another file name."
             )
     counts: Counter[str] = Counter({a: 0 for a in EXPORT_ACTIONS})
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_csv.name}.", suffix=".tmp", dir=out_csv.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(EXPORT_COLUMNS)
-            n = 0
-            for row in export_rows(table, states):
-                writer.writerow(row)
-                counts[row[4]] += 1
-                n += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp makes the file private (0600); give it the mode an ordinary file would get.
-        mode = out_csv.stat().st_mode & 0o777 if out_csv.exists() else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, out_csv)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    n = 0
+
+    def write(fh: IO[bytes]) -> None:
+        nonlocal n
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="", write_through=True)
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(EXPORT_COLUMNS)
+        for row in export_rows(table, states):
+            writer.writerow(row)
+            counts[row[4]] += 1
+            n += 1
+        text.flush()
+        text.detach()  # leave ``fh`` open for atomic_write's fsync
+
+    atomic_write(out_csv, write)
     return ExportSummary(path=out_csv, n_rows=n, counts=dict(counts))
