@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from mislabel._validation import as_seed, check_labels, check_option, check_scalar
+from mislabel._validation import MAX_CLASSES, as_seed, check_labels, check_option, check_scalar
 from mislabel.detect._cache import FoldCache
 from mislabel.detect._parallel import BACKENDS, run_tasks
-from mislabel.exceptions import InvalidInputError, InvalidParameterError
+from mislabel.exceptions import InvalidInputError, InvalidParameterError, MislabelError
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +78,72 @@ def _splits(cv: Any, labels: np.ndarray, seed: int | None) -> list[tuple[np.ndar
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             return list(splitter.split(np.zeros(labels.shape[0]), labels))
-    if hasattr(cv, "split"):
-        return list(cv.split(np.zeros(labels.shape[0]), labels))
+    if hasattr(cv, "split") and not isinstance(cv, str | bytes):
+        try:
+            splits = list(cv.split(np.zeros(labels.shape[0]), labels))
+        except ValueError as exc:  # e.g. StratifiedKFold with more splits than a class
+            raise InvalidParameterError(
+                f"`cv` ({type(cv).__name__}) cannot split these {labels.shape[0]} labels: {exc}"
+            ) from exc
+        return [_check_split(s, labels.shape[0], i) for i, s in enumerate(splits)]
     raise InvalidParameterError(
         f"`cv` must be an int >= 2 or a scikit-learn splitter with .split(); got {cv!r}."
     )
+
+
+def _check_split(split: Any, n: int, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        train, test = (np.asarray(part) for part in split)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"`cv`'s split() must yield (train, test) index arrays; fold {fold} gave {split!r}."
+        ) from exc
+    for name, idx in (("train", train), ("test", test)):
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+            raise InvalidParameterError(
+                f"`cv`'s fold {fold} must have a non-empty 1-D integer {name} index; got "
+                f"{idx.dtype} of shape {idx.shape}."
+            )
+        if int(idx.min()) < 0 or int(idx.max()) >= n:
+            raise InvalidParameterError(f"`cv`'s fold {fold} has {name} indices outside [0, {n}).")
+    return train.astype(np.intp), test.astype(np.intp)
+
+
+def _check_folds_trainable(
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    labels: np.ndarray,
+    weights: np.ndarray | None,
+) -> None:
+    for fold, (train, _) in enumerate(splits):
+        present = np.unique(labels[train])
+        if present.size < 2:
+            raise InvalidInputError(
+                f"fold {fold}'s training part holds only class {int(present[0])}; a classifier "
+                "needs at least 2 classes to train. Use fewer folds (`cv`) or more samples."
+            )
+        if weights is not None and not weights[train].sum() > 0:
+            raise InvalidInputError(
+                f"`sample_weight` is 0 on every sample of fold {fold}'s training part; give "
+                "some training samples a positive weight."
+            )
+
+
+def _check_features(X: Any) -> None:
+    """Refuse numeric features that no classifier can fit (NaN or inf, complex numbers)."""
+    if not isinstance(X, np.ndarray):
+        return
+    if X.dtype.kind == "c":
+        raise InvalidInputError(
+            f"`X` must hold real numbers; got complex dtype {X.dtype}. Split real and "
+            "imaginary parts into separate features."
+        )
+    if X.dtype.kind == "f" and X.size and not np.all(np.isfinite(X)):
+        bad = np.argwhere(~np.isfinite(X))[0]
+        where = tuple(int(b) for b in bad)
+        raise InvalidInputError(
+            f"`X` must hold finite numbers; got {X[where]} at index {where}. Impute or drop "
+            "missing values first."
+        )
 
 
 def _take(x: Any, idx: np.ndarray) -> Any:
@@ -112,11 +173,19 @@ def _fit_predict_fold(
     ):
         model.set_params(random_state=seed + fold)
     y_train = labels[train]
-    if sample_weight is None:
-        model.fit(_take(x, train), y_train)
-    else:
-        model.fit(_take(x, train), y_train, sample_weight=sample_weight[train])
-    proba = np.asarray(model.predict_proba(_take(x, test)), dtype=np.float64)
+    try:
+        if sample_weight is None:
+            model.fit(_take(x, train), y_train)
+        else:
+            model.fit(_take(x, train), y_train, sample_weight=sample_weight[train])
+        proba = np.asarray(model.predict_proba(_take(x, test)), dtype=np.float64)
+    except MislabelError:
+        raise
+    except (ValueError, TypeError) as exc:  # the estimator refused the data
+        raise InvalidInputError(
+            f"fold {fold}: `estimator` ({type(estimator).__name__}) could not fit or predict "
+            f"on `X`: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        ) from exc
     classes = np.asarray(getattr(model, "classes_", np.unique(y_train)))
     if proba.ndim != 2 or proba.shape != (test.shape[0], classes.shape[0]):
         raise InvalidInputError(
@@ -225,6 +294,12 @@ def cross_val_pred_probs(
     check_option(backend, "backend", BACKENDS)
     estimator = _as_estimator(estimator)
     _check_estimator(estimator)
+    if n_classes is not None:
+        check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=2, max_val=MAX_CLASSES)
+    if n_jobs is not None:
+        check_scalar(n_jobs, "n_jobs", kind=numbers.Integral)
+        if n_jobs == 0:
+            raise InvalidParameterError("`n_jobs` must be None, -1 or a non-zero int; got 0.")
     labels = check_labels(labels, n_classes=n_classes)
     n = labels.shape[0]
     n_x = (
@@ -246,8 +321,14 @@ def cross_val_pred_probs(
                 f"`sample_weight` must be {n} finite, non-negative weights (one per label); "
                 f"got shape {weights.shape}."
             )
+    if weights is not None and not weights.sum() > 0:
+        raise InvalidInputError(
+            "`sample_weight` must give some sample a positive weight; got all zeros."
+        )
+    _check_features(X)
     seed = as_seed(random_state)
     splits = _splits(cv, labels, seed)
+    _check_folds_trainable(splits, labels, weights)
     out = np.zeros((n, k), dtype=np.float64)
     todo = list(range(len(splits)))
     cache: FoldCache | None = None

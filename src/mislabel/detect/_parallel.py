@@ -10,7 +10,8 @@
 Ray works through joblib's Ray backend: ``from ray.util.joblib import register_ray;
 register_ray()`` then ``backend="ray"`` is passed through to joblib.
 
-Every backend runs the same seeded fold function, so results are identical.
+Every backend runs the same seeded fold function with BLAS pinned to one thread, so results
+are bitwise identical whatever the backend and ``n_jobs``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def run_tasks(
         distributed = optional_import("distributed", "dask", "the Dask backend")
         with dask_client(scheduler, n_jobs) as client:
             scattered = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
-            futures = [client.submit(fn, *a, pure=False, **scattered) for a in args]
+            futures = [client.submit(_pinned, fn, *a, pure=False, **scattered) for a in args]
             for fut in distributed.as_completed(futures):
                 yield fut.result()
         return
@@ -87,7 +88,27 @@ def run_tasks(
     joblib_backend = {"local": "loky", "threads": "threading"}.get(backend, backend)
     if n_jobs in (None, 1):
         for a in args:
-            yield fn(*a, **shared)
+            yield _pinned(fn, *a, **shared)
         return
-    parallel = Parallel(n_jobs=n_jobs, backend=joblib_backend, return_as="generator_unordered")
-    yield from parallel(delayed(fn)(*a, **shared) for a in args)
+    extra: dict[str, Any] = {}
+    if joblib_backend == "loky":  # workers orphaned by a killed run exit soon, not after 300 s
+        extra["idle_worker_timeout"] = _IDLE_WORKER_TIMEOUT
+    parallel = Parallel(
+        n_jobs=n_jobs, backend=joblib_backend, return_as="generator_unordered", **extra
+    )
+    yield from parallel(delayed(_pinned)(fn, *a, **shared) for a in args)
+
+
+#: Seconds an idle local worker process waits for work before it exits.
+_IDLE_WORKER_TIMEOUT = 10
+
+
+def _pinned(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with BLAS on one thread, in every process and backend alike,
+    so that a task's floating point results do not depend on where it ran (a worker process
+    gets one BLAS thread, the parent as many as it has cores: sums come out in another
+    order)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return fn(*args, **kwargs)
