@@ -4,8 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CORE := $(VENV)/.core
-# torch must be named in the same pip command as anything that depends on it, or pip may
-# swap in a multi-GB CUDA build; constraints-dev.txt pins the CPU wheel for dev and CI.
+# torch must be named in the same pip command as anything that depends on it (torchvision
+# included), or pip may swap in another build; constraints-dev.txt pins the pair for dev and CI.
 INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints-dev.txt
 
 .PHONY: demo test lint install clean
@@ -17,10 +17,11 @@ $(CORE): pyproject.toml
 	$(INSTALL) -e .
 	touch $(CORE)
 
-# The tests need the extras and the oracle (cleanlab), with the pinned CPU torch; `fused`
-# (ninja) builds ELR's C++ kernel, which CI must test (a C++ compiler is also needed).
+# The tests need the extras and the oracle (cleanlab), with torch and torchvision pinned as a
+# pair (fastai.vision and timm need torchvision); `fused` (ninja) builds ELR's C++ kernel, which
+# CI must test (a C++ compiler is also needed).
 $(STAMP): $(CORE) constraints-dev.txt
-	$(INSTALL) "torch==2.13.0" -e ".[dev,torch,fastai,fused]"
+	$(INSTALL) "torch==2.14.1" "torchvision==0.29.1" -e ".[dev,torch,fastai,fused,vision]"
 	touch $(STAMP)
 
 install: $(STAMP)
