@@ -4,8 +4,10 @@
 source version, into torch's extension folder (``$TORCH_EXTENSIONS_DIR``, by default
 ``~/.cache/torch_extensions``), with ``-O3 -march=native`` so that the compiler vectorizes
 its loops (exp included: the kernel has its own, inlined). That needs a C++ compiler and
-ninja (``pip install 'mislabel[fused]'``). Two processes that build at once take turns
-through torch's lock file in the build folder. When the build fails (no compiler, no ninja,
+ninja (``pip install 'mislabel[fused]'``). A process loads the built library when it is
+there; two processes that would build at once take turns through an OS file lock, and torch's
+own ``lock`` file, which a killed build (and torch 2.14 after any build) leaves behind, is
+cleared by the process holding that lock. When the build fails (no compiler, no ninja,
 anything else) the reason is logged once and :func:`elr_op` returns ``None``: ELR then runs
 its eager path.
 
@@ -22,7 +24,6 @@ import platform
 import shutil
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,6 @@ _CFLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fo
 _OPENMP = ("-fopenmp",) if sys.platform.startswith("linux") else ()
 #: About how long the build takes (2-core VM, GCC 12), for the log line.
 _BUILD_SECONDS = 10
-#: A lock file older than this is taken for the leftover of a killed build.
-_STALE_LOCK_SECONDS = 600.0
 
 _lock = threading.Lock()
 _tried = False
@@ -99,26 +98,55 @@ def _build_folder() -> Path:
 
 
 def _build() -> Any:
-    import torch
-    from torch.utils import cpp_extension
+    """Load the built kernel, or build it first (one process at a time) and load it.
 
+    What decides is whether the built library loads, not torch's ``lock`` file: torch (from
+    2.14) leaves that file behind after a successful build, and a build killed mid-way leaves
+    it too. Builds by this library take turns through an OS lock (:func:`_build_lock`, released
+    by the OS even when its holder is killed), so a ``lock`` file found while holding it is
+    left over and is removed before building.
+    """
     build = _build_folder()
-    name = build.name
     build.mkdir(parents=True, exist_ok=True)
-    lock = build / "lock"
-    if lock.exists() and time.time() - lock.stat().st_mtime > _STALE_LOCK_SECONDS:
-        # torch would wait for it forever
-        raise RuntimeError(
-            f"{lock} is older than {_STALE_LOCK_SECONDS:.0f} s, left by a build that was "
-            "killed; delete it to build again"
-        )
-    if not (build / f"{name}.so").exists():
+    library = build / f"{build.name}.so"
+    op = _load_built(library)
+    if op is not None:
+        return op
+    with _build_lock(build):
+        op = _load_built(library)  # built by another process while this one waited
+        if op is not None:
+            return op
+        for leftover in (build / "lock", library):
+            if leftover.exists():
+                logger.info("removing %s, left by an earlier build", leftover)
+                leftover.unlink(missing_ok=True)
         logger.info(
             "building the fused ELR kernel, once (about %d s), in %s", _BUILD_SECONDS, build
         )
+        return _compile(build)
+
+
+def _load_built(library: Path) -> Any:
+    """``torch.ops.mislabel.elr_forward`` from an already built library, or None."""
+    if not library.is_file():
+        return None
+    import torch
+
+    try:
+        torch.ops.load_library(str(library))
+        return torch.ops.mislabel.elr_forward
+    except Exception as exc:  # truncated by a killed build, built for another torch, ...
+        logger.info("the built ELR kernel %s does not load (%s); building it again", library, exc)
+        return None
+
+
+def _compile(build: Path) -> Any:
+    import torch
+    from torch.utils import cpp_extension
+
     with _ninja_on_path():
         cpp_extension.load(
-            name=name,
+            name=build.name,
             sources=[str(_SOURCE)],
             extra_cflags=[*_CFLAGS, *_OPENMP],
             extra_ldflags=list(_OPENMP),
@@ -127,6 +155,26 @@ def _build() -> Any:
             verbose=False,
         )
     return torch.ops.mislabel.elr_forward
+
+
+@contextmanager
+def _build_lock(build: Path) -> Any:
+    """Hold an exclusive OS lock on ``build/mislabel-build.lock`` (waits for another holder).
+
+    ``flock`` locks are released when their process ends, however it ends, so a killed build
+    never leaves this lock held. Where ``fcntl`` is missing (Windows) there is no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(build / "mislabel-build.lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _summary(exc: Exception) -> str:
