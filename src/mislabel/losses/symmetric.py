@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mislabel._validation import check_scalar
+from mislabel.exceptions import InvalidInputError
 from mislabel.losses._base import (
     LossBase,
     Reduction,
@@ -421,6 +422,11 @@ def _apl(
     dtype: torch.dtype,
 ) -> Tensor:
     """alpha * NCE + beta * passive_scale * (1 - p_y)  (RCE: scale -A; MAE: scale 2)."""
+    if x.shape[1] < 2:
+        raise InvalidInputError(
+            "`logits` must have at least 2 class columns for the normalized losses (nce, "
+            f"nce_rce, nce_mae): with one class the normaliser is 0; got shape {tuple(x.shape)}."
+        )
     safe = t.masked_fill(t == ignore_index, 0)
     gamma = beta * passive_scale if passive_scale else 0.0
     return dense_loss(_apl_kernel, x, t, weight, ignore_index, reduction, dtype, safe, alpha, gamma)
