@@ -34,6 +34,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -43,7 +44,7 @@ from fastapi.responses import (
     Response,
 )
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from mislabel.exceptions import InvalidInputError
 from mislabel.review._data import IssuesTable, Sample, resolve_under
@@ -65,10 +66,14 @@ _PAGE_CSP = (
 _FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 
 
+#: The largest integer SQLite stores (ids and sequence numbers above it are refused).
+_MAX_INT = 2**63 - 1
+
+
 class DecisionIn(BaseModel):
     """Body of ``POST /api/decisions``."""
 
-    id: int
+    id: StrictInt = Field(ge=0, le=_MAX_INT)
     action: Literal["accepted", "kept", "relabeled", "removed", "skipped"]
     label: str | None = Field(default=None, max_length=1000)
     client: str | None = Field(default=None, max_length=64)
@@ -77,7 +82,7 @@ class DecisionIn(BaseModel):
 class UndoIn(BaseModel):
     """Body of ``POST /api/undo``; without ``seq`` the newest decision is undone."""
 
-    seq: int | None = None
+    seq: StrictInt | None = Field(default=None, ge=0, le=_MAX_INT)
     client: str | None = Field(default=None, max_length=64)
 
 
@@ -233,6 +238,17 @@ def build_app(
     app.state.table = table
     app.state.csrf_token = csrf_token
     _install_guard(app, ctx)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default echoes the input back, and an input such as NaN cannot be
+        # written as JSON: answer with where and what, never the value.
+        errors = [
+            {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        return _secure(JSONResponse({"detail": errors}, status_code=422))
+
     template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     page = template.replace("__MISLABEL_TOKEN__", html.escape(csrf_token)).replace(
         "__MISLABEL_TITLE__", html.escape(table.path.name)
@@ -338,7 +354,7 @@ def build_app(
         }
 
     @app.get("/api/changes")
-    def changes(since: int = Query(0, ge=0)) -> dict[str, Any]:
+    def changes(since: int = Query(0, ge=0, le=_MAX_INT)) -> dict[str, Any]:
         last, changed = store.changes(since)
         return {
             "seq": last,
@@ -357,7 +373,7 @@ def build_app(
             },
         )
 
-    @app.get("/files/{relpath:path}")
+    @app.api_route("/files/{relpath:path}", methods=["GET", "HEAD"])
     def files(relpath: str) -> Response:
         target = resolve_under(root, relpath)
         if target is None or relpath not in table.file_paths:

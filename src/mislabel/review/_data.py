@@ -123,8 +123,7 @@ def read_classes_file(path: Path) -> tuple[str, ...]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInputError(
-            f"`--classes` file {str(path)!r} must be UTF-8 text; {exc.reason} at byte "
-            f"{exc.start}."
+            f"`--classes` file {str(path)!r} must be UTF-8 text; {exc.reason} at byte {exc.start}."
         ) from None
     names = [n.strip() for n in decode_class_names(text)]
     names = [n for n in names if n]

@@ -105,8 +105,12 @@ def serve(
             UserWarning,
             stacklevel=2,
         )
-    app = create_app(issues_csv, data_root, token=token, db_path=db_path, classes=classes)
-    sock = _bind(host, port)
+    sock = _bind(host, port)  # first: a host or port that fails leaves no database behind
+    try:
+        app = create_app(issues_csv, data_root, token=token, db_path=db_path, classes=classes)
+    except BaseException:
+        sock.close()
+        raise
     try:
         url = _url(host, int(sock.getsockname()[1]), token)
         logger.info("mislabel review at %s", url)
