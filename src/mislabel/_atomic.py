@@ -113,7 +113,7 @@ def unescape_cell(value: Any) -> Any:
 
 def escape_frame(frame: Any) -> Any:
     """A copy of a pandas DataFrame with :func:`escape_cell` applied to its text columns."""
-    cols = [c for c in frame.columns if frame[c].dtype == object]
+    cols = [c for c in frame.columns if _is_text(frame[c])]
     if not cols:
         return frame
     out = frame.copy()
@@ -126,9 +126,15 @@ def unescape_frame(frame: Any) -> Any:
     """A pandas DataFrame read from a CSV written here, with :func:`unescape_cell` applied to
     its text columns (in place; returned for chaining)."""
     for c in frame.columns:
-        if frame[c].dtype == object:
+        if _is_text(frame[c]):
             frame[c] = frame[c].map(unescape_cell)
     return frame
+
+
+def _is_text(column: Any) -> bool:
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    return bool(is_object_dtype(column.dtype) or is_string_dtype(column.dtype))
 
 
 def _json_default(obj: Any) -> Any:
