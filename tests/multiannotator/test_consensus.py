@@ -77,13 +77,24 @@ def test_with_model_beats_cleanlab_crowdlab():
 
 
 def test_model_helps_votes_and_a_useless_model_is_ignored():
-    wide, truth, _, probs = make_crowd(per_item=1, seed=1)
+    wide, truth, _, probs = make_crowd(per_item=2, seed=1)
     votes_only = consensus(wide)
     with_model = consensus(wide, pred_probs=probs)
     assert (with_model.labels == truth).mean() > (votes_only.labels == truth).mean()
     uniform = np.full_like(probs, 1.0 / probs.shape[1])
     ignored = consensus(wide, pred_probs=uniform)
     np.testing.assert_array_equal(ignored.labels, votes_only.labels)
+
+
+def test_one_label_per_item_keeps_it_and_scores_it_like_single_label_detection():
+    from mislabel import true_label_posterior
+
+    wide, _, _, probs = make_crowd(per_item=1, seed=8)
+    given = np.nanmax(wide, axis=1).astype(int)
+    res = consensus(wide, pred_probs=probs)
+    np.testing.assert_array_equal(res.labels, given)
+    expected = true_label_posterior(given, probs)[np.arange(given.shape[0]), given]
+    np.testing.assert_allclose(res.quality, expected, rtol=1e-5)
 
 
 def test_quality_flags_wrong_consensus():

@@ -9,8 +9,9 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from mislabel._validation import check_option, check_pred_probs, check_scalar
+from mislabel.detect import true_label_posterior
 from mislabel.exceptions import InvalidInputError
-from mislabel.multiannotator._em import fit_em, leave_one_out_agreement
+from mislabel.multiannotator._em import choose_strength, fit_em, leave_one_out_agreement
 from mislabel.multiannotator._input import Votes, parse_annotations
 
 ConsensusMethod = Literal["dawid_skene", "majority_vote"]
@@ -50,6 +51,8 @@ class ConsensusResult:
         model_weight: the weight given to ``pred_probs`` (exponent of the model's probabilities
             in each item's prior, fitted to the votes; 0 = ignored, 1 = taken as calibrated), or
             None without a model.
+        prior_strength: the pseudo-counts that pulled each annotator's confusion matrix
+            towards the pooled one.
     """
 
     labels: np.ndarray
@@ -67,6 +70,7 @@ class ConsensusResult:
     items: np.ndarray = field(repr=False)
     method: str = "dawid_skene"
     model_weight: float | None = None
+    prior_strength: float | None = None
 
     @property
     def n_classes(self) -> int:
@@ -204,7 +208,10 @@ def consensus(
     tempered by a weight fitted to the votes (the maximum of their marginal likelihood): a good
     model can overrule a lone or unreliable annotator, a weak one is mostly ignored. This
     combines both sources as CROWDLAB (Goh et al., 2022) does, but by Bayes' rule with learnt
-    per-annotator confusions instead of a weighted average of votes.
+    per-annotator confusions instead of a weighted average of votes. The confusions are learnt
+    from the items with two or more labels; when every item has a single label, annotators
+    cannot be told apart by agreement, so the label is kept and its quality is the
+    single-label noise posterior of :func:`mislabel.true_label_posterior`.
 
     Args:
         annotations: (n_items, n_annotators) array-like or DataFrame (columns = annotators),
@@ -217,7 +224,9 @@ def consensus(
         method: ``"dawid_skene"`` or ``"majority_vote"`` (the most common label; ties by
             ``pred_probs``, else by the overall class frequency).
         prior_strength: pseudo-counts pulling each annotator's confusion matrix towards the
-            pooled one (default: the number of classes).
+            pooled one (``float("inf")``: one confusion matrix shared by all). Default: chosen
+            among 0.5 to 100 times the number of classes and inf, by how well the confusions
+            fitted on half of the items predict the votes on the other half.
         model_weight: fix the model's weight instead of fitting it (0 ignores the model).
         max_iter, tol: EM stops after ``max_iter`` iterations or when the log-likelihood
             improves by less than ``tol`` (relative).
@@ -246,7 +255,10 @@ def consensus(
             f"`annotations` must give every item at least one label; item {name!r} "
             f"(row {i}) has none. Drop it, or pass `pred_probs` so the model decides."
         )
-    strength = float(votes.n_classes if prior_strength is None else prior_strength)
+    if prior_strength is None:
+        strength = choose_strength(votes, max_iter=int(max_iter), tol=float(tol))
+    else:
+        strength = float(prior_strength)
     fit = fit_em(
         votes,
         pred_probs=probs,
@@ -255,6 +267,16 @@ def consensus(
         tol=float(tol),
         model_weight=None if model_weight is None else float(model_weight),
     )
+    if probs is not None and method == "dawid_skene" and not (n_votes >= 2).any():
+        # one label per item: annotators cannot be told apart by agreement; the label stays and
+        # its quality is the single-label noise posterior (as mislabel.find_label_issues)
+        labels = _majority(votes, probs)
+        posterior = fit.posterior.copy()
+        has = n_votes > 0
+        if np.unique(labels[has]).size >= 2:
+            posterior[has] = true_label_posterior(labels[has], probs[has])
+        rows = np.arange(votes.n_items)
+        return _result(votes, fit, posterior, labels, posterior[rows, labels], n_votes, method)
     if method == "majority_vote":
         labels = _majority(votes, probs)
         counts = votes.counts()
@@ -310,4 +332,5 @@ def _result(
         items=votes.item_names,
         method=method,
         model_weight=fit.model_weight,
+        prior_strength=fit.prior_strength,
     )
