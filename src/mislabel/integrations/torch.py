@@ -69,6 +69,7 @@ from mislabel.train._loop import (  # noqa: E402
     predict_logits,
     prepare,
     recording_penultimate,
+    resolve_device,
     seeded,
 )
 
@@ -123,7 +124,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         lr: learning rate.
         optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9).
         weight_decay: L2 penalty of the optimiser.
-        device: torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+        device: ``"auto"`` (a GPU when present, else the CPU) or a torch device (``"cpu"``,
+            ``"cuda"``, ``"cuda:1"``, ``"mps"``).
         random_state: seeds the factory's initialisation, the batch order and dropout (the
             caller's RNG is left untouched). ``cross_val_pred_probs(random_state=s)`` sets
             ``s + fold`` on each fold's clone when this is None.
@@ -302,7 +304,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             module,
             x,
             int(self.predict_batch_size),
-            str(torch.device(self.device)),
+            str(torch.device(resolve_device(self.device))),
             bool(self.channels_last),
         )
         act = getattr(self.loss_, "activation", None)
@@ -320,7 +322,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                 self.module_,
                 as_features(X),
                 int(self.predict_batch_size),
-                str(torch.device(self.device)),
+                str(torch.device(resolve_device(self.device))),
                 bool(self.channels_last),
             )
             .float()

@@ -49,6 +49,7 @@ __all__ = [
     "fit_module",
     "instantiate",
     "predict_logits",
+    "resolve_device",
     "seeded",
 ]
 
@@ -153,11 +154,12 @@ class TrainSettings:
         check_scalar(lr, "lr", min_val=0.0, include_min=False)
         check_option(optimizer, "optimizer", OPTIMIZERS)
         check_scalar(weight_decay, "weight_decay", min_val=0.0)
+        device = resolve_device(device)
         try:
             dev = torch.device(device)
         except (RuntimeError, TypeError) as exc:
             raise InvalidParameterError(
-                f"`device` must be a torch device such as 'cpu', 'cuda' or 'cuda:1'; got "
+                f"`device` must be 'auto' or a torch device such as 'cpu', 'cuda' or 'cuda:1'; got "
                 f"{device!r}."
             ) from exc
         return cls(
@@ -189,6 +191,14 @@ class TrainSettings:
 
 
 # --------------------------------------------------------------------------- inputs
+
+
+def resolve_device(device: Any) -> Any:
+    """``"auto"`` → ``"cuda"`` when a GPU is present, else ``"cpu"``; anything else as given."""
+    if isinstance(device, str) and device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
 
 
 def as_features(X: Any, name: str = "X") -> Tensor:

@@ -1,0 +1,438 @@
+"""The whole recipe in one scikit-learn estimator: find the wrong labels, fix them, train.
+
+:class:`NoiseAwareClassifier` runs, in ``fit``:
+
+1. **detection** — by default one training run of the network on mixup batches on all the data;
+   the network's probabilities for every sample, averaged over the epochs (a temporal
+   ensemble), are averaged with the given labels' vote among each sample's nearest neighbours
+   in the network's penultimate features (:func:`one_run_pred_probs`), then cut by
+   :func:`one_run_issues`. ``detection="kfold"`` uses out-of-fold probabilities instead (the
+   only choice for a scikit-learn model);
+2. **a fix policy** — ``"reweight"`` (each sample weighted by the probability that its label is
+   right), ``"remove"`` the flagged samples, or ``"relabel"`` them to the suggested class;
+3. **the final training** — when the network can learn its training set by heart
+   (:func:`mislabel.train.can_memorize`), the weights with ELR (early-learning
+   regularisation); otherwise plain cross-entropy on the labels as given, because weights and
+   ELR cost such a model accuracy. A scikit-learn model gets the policy through
+   ``sample_weight``.
+
+This module imports torch only inside ``fit`` (``import mislabel`` stays light).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import numbers
+import time
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+
+from mislabel._validation import as_seed, check_option, check_scalar, optional_import
+from mislabel.exceptions import InvalidInputError, InvalidParameterError, NotFittedError
+
+__all__ = [
+    "DETECTIONS",
+    "POLICIES",
+    "NoiseAwareClassifier",
+    "one_run_issues",
+    "one_run_pred_probs",
+]
+
+logger = logging.getLogger(__name__)
+
+Detection = Literal["one-run", "kfold"]
+Policy = Literal["reweight", "remove", "relabel"]
+FinalLoss = Literal["auto", "elr", "ce"]
+#: Detection modes of :class:`NoiseAwareClassifier`.
+DETECTIONS: tuple[str, ...] = ("one-run", "kfold")
+#: Fix policies of :class:`NoiseAwareClassifier`.
+POLICIES: tuple[str, ...] = ("reweight", "remove", "relabel")
+_FINAL_LOSSES: tuple[str, ...] = ("auto", "elr", "ce")
+
+
+def one_run_issues(labels: Any, pred_probs: Any, *, noise_rate: float | None = None) -> Any:
+    """Flag wrong labels from the in-sample probabilities of one training run.
+
+    One-run probabilities (:func:`one_run_pred_probs`, fastai's ``TemporalProbsRecorder``)
+    are in-sample: the network has seen every label, so the expected-F1 cut of
+    :func:`mislabel.find_label_issues`, made for out-of-fold probabilities, flags too few. This
+    flags as many samples as the calibrated confident joint of the same probabilities
+    estimates (:func:`mislabel.estimate_noise`), ranked by the noise posterior under the
+    same estimated noise matrix; a known ``noise_rate`` replaces both.
+
+    Returns:
+        A :class:`mislabel.LabelIssues`.
+    """
+    from mislabel.detect import estimate_noise, find_label_issues
+
+    if noise_rate is not None:
+        return find_label_issues(labels, pred_probs, noise_rate=noise_rate)
+    est = estimate_noise(labels, pred_probs)
+    return find_label_issues(
+        labels, pred_probs, n_issues=int(est.n_issues), noise_matrix=est.noise_matrix
+    )
+
+
+def one_run_pred_probs(
+    estimator: Any, X: Any, labels: Any, *, neighbors: int = 30, sample_weight: Any = None
+) -> np.ndarray:
+    """Detection probabilities from one training run of a
+    :class:`~mislabel.integrations.torch.TorchClassifier` on all of ``X`` (train it with
+    ``mixup``): the temporal ensemble of its probabilities, averaged with the labels' vote
+    among the ``neighbors`` nearest samples in its penultimate features
+    (:func:`mislabel.integrations.torch.temporal_pred_probs`). Cut them with
+    :func:`one_run_issues`."""
+    from mislabel.integrations.torch import temporal_pred_probs
+
+    return temporal_pred_probs(
+        estimator, X, labels, sample_weight=sample_weight, neighbors=neighbors
+    )
+
+
+def _is_sklearn(model: Any) -> bool:
+    return (
+        hasattr(model, "fit") and hasattr(model, "predict_proba") and hasattr(model, "get_params")
+    )
+
+
+class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier that finds the wrong training labels, fixes them and trains through the
+    rest, in one ``fit``.
+
+    Args:
+        model: what to train. ``None`` (default): a network sized to ``X`` — an MLP (two hidden
+            layers of 256) for vectors, a small CNN for images ((n, H, W), (n, H, W, C) or
+            (n, C, H, W); uint8 pixels are scaled to [−0.5, 0.5], float vectors standardised).
+            A PyTorch ``nn.Module`` (deep-copied for every training) or a callable returning a
+            fresh one: it gets ``X`` as float32, as given. Any scikit-learn classifier with
+            ``predict_proba``: detection is k-fold and the policy reaches the final training
+            through ``sample_weight``.
+        detection: ``"one-run"`` (networks only): one mixup training run on all the data, its
+            probabilities averaged over the epochs and with the labels' vote among nearest
+            neighbours in the network's features. ``"kfold"``: ``cv`` out-of-fold trainings.
+        policy: what happens to the suspects before the final training: ``"reweight"`` (each
+            sample weighted by the estimated probability that its label is right),
+            ``"remove"`` the flagged samples, ``"relabel"`` them to the suggested class.
+        final_loss: ``"auto"``: ELR (:class:`mislabel.losses.ELRLoss`) when the network can
+            learn its training set by heart (:func:`mislabel.train.can_memorize`), otherwise
+            plain cross-entropy on the labels as given (the policy is then not applied: such
+            a model does not fit single wrong labels, and weights or ELR cost it accuracy).
+            ``"elr"`` / ``"ce"`` force the loss (the policy is applied either way).
+        noise_rate: the known share of wrong labels ("10 % are wrong" → 0.1), if you know it.
+        epochs: epochs of the final training (networks).
+        detect_epochs: epochs of the detection run (default ``epochs``); with
+            ``detection="kfold"``, the epochs of each fold.
+        batch_size, lr, weight_decay: the optimisation (Adam) of every network training.
+        mixup: α of the detection run's mixup batches (λ ~ Beta(α, α)); 0 turns it off.
+        neighbors: neighbours of the label vote of the one-run detection; 0 turns it off.
+        cv: folds of ``detection="kfold"``.
+        device: ``"auto"`` (a GPU when present), ``"cpu"``, ``"cuda"``, ...
+        random_state: seeds every random step (initialisation, batches, mixup, folds).
+        progress: a progress bar over each training's epochs (tqdm).
+
+    Attributes:
+        classes_: the class labels, sorted (``predict`` returns these).
+        n_classes_: number of classes.
+        issues_: the :class:`mislabel.LabelIssues` of the training labels (indices are rows
+            of ``X``; ``suggested`` indexes ``classes_``).
+        pred_probs_: (n, n_classes) the detection's probabilities.
+        sample_weight_: the per-sample weights of the final training (None without).
+        memorizes_: whether the network can memorise the training set (None for a
+            scikit-learn model).
+        final_loss_: the loss of the final training (``"elr"``, ``"ce"``, or ``"sklearn"``).
+        model_: the trained final model (a :class:`~mislabel.integrations.torch.TorchClassifier`
+            or the fitted scikit-learn clone).
+        seconds_: wall time of ``fit`` by stage (``detect``, ``train``).
+
+    Example:
+        >>> clf = NoiseAwareClassifier(random_state=0).fit(X, labels)   # doctest: +SKIP
+        >>> clf.issues_.to_frame().head()                               # doctest: +SKIP
+        >>> clf.score(X_test, y_test)                                   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        detection: Detection = "one-run",
+        policy: Policy = "reweight",
+        final_loss: FinalLoss = "auto",
+        noise_rate: float | None = None,
+        epochs: int = 20,
+        detect_epochs: int | None = None,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        mixup: float = 4.0,
+        neighbors: int = 30,
+        cv: int = 3,
+        device: str = "auto",
+        random_state: int | np.random.Generator | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.model = model
+        self.detection = detection
+        self.policy = policy
+        self.final_loss = final_loss
+        self.noise_rate = noise_rate
+        self.epochs = epochs
+        self.detect_epochs = detect_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.mixup = mixup
+        self.neighbors = neighbors
+        self.cv = cv
+        self.device = device
+        self.random_state = random_state
+        self.progress = progress
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_params(self) -> None:
+        check_option(self.detection, "detection", DETECTIONS)
+        check_option(self.policy, "policy", POLICIES)
+        check_option(self.final_loss, "final_loss", _FINAL_LOSSES)
+        if self.noise_rate is not None:
+            check_scalar(self.noise_rate, "noise_rate", min_val=0.0, max_val=1.0, include_max=False)
+        check_scalar(self.epochs, "epochs", kind=numbers.Integral, min_val=1)
+        if self.detect_epochs is not None:
+            check_scalar(self.detect_epochs, "detect_epochs", kind=numbers.Integral, min_val=1)
+        check_scalar(self.mixup, "mixup", min_val=0.0)
+        check_scalar(self.neighbors, "neighbors", kind=numbers.Integral, min_val=0)
+        check_scalar(self.cv, "cv", kind=numbers.Integral, min_val=2)
+        if self.model is not None and not callable(self.model) and not _is_sklearn(self.model):
+            raise InvalidParameterError(
+                "`model` must be None (a default network), a torch nn.Module or a factory "
+                "returning one, or a scikit-learn classifier with predict_proba; got "
+                f"{type(self.model).__name__}."
+            )
+
+    def _encode(self, X: Any, y: Any) -> tuple[Any, np.ndarray]:
+        try:
+            y_arr = np.asarray(y)
+        except Exception as exc:
+            raise InvalidInputError(
+                f"`labels` must be a 1-D array; got {type(y).__name__}."
+            ) from exc
+        if y_arr.ndim != 1:
+            raise InvalidInputError(
+                f"`labels` must be 1-D (one label per sample); got shape {y_arr.shape}."
+            )
+        if y_arr.dtype.kind == "f" and not np.all(np.isfinite(y_arr)):
+            i = int(np.flatnonzero(~np.isfinite(y_arr))[0])
+            raise InvalidInputError(f"`labels` must not hold NaN or inf; got {y_arr[i]} at {i}.")
+        if y_arr.dtype == object and any(v is None for v in y_arr):
+            raise InvalidInputError("`labels` must not hold None (a missing label).")
+        n = _n_rows(X)
+        if y_arr.shape[0] != n:
+            raise InvalidInputError(
+                f"`X` must have one row per label ({y_arr.shape[0]}); got {n} rows."
+            )
+        classes, y_enc = np.unique(y_arr, return_inverse=True)
+        if classes.size < 2:
+            raise InvalidInputError(
+                f"`labels` must hold at least 2 classes; got only {classes.tolist()}."
+            )
+        self.classes_ = classes
+        self.n_classes_ = int(classes.size)
+        return X, y_enc.astype(np.int64)
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X: Any, y: Any) -> NoiseAwareClassifier:
+        """Find the wrong labels among ``y``, fix them by ``policy`` and train the final model.
+
+        Args:
+            X: (n, ...) features: vectors or images for a network, anything the scikit-learn
+                model takes otherwise.
+            y: (n,) given (noisy) labels, of any sortable type.
+        """
+        prepared = self._detect(X, y)
+        t1 = time.perf_counter()
+        if self._sklearn:
+            self._train_sklearn(*prepared)
+        else:
+            self._train_torch(*prepared)
+        self.seconds_["train"] = time.perf_counter() - t1
+        return self
+
+    def find(self, X: Any, y: Any) -> NoiseAwareClassifier:
+        """Only the detection step (what ``mislabel find`` runs): sets ``classes_``,
+        ``issues_`` and ``pred_probs_``, trains no final model."""
+        self._detect(X, y)
+        return self
+
+    @property
+    def _sklearn(self) -> bool:
+        return self.model is not None and _is_sklearn(self.model)
+
+    def _detect(self, X: Any, y: Any) -> tuple[Any, np.ndarray, Any]:
+        """Check, encode, detect; return (network or model input, encoded labels, factory)."""
+        from mislabel.detect import cross_val_pred_probs, find_label_issues
+
+        t0 = time.perf_counter()
+        self._check_params()
+        X, y_enc = self._encode(X, y)
+        seed = as_seed(self.random_state)
+        if self._sklearn:
+            if self.detection == "one-run":
+                raise InvalidParameterError(
+                    "`detection='one-run'` records a network during its training; a "
+                    f"scikit-learn model ({type(self.model).__name__}) needs detection='kfold'."
+                )
+            probs = cross_val_pred_probs(self.model, X, y_enc, cv=int(self.cv), random_state=seed)
+            issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
+            self._scaler = None
+            x, factory = X, None
+        else:
+            optional_import("torch", "torch", "NoiseAwareClassifier with a network")
+            from mislabel.train._networks import InputScaler, default_network
+
+            if self.model is None:
+                self._scaler = InputScaler.fit(X)
+                x = self._scaler.transform(X)
+                factory = functools.partial(
+                    default_network, self._scaler.network_input_shape(), self.n_classes_
+                )
+            else:
+                self._scaler = None
+                x, factory = X, self.model
+            d_epochs = self.detect_epochs if self.detect_epochs is not None else self.epochs
+            detector = self._torch_estimator(factory, x, epochs=d_epochs, mixup=self.mixup)
+            detector.set_params(require_all_classes=False)
+            if self.detection == "one-run":
+                probs = one_run_pred_probs(detector, x, y_enc, neighbors=int(self.neighbors))
+                issues = one_run_issues(y_enc, probs, noise_rate=self.noise_rate)
+            else:
+                probs = cross_val_pred_probs(detector, x, y_enc, cv=int(self.cv), random_state=seed)
+                issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
+        self.issues_ = issues
+        self.pred_probs_ = probs
+        self.seconds_ = {"detect": time.perf_counter() - t0}
+        self.n_features_in_ = int(np.prod(np.shape(X)[1:])) if hasattr(X, "shape") else None
+        return x, y_enc, factory
+
+    def _torch_estimator(self, factory: Any, x: Any, **kwargs: Any) -> Any:
+        from mislabel.integrations.torch import TorchClassifier
+
+        return TorchClassifier(
+            factory,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            device=self.device,
+            random_state=as_seed(self.random_state),
+            progress=self.progress,
+            channels_last=np.ndim(x) == 4,
+            n_classes=self.n_classes_,
+            **kwargs,
+        )
+
+    def _policy(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, Any]:
+        """(labels, keep rows or None, weights or None) of the final training."""
+        issues = self.issues_
+        if self.policy == "remove":
+            keep = ~np.asarray(issues.mask)
+            if np.count_nonzero(np.bincount(y[keep], minlength=self.n_classes_)) < 2:
+                raise InvalidInputError(
+                    "removing the flagged samples would leave fewer than 2 classes; use "
+                    "policy='reweight'."
+                )
+            return y, keep, None
+        if self.policy == "relabel":
+            return np.where(issues.mask, issues.suggested, y).astype(np.int64), None, None
+        return y, None, np.clip(np.asarray(issues.scores, dtype=np.float64), 0.0, 1.0)
+
+    def _train_torch(self, x: Any, y: np.ndarray, factory: Any) -> None:
+        from mislabel.train._capacity import can_memorize
+
+        n = y.shape[0]
+        memorizes = can_memorize(factory, n)
+        loss = self.final_loss if self.final_loss != "auto" else ("elr" if memorizes else "ce")
+        if self.final_loss == "auto" and not memorizes:
+            labels, keep, weight = y, None, None
+            logger.info("the network cannot memorise %d samples: plain CE on all labels", n)
+        else:
+            labels, keep, weight = self._policy(y)
+        x_fit, y_fit = x, labels
+        if keep is not None:
+            x_fit, y_fit = np.asarray(x)[keep], labels[keep]
+        final = self._torch_estimator(factory, x, loss=loss, epochs=self.epochs)
+        final.fit(x_fit, y_fit, sample_weight=weight)
+        self.model_ = final
+        self.sample_weight_ = weight
+        self.memorizes_: bool | None = bool(memorizes)
+        self.final_loss_: str = loss
+
+    def _train_sklearn(self, X: Any, y: np.ndarray, _: Any) -> None:
+        from sklearn.utils.validation import has_fit_parameter
+
+        labels, keep, weight = self._policy(y)
+        est = clone(self.model)
+        if "random_state" in est.get_params() and est.get_params()["random_state"] is None:
+            est.set_params(random_state=as_seed(self.random_state))
+        x_fit, y_fit = X, labels
+        if keep is not None:
+            x_fit, y_fit = _take(X, keep), labels[keep]
+        if weight is not None:
+            if not has_fit_parameter(est, "sample_weight"):
+                raise InvalidParameterError(
+                    "policy='reweight' trains with sample_weight, which "
+                    f"{type(est).__name__}.fit does not take; use policy='remove' or 'relabel'."
+                )
+            est.fit(x_fit, y_fit, sample_weight=weight)
+        else:
+            est.fit(x_fit, y_fit)
+        self.model_ = est
+        self.sample_weight_ = weight
+        self.memorizes_ = None
+        self.final_loss_ = "sklearn"
+
+    # ------------------------------------------------------------------ predict
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                "This NoiseAwareClassifier is not fitted yet; call fit(X, labels) first."
+            )
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(n, n_classes) class probabilities, columns in the order of ``classes_``."""
+        self._check_fitted()
+        scaler = getattr(self, "_scaler", None)
+        x = scaler.transform(X) if scaler is not None else X
+        p = np.asarray(self.model_.predict_proba(x), dtype=np.float64)
+        seen = np.asarray(getattr(self.model_, "classes_", np.arange(p.shape[1])), dtype=np.int64)
+        if p.shape[1] == self.n_classes_ and np.array_equal(seen, np.arange(self.n_classes_)):
+            return p
+        out = np.zeros((p.shape[0], self.n_classes_))
+        out[:, seen] = p  # a class removed entirely gets probability 0
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        """(n,) the most probable class, as a value of ``classes_``."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _n_rows(X: Any) -> int:
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) >= 1:
+        return int(shape[0])
+    try:
+        return len(X)
+    except TypeError as exc:
+        raise InvalidInputError(
+            f"`X` must be an array-like with one row per sample; got {type(X).__name__}."
+        ) from exc
+
+
+def _take(X: Any, keep: np.ndarray) -> Any:
+    if hasattr(X, "iloc"):
+        return X.iloc[np.flatnonzero(keep)]
+    if isinstance(X, list):
+        return [x for x, k in zip(X, keep, strict=True) if k]
+    return X[keep]

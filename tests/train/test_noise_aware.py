@@ -1,0 +1,165 @@
+"""NoiseAwareClassifier: the whole recipe (detect → fix → train) as one scikit-learn estimator."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier  # noqa: E402
+
+import mislabel  # noqa: E402
+from mislabel import InvalidInputError, InvalidParameterError, NotFittedError  # noqa: E402
+from mislabel.metrics import precision_recall_f1  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def digits_noisy():
+    """scikit-learn's digits with 20 % of the training labels flipped to another class."""
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    rng = np.random.default_rng(0)
+    noisy = ytr.copy()
+    flip = rng.random(ytr.shape[0]) < 0.2
+    noisy[flip] = (noisy[flip] + rng.integers(1, 10, flip.sum())) % 10
+    return Xtr, noisy, ytr, Xte, yte
+
+
+@pytest.fixture(scope="module")
+def fitted(digits_noisy):
+    Xtr, noisy, _, _, _ = digits_noisy
+    return mislabel.NoiseAwareClassifier(random_state=0).fit(Xtr, noisy)
+
+
+def test_defaults_find_the_flips_and_beat_plain_training(digits_noisy, fitted):
+    Xtr, noisy, ytr, Xte, yte = digits_noisy
+    _, _, f1 = precision_recall_f1(fitted.issues_.mask, noisy != ytr)
+    assert f1 >= 0.85
+    plain = MLPClassifier(random_state=0, max_iter=300).fit(Xtr, noisy).score(Xte, yte)
+    assert fitted.score(Xte, yte) > plain + 0.05
+    assert fitted.final_loss_ == "elr" and fitted.memorizes_
+
+
+def test_beats_cleanlab_cleanlearning(digits_noisy, fitted):
+    cleanlab = pytest.importorskip("cleanlab.classification")
+    Xtr, noisy, _, Xte, yte = digits_noisy
+    cl = cleanlab.CleanLearning(LogisticRegression(max_iter=2000), seed=0).fit(Xtr, noisy)
+    assert fitted.score(Xte, yte) > cl.score(Xte, yte)
+
+
+def test_fitted_state_and_predictions(digits_noisy, fitted):
+    Xtr, noisy, _, Xte, _ = digits_noisy
+    assert list(fitted.classes_) == list(range(10))
+    proba = fitted.predict_proba(Xte)
+    assert proba.shape == (Xte.shape[0], 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(fitted.predict(Xte), proba.argmax(axis=1))
+    assert fitted.pred_probs_.shape == (Xtr.shape[0], 10)
+    assert fitted.sample_weight_.shape == (Xtr.shape[0],)
+    assert set(fitted.seconds_) == {"detect", "train"}
+    frame = fitted.issues_.to_frame()
+    assert len(frame) == int(fitted.issues_.mask.sum())
+
+
+def test_sklearn_protocol_clone_params_pickle(digits_noisy, fitted):
+    Xtr, _, _, Xte, _ = digits_noisy
+    clf = mislabel.NoiseAwareClassifier(epochs=3, policy="remove", random_state=1)
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params()
+    assert not hasattr(twin, "issues_")
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_allclose(restored.predict_proba(Xte), fitted.predict_proba(Xte), atol=1e-6)
+
+
+def test_same_seed_same_result(digits_noisy):
+    Xtr, noisy, _, Xte, _ = digits_noisy
+    a = mislabel.NoiseAwareClassifier(epochs=3, random_state=5).fit(Xtr[:400], noisy[:400])
+    b = mislabel.NoiseAwareClassifier(epochs=3, random_state=5).fit(Xtr[:400], noisy[:400])
+    np.testing.assert_array_equal(a.issues_.mask, b.issues_.mask)
+    np.testing.assert_allclose(a.predict_proba(Xte), b.predict_proba(Xte), atol=1e-6)
+
+
+def test_string_labels_come_back_as_given(digits_noisy):
+    Xtr, noisy, _, Xte, _ = digits_noisy
+    names = np.array([f"digit-{d}" for d in range(10)])
+    clf = mislabel.NoiseAwareClassifier(epochs=2, random_state=0).fit(Xtr[:300], names[noisy[:300]])
+    assert set(clf.predict(Xte[:20])) <= set(names)
+    assert list(clf.classes_) == sorted(names)
+
+
+@pytest.mark.parametrize("policy", ["remove", "relabel"])
+def test_policies(digits_noisy, policy):
+    Xtr, noisy, _, _, _ = digits_noisy
+    clf = mislabel.NoiseAwareClassifier(
+        epochs=3, policy=policy, final_loss="ce", random_state=0
+    ).fit(Xtr[:500], noisy[:500])
+    assert clf.sample_weight_ is None
+    assert clf.final_loss_ == "ce"
+
+
+def test_a_small_model_trains_plain_ce_on_all_labels(digits_noisy):
+    Xtr, noisy, _, Xte, _ = digits_noisy
+    clf = mislabel.NoiseAwareClassifier(
+        lambda: torch.nn.Linear(64, 10), epochs=3, random_state=0
+    ).fit(Xtr, noisy)
+    assert not clf.memorizes_ and clf.final_loss_ == "ce" and clf.sample_weight_ is None
+    assert clf.issues_.mask.any()  # detection still runs and reports
+
+
+def test_sklearn_model_trains_through_sample_weight(digits_noisy):
+    Xtr, noisy, ytr, Xte, yte = digits_noisy
+    lr = LogisticRegression(max_iter=2000)
+    clf = mislabel.NoiseAwareClassifier(lr, detection="kfold", cv=5, random_state=0)
+    clf.fit(Xtr, noisy)
+    assert clf.final_loss_ == "sklearn"
+    plain = clone(lr).fit(Xtr, noisy).score(Xte, yte)
+    assert clf.score(Xte, yte) >= plain
+    _, _, f1 = precision_recall_f1(clf.issues_.mask, noisy != ytr)
+    assert f1 > 0.7
+
+
+def test_images_get_the_cnn():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(120, 12, 12), dtype=np.uint8)
+    y = np.repeat([0, 1, 2], 40)
+    X[y == 1, :6] = 255  # learnable classes
+    X[y == 2, 6:] = 0
+    clf = mislabel.NoiseAwareClassifier(epochs=2, random_state=0).fit(X, y)
+    assert isinstance(clf.model_.module_[0], torch.nn.Conv2d)
+    assert clf.predict(X[:5]).shape == (5,)
+    with pytest.raises(InvalidInputError, match=r"samples of shape \(12, 12\)"):
+        clf.predict(X[:5, :10])
+
+
+def test_bad_input_and_parameters(digits_noisy):
+    Xtr, noisy, _, _, _ = digits_noisy
+    with pytest.raises(InvalidParameterError, match="policy"):
+        mislabel.NoiseAwareClassifier(policy="drop").fit(Xtr, noisy)
+    with pytest.raises(InvalidParameterError, match="noise_rate"):
+        mislabel.NoiseAwareClassifier(noise_rate=float("nan")).fit(Xtr, noisy)
+    with pytest.raises(InvalidInputError, match="one row per label"):
+        mislabel.NoiseAwareClassifier().fit(Xtr, noisy[:-1])
+    with pytest.raises(InvalidInputError, match="NaN"):
+        mislabel.NoiseAwareClassifier().fit(Xtr[:3], np.array([0.0, np.nan, 1.0]))
+    bad = Xtr.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(InvalidInputError, match="finite"):
+        mislabel.NoiseAwareClassifier().fit(bad, noisy)
+    with pytest.raises(InvalidParameterError, match="detection='kfold'"):
+        mislabel.NoiseAwareClassifier(LogisticRegression()).fit(Xtr, noisy)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        mislabel.NoiseAwareClassifier().predict(Xtr)
+
+
+def test_known_noise_rate_sets_the_count(digits_noisy):
+    Xtr, noisy, _, _, _ = digits_noisy
+    clf = mislabel.NoiseAwareClassifier(epochs=3, noise_rate=0.1, random_state=0)
+    clf.fit(Xtr, noisy)
+    assert abs(int(clf.issues_.mask.sum()) - round(0.1 * Xtr.shape[0])) <= 10
