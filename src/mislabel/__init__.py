@@ -27,6 +27,7 @@ from mislabel.exceptions import (
     MissingDependencyError,
     NotFittedError,
 )
+from mislabel.train._noise_aware import NoiseAwareClassifier
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,7 @@ __all__ = [
     "LabelIssues",
     "MislabelError",
     "MissingDependencyError",
+    "NoiseAwareClassifier",
     "NoiseEstimate",
     "NotFittedError",
     "__version__",
