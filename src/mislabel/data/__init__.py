@@ -16,6 +16,7 @@ from mislabel.data._atomic import (
     write_npy_atomic,
     write_text_atomic,
 )
+from mislabel.data._embed import DEFAULT_IMAGE_MODEL, embed_images, lite_state_dict_to_timm
 from mislabel.data._features import (
     DEFAULT_EMBEDDING_MODEL,
     Featurizer,
@@ -47,6 +48,7 @@ from mislabel.data._load import (
 
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
+    "DEFAULT_IMAGE_MODEL",
     "FIND_FILES",
     "IMAGE_EXTENSIONS",
     "ISSUES_COLUMNS",
@@ -58,10 +60,12 @@ __all__ = [
     "atomic_write",
     "check_class_sizes",
     "default_model",
+    "embed_images",
     "embed_texts",
     "find_issues_in",
     "image_features",
     "issues_frame",
+    "lite_state_dict_to_timm",
     "load_dataset",
     "load_find_outputs",
     "load_predictions",

