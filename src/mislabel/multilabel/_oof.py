@@ -31,7 +31,7 @@ def _folds(y: np.ndarray, cv: Any, seed: int | None) -> list[tuple[np.ndarray, n
     """Folds stratified by tag set; tag sets rarer than the number of folds share one group."""
     from sklearn.model_selection import StratifiedKFold
 
-    if hasattr(cv, "split"):
+    if hasattr(cv, "split") and not isinstance(cv, str):
         return list(cv.split(np.zeros(y.shape[0]), y))
     if isinstance(cv, bool) or not isinstance(cv, numbers.Integral):
         raise InvalidParameterError(

@@ -134,6 +134,14 @@ class ForwardCorrectedBCELoss(nn.Module):
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight))
         self.reduction = reduction
 
+    def activation(self, logits: Tensor) -> Tensor:
+        """Logits → per-tag probabilities (fastai's ``loss_func.activation``)."""
+        return torch.sigmoid(logits)
+
+    def decodes(self, probs: Tensor) -> Tensor:
+        """Probabilities → 0/1 tags at 0.5 (fastai's ``loss_func.decodes``)."""
+        return probs > 0.5
+
     def forward(self, logits: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
         w = self.weight if weight is None else weight
         return forward_corrected_bce(
