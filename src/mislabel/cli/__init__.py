@@ -28,6 +28,7 @@ import typer
 from mislabel import __version__
 from mislabel.cli._common import (
     EXIT_ERROR,
+    OneLineErrorsGroup,
     fail,
     handle_errors,
     out_console,
@@ -50,6 +51,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",
+    cls=OneLineErrorsGroup,
 )
 
 

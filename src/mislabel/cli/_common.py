@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 import traceback
 import warnings
@@ -11,11 +12,13 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from mislabel.exceptions import MislabelError
 
 __all__ = [
     "EXIT_ERROR",
+    "OneLineErrorsGroup",
     "err_console",
     "fail",
     "handle_errors",
@@ -81,6 +84,37 @@ def fail(exc: BaseException) -> typer.Exit:
         console.print(Text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
     console.print(Text(f"error: {_one_line(exc)}", style="bold red"))
     return typer.Exit(EXIT_ERROR)
+
+
+class OneLineErrorsGroup(TyperGroup):
+    """The command group of the CLI: usage errors (a bad option value, a missing argument, an
+    unknown command) are one red line on stderr and exit code 2, like every other error."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        # typer's click (vendored or not) is where its BadParameter lives
+        errors = importlib.import_module(typer.BadParameter.__module__)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except errors.NoArgsIsHelpError as exc:
+            err_console().print(exc.format_message(), highlight=False, markup=False)
+            sys.exit(EXIT_ERROR)
+        except errors.ClickException as exc:
+            message = exc.format_message()
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None and isinstance(exc, errors.UsageError):
+                message = f"{message} (see `{ctx.command_path} --help`)"
+            fail(_Message(message))
+            sys.exit(EXIT_ERROR)
+        except errors.Abort:
+            err_console().print("Aborted.", highlight=False, markup=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+class _Message(Exception):
+    """A message shown by :func:`fail` as it is."""
 
 
 def _show_warning(
