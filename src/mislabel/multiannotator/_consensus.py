@@ -9,9 +9,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from mislabel._validation import check_option, check_pred_probs, check_scalar
-from mislabel.detect import true_label_posterior
 from mislabel.exceptions import InvalidInputError
-from mislabel.multiannotator._em import choose_strength, fit_em, leave_one_out_agreement
+from mislabel.multiannotator._em import choose_strength, fit_em
 from mislabel.multiannotator._input import Votes, parse_annotations
 
 ConsensusMethod = Literal["dawid_skene", "majority_vote"]
@@ -37,9 +36,9 @@ class ConsensusResult:
         n_annotations: (n_items,) number of labels each item got.
         annotation_quality: (n_items, n_annotators) the estimated probability that each single
             annotation is right (NaN where the annotator gave no label).
-        annotator_quality: (n_annotators,) each annotator's estimated accuracy, judged against
-            the other annotators (and the model) on the items they labelled, never against their
-            own vote.
+        annotator_quality: (n_annotators,) each annotator's estimated accuracy: the mean of
+            ``annotation_quality`` over their labels, pulled towards the average annotator's
+            by two pseudo-labels (so one lucky label does not make a best annotator).
         annotator_agreement: (n_annotators,) share of each annotator's labels that equal the
             consensus (NaN for an annotator with no label).
         annotator_n_labels: (n_annotators,) number of labels each annotator gave.
@@ -210,8 +209,9 @@ def consensus(
     combines both sources as CROWDLAB (Goh et al., 2022) does, but by Bayes' rule with learnt
     per-annotator confusions instead of a weighted average of votes. The confusions are learnt
     from the items with two or more labels; when every item has a single label, annotators
-    cannot be told apart by agreement, so the label is kept and its quality is the
-    single-label noise posterior of :func:`mislabel.true_label_posterior`.
+    cannot be told apart by agreement, so the label is kept and its quality ranks it by the
+    model's support (without a second label the rate of wrong votes is not measured, so that
+    quality ranks well but is not a calibrated probability).
 
     Args:
         annotations: (n_items, n_annotators) array-like or DataFrame (columns = annotators),
@@ -268,15 +268,13 @@ def consensus(
         model_weight=None if model_weight is None else float(model_weight),
     )
     if probs is not None and method == "dawid_skene" and not (n_votes >= 2).any():
-        # one label per item: annotators cannot be told apart by agreement; the label stays and
-        # its quality is the single-label noise posterior (as mislabel.find_label_issues)
+        # one label per item: annotators cannot be told apart by agreement, so the label stays;
+        # its quality is its posterior under the tempered model and the pooled vote noise
         labels = _majority(votes, probs)
-        posterior = fit.posterior.copy()
-        has = n_votes > 0
-        if np.unique(labels[has]).size >= 2:
-            posterior[has] = true_label_posterior(labels[has], probs[has])
         rows = np.arange(votes.n_items)
-        return _result(votes, fit, posterior, labels, posterior[rows, labels], n_votes, method)
+        return _result(
+            votes, fit, fit.posterior, labels, fit.posterior[rows, labels], n_votes, method
+        )
     if method == "majority_vote":
         labels = _majority(votes, probs)
         counts = votes.counts()
@@ -303,11 +301,11 @@ def _result(
     m = votes.n_annotators
     ann_q = np.full((votes.n_items, m), np.nan)
     ann_q[votes.item, votes.annotator] = posterior[votes.item, votes.label]
-    # annotator accuracy: agreement with the rest of the evidence, shrunk to the mean
-    loo = leave_one_out_agreement(votes, fit.posterior, fit.confusion)
-    total = np.bincount(votes.annotator, weights=loo, minlength=m)
+    # annotator accuracy: mean probability that their labels are right, shrunk to the mean
+    right = posterior[votes.item, votes.label]
+    total = np.bincount(votes.annotator, weights=right, minlength=m)
     n_lab = np.bincount(votes.annotator, minlength=m).astype(np.float64)
-    mean = float(loo.mean())
+    mean = float(right.mean())
     annotator_quality = (total + _QUALITY_SHRINK * mean) / (n_lab + _QUALITY_SHRINK)
     same = (votes.label == labels[votes.item]).astype(np.float64)
     hits = np.bincount(votes.item, weights=same, minlength=votes.n_items)

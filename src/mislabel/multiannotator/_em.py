@@ -177,7 +177,12 @@ def choose_strength(votes: Votes, *, max_iter: int, tol: float) -> float:
         for fit_on in (half, ~half):
             train, test = _subset(votes, fit_on), _subset(votes, ~fit_on)
             _, theta, pi, _, _ = _votes_only(
-                _vote_matrices(train), train.counts(), votes.n_annotators, strength, max_iter, tol
+                _vote_matrices(train),
+                train.counts(),
+                votes.n_annotators,
+                strength,
+                min(max_iter, 50),
+                max(tol, 1e-5),
             )
             joint = np.log(pi)[None, :] + _vote_loglik(_vote_matrices(test), np.log(theta))
             score += float(_logsumexp(joint)[~fit_on].sum())
@@ -224,13 +229,3 @@ def fit_em(
         n_iter=it,
         prior_strength=prior_strength,
     )
-
-
-def leave_one_out_agreement(votes: Votes, posterior: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """For each vote, P(vote is right) computed from the item's posterior without that vote:
-    q^{-v} ∝ q / theta[j, :, l]. An annotator's own vote cannot vouch for itself."""
-    q = posterior[votes.item]
-    like = theta[votes.annotator, :, votes.label]
-    loo = q / np.clip(like, 1e-12, None)
-    loo /= loo.sum(axis=1, keepdims=True)
-    return loo[np.arange(votes.label.shape[0]), votes.label]
