@@ -39,8 +39,8 @@ __all__ = [
 #: How far a row of ``pred_probs`` may sum away from 1 (float16 rounding included).
 ROW_SUM_TOLERANCE = 1e-2
 #: The most classes a label vector or a probability matrix may imply: detection builds
-#: (n_classes, n_classes) float64 matrices, 800 MB each at this size.
-MAX_CLASSES = 10_000
+#: (n_classes, n_classes) float64 matrices, 134 MB each at this size.
+MAX_CLASSES = 4096
 #: Bytes per row block when scanning large arrays: small enough that the several passes
 #: made over one block (checks, gathers, argmax) read it from cache, not from memory.
 _CHUNK_BYTES = 1 << 22
@@ -70,6 +70,8 @@ def check_labels(
         n_samples: if given, the length must match.
         name: how the input is called in error messages.
     """
+    if n_classes is not None:
+        check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=1, max_val=MAX_CLASSES)
     try:
         arr = np.asarray(labels)
     except Exception as exc:  # ragged lists and the like

@@ -107,7 +107,7 @@ class OneLineErrorsGroup(TyperGroup):
                 message = f"{message} (see `{ctx.command_path} --help`)"
             fail(_Message(message))
             sys.exit(EXIT_ERROR)
-        except errors.Abort:
+        except typer.Abort:
             err_console().print("Aborted.", highlight=False, markup=False)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mislabel._validation import check_option, check_pred_probs, optional_import
+from mislabel.data._outputs import decode_class_names
 from mislabel.exceptions import InvalidInputError, InvalidParameterError, MissingDependencyError
 
 __all__ = [
@@ -256,7 +257,7 @@ def load_predictions(
             cpath = Path(classes)
             if not cpath.exists():
                 raise InvalidInputError(f"classes file '{cpath}' does not exist.")
-            names = tuple(ln for ln in cpath.read_text(encoding="utf-8").splitlines() if ln)
+            names = decode_class_names(_read_utf8(cpath, "classes file"))
         else:
             names = tuple(str(c) for c in classes)
         if len(names) != k:
@@ -303,7 +304,7 @@ def _load_array(value: Any, name: str) -> Any:
             return np.load(p, allow_pickle=False)
         if p.suffix.lower() in (".txt", ".csv"):
             return np.array(
-                [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+                [ln.strip() for ln in _read_utf8(p, "labels file").splitlines() if ln.strip()]
             )
     except (ValueError, OSError) as exc:
         raise InvalidInputError(f"cannot read `{name}` file '{p}': {exc}") from exc
@@ -523,3 +524,13 @@ def _read_images(
     if any(a.ndim == 3 for a in arrays):
         arrays = [a if a.ndim == 3 else np.repeat(a[:, :, None], 3, axis=2) for a in arrays]
     return np.stack(arrays)
+
+
+def _read_utf8(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"{what} '{path}' must be UTF-8 text, one entry a line; {exc.reason} at byte "
+            f"{exc.start}."
+        ) from None

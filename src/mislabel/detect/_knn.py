@@ -67,7 +67,8 @@ def neighbor_label_probs(
         raise InvalidInputError(
             f"`n_neighbors` must be below the number of samples ({n}); got {n_neighbors}."
         )
-    check_scalar(smoothing, "smoothing", min_val=0.0, include_min=False)
+    smoothing = float(check_scalar(smoothing, "smoothing", min_val=0.0, include_min=False))
+    n_neighbors = int(n_neighbors)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     x = x / np.where(norms > 0, norms, 1.0)
     nn = NearestNeighbors(n_neighbors=int(n_neighbors) + 1).fit(x)

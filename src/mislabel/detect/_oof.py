@@ -74,6 +74,11 @@ def _splits(cv: Any, labels: np.ndarray, seed: int | None) -> list[tuple[np.ndar
                 "without them (their probability column is 0 there).",
                 stacklevel=3,
             )
+        if int(counts.max()) < int(cv):
+            raise InvalidParameterError(
+                f"`cv` must be at most the size of the largest class ({int(counts.max())}) for "
+                f"stratified folds; got {cv}. Use fewer folds."
+            )
         splitter: Any = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
