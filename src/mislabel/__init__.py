@@ -2,11 +2,13 @@
 
 Data flows one way: :mod:`mislabel.detect` (find) → :mod:`mislabel.fix` → training
 (:mod:`mislabel.losses`, needs the ``torch`` extra). ``import mislabel`` never imports torch.
+Other shapes of noisy labels: :mod:`mislabel.multiannotator` (several annotators per item) and
+:mod:`mislabel.multilabel` (several tags per sample).
 """
 
 from __future__ import annotations
 
-from mislabel import metrics
+from mislabel import metrics, multiannotator, multilabel
 from mislabel.detect import (
     LabelIssues,
     NoiseEstimate,
@@ -57,6 +59,8 @@ __all__ = [
     "health_summary",
     "label_quality_scores",
     "metrics",
+    "multiannotator",
+    "multilabel",
     "neighbor_label_probs",
     "true_label_posterior",
 ]
