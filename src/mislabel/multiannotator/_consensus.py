@@ -226,7 +226,8 @@ def consensus(
         prior_strength: pseudo-counts pulling each annotator's confusion matrix towards the
             pooled one (``float("inf")``: one confusion matrix shared by all). Default: chosen
             among 0.5 to 100 times the number of classes and inf, by how well the confusions
-            fitted on half of the items predict the votes on the other half.
+            fitted on half of the items predict the votes on the other half (items at even and odd
+            positions: deterministic).
         model_weight: fix the model's weight instead of fitting it (0 ignores the model).
         max_iter, tol: EM stops after ``max_iter`` iterations or when the log-likelihood
             improves by less than ``tol`` (relative).
