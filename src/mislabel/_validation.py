@@ -414,7 +414,7 @@ def check_scalar(
     value_: Any = value
     if not isinstance(value, numbers.Integral):
         try:
-            as_float = float(value)
+            as_float = float(value_)
         except (TypeError, ValueError, OverflowError):
             as_float = 0.0
         if math.isnan(as_float) or (math.isinf(as_float) and not allow_inf):

@@ -90,13 +90,21 @@ class OneLineErrorsGroup(TyperGroup):
     """The command group of the CLI: usage errors (a bad option value, a missing argument, an
     unknown command) are one red line on stderr and exit code 2, like every other error."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: Any = None,
+        *,
+        standalone_mode: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        kwargs.update(args=args, prog_name=prog_name)
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(standalone_mode=False, **kwargs)
         # typer's click (vendored or not) is where its BadParameter lives
         errors = importlib.import_module(typer.BadParameter.__module__)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(standalone_mode=False, **kwargs)
         except errors.NoArgsIsHelpError as exc:
             err_console().print(exc.format_message(), highlight=False, markup=False)
             sys.exit(EXIT_ERROR)
