@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from mislabel._validation import as_rng, check_scalar
+from mislabel._validation import as_seed, check_scalar
 from mislabel.detect import cross_val_pred_probs
 from mislabel.multiannotator._consensus import consensus
 
@@ -50,7 +50,7 @@ def cross_val_consensus_pred_probs(
         (n_items, n_classes) float64 out-of-fold probabilities.
     """
     check_scalar(n_rounds, "n_rounds", kind=numbers.Integral, min_val=1)
-    seed = int(as_rng(random_state).integers(0, 2**31 - 1)) if random_state is not None else None
+    seed = as_seed(random_state)
     probs: np.ndarray | None = None
     if n_classes is not None:
         check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=2)
@@ -73,5 +73,4 @@ def cross_val_consensus_pred_probs(
             n_classes=k,
             sample_weight=result.quality if sample_weight_by_quality else None,
         )
-    assert probs is not None  # n_rounds >= 1
-    return probs
+    return np.asarray(probs)
