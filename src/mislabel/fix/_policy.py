@@ -222,7 +222,8 @@ def _from_frame(frame: Any) -> tuple[Any, ...]:
     if len(frame) == 0:
         raise InvalidInputError("`issues` table must have at least one row; got none.")
     raw = pd.to_numeric(frame["id"], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(raw) | (raw < 0) | (np.mod(np.nan_to_num(raw), 1) != 0)
+    # ids above 2**53 do not survive the float round trip of a table read
+    bad = ~np.isfinite(raw) | (raw < 0) | (raw > 2**53) | (np.mod(np.nan_to_num(raw), 1) != 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InvalidInputError(
