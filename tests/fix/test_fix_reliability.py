@@ -62,7 +62,9 @@ def test_reweight_needs_every_score() -> None:
         apply_policy(_frame(score=[0.5, np.nan, 0.5]), "reweight")
 
 
-@pytest.mark.parametrize("bad", [[np.nan, 1, 2], [-1, 1, 2], [0.5, 1, 2], ["x", 1, 2]])
+@pytest.mark.parametrize(
+    "bad", [[np.nan, 1, 2], [-1, 1, 2], [0.5, 1, 2], ["x", 1, 2], [9.3e18, 1, 2]]
+)
 def test_bad_ids_are_refused(bad) -> None:
     with pytest.raises(InvalidInputError, match="`id`"):
         apply_policy(_frame(id=bad), "remove")
