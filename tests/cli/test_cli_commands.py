@@ -49,7 +49,7 @@ def test_help_teaches_every_command() -> None:
     from importlib.util import find_spec
 
     result = run("--help")
-    elsewhere = {"bench": "mislabel.bench.cli", "review": "mislabel.cli.review_cmd"}
+    elsewhere = {"review": "mislabel.cli.review_cmd"}
     optional = [n for n, m in elsewhere.items() if find_spec(m) is not None]
     for name in ("find", "clean", "train", "report", "demo", *optional):
         assert re.search(rf"\b{name}\b", result.stdout)  # type: ignore[attr-defined]
@@ -256,23 +256,6 @@ def test_report_is_self_contained(found: tuple[Path, Path, dict[str, str]], tmp_
     assert page.count("data:image/png;base64,") >= 3 + 4  # 3 figures + thumbnails
     assert "noise matrix" in page.lower()
     assert any(p in page for p in wrong)
-
-
-def test_bench_runs_a_config(
-    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from importlib.util import find_spec
-
-    if find_spec("mislabel.bench.cli") is None:
-        pytest.skip("mislabel.bench.cli (the bench command) is not there yet")
-    pytest.importorskip("cleanlab")
-    monkeypatch.setenv("MISLABEL_DATA", str(shared_data))
-    out = tmp_path / "bench"
-    first = run("bench", "table1", "--smoke", "--out", out, "--no-progress")
-    assert (out / "results.csv").is_file() and (out / "results.md").is_file()
-    assert re.search(r"\b[1-9]\d* rows run", first.stdout)  # type: ignore[attr-defined]
-    again = run("bench", "table1", "--smoke", "--out", out, "--no-progress")
-    assert re.search(r"\b0 rows run", again.stdout)  # type: ignore[attr-defined]
 
 
 def test_demo_runs_the_demo(monkeypatch: pytest.MonkeyPatch) -> None:

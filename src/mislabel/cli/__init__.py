@@ -10,7 +10,6 @@ traceback too.
 ``mislabel clean``     :func:`mislabel.fix.apply_policy` → cleaned labels + change log
 ``mislabel train``     :func:`mislabel.train.train_simple` → ``model.pt`` + ``metrics.json``
 ``mislabel report``    :func:`mislabel.report.write_report` → one self-contained HTML
-``mislabel bench``     :func:`mislabel.bench.run_benchmark` (from :mod:`mislabel.bench.cli`)
 ``mislabel review``    the review web page (when :mod:`mislabel.review` is there)
 ``mislabel demo``      :func:`mislabel.demo.main`
 =====================  ============================================================
@@ -573,7 +572,6 @@ def _register(name: str, module: str, attr: str) -> None:
     app.command(name)(handle_errors(getattr(mod, attr)))
 
 
-_register("bench", "mislabel.bench.cli", "bench_command")
 _register("review", "mislabel.cli.review_cmd", "review_command")
 
 

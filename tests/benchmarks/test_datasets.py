@@ -1,4 +1,4 @@
-"""Tests of mislabel.bench.datasets on the real shared data (skipped without it, off CI)."""
+"""Tests of benchmarks.harness.datasets on the real shared data (skipped without it, off CI)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from mislabel.bench import datasets
-from mislabel.bench.datasets import (
+from benchmarks.harness import datasets
+from benchmarks.harness.datasets import (
     CIFAR10_CLASSES,
     CIFAR10N_LABEL_SETS,
     CL_CIFAR10_OOF_SETTINGS,
@@ -27,6 +26,7 @@ from mislabel.bench.datasets import (
     load_sms_spam,
     load_trec,
 )
+
 from mislabel.exceptions import InvalidInputError, InvalidParameterError, MislabelError
 
 

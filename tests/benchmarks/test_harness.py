@@ -1,4 +1,4 @@
-"""The benchmark runner: configs, rows, resumability, the table arithmetic, the CLI hook.
+"""The benchmark harness: configs, rows, resumability, the table arithmetic, the command line.
 
 Most tests run on scikit-learn's digits (no shared data needed) with a tiny budget; the smoke
 versions of the three built-in tables use ``shared_data``.
@@ -13,18 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from mislabel.bench import (
+from benchmarks.harness.config import (
     BUILTIN_CONFIGS,
     builtin_config,
-    gap_closed,
     load_config,
-    render_markdown,
-    run_benchmark,
     smoke_config,
     validate_config,
 )
-from mislabel.bench.runner import RESULT_COLUMNS
+from benchmarks.harness.render import gap_closed, render_markdown
+from benchmarks.harness.run import RESULT_COLUMNS, main, run_benchmark
+
 from mislabel.exceptions import InvalidParameterError, MissingDependencyError
 
 torch = pytest.importorskip("torch")
@@ -78,37 +76,16 @@ def test_rows_csv_and_markdown_with_ce_and_oracle_always(tmp_path: Path) -> None
     assert md.index("| ce |") < md.index("| mislabel_remove |") < md.index("| oracle |")
 
 
-def test_soft_label_recipe_keeps_every_sample(tmp_path: Path) -> None:
-    cfg = _tiny(
-        ["mislabel_soft"],
-        seeds=[0],
-        train={"model": "mlp", "epochs": 8, "batch_size": 64},
-        oof={"folds": 2, "epochs": 8},
-    )
-    result = run_benchmark(cfg, tmp_path, progress=False)
-    soft = [r for r in _rows(result.csv_path) if r["method"] == "mislabel_soft"]
-    assert len(soft) == 2
-    assert all(int(r["n_used"]) == int(r["n_train"]) for r in soft)  # nothing removed
-    assert all(0.6 < float(r["test_acc"]) <= 1.0 for r in soft)  # it learned the task (10 %)
-    assert all(r["f1"] != "" for r in soft)
-
-
-def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_path: Path) -> None:
+def test_recipes_run_and_keep_or_remove_as_documented(tmp_path: Path) -> None:
     methods = [
+        "mislabel_remove",
         "mislabel_2round",
-        "mislabel_2round_forward_weight",
-        "mislabel_remove_count",
-        "mislabel_2round_forward_mixup",
-        "ce_mixup",
-        "mislabel_2round_mixoof",
         "mislabel_2round_mixoof_elr",
-        "mislabel_2round_elr",
         "elr",
         "oracle_remove",
         "mislabel_dyn_remove",
         "mislabel_dyn_weight_elr",
         "mislabel_2dyn_weight_elr",
-        "mislabel_2round_mixoof_refine",
         "mislabel_dyn_select",
         "mislabel_dynoof_weight_elr",
         "mislabel_dynknn_weight_elr",
@@ -122,29 +99,23 @@ def test_repeated_detection_recipes_run_and_keep_or_remove_as_documented(tmp_pat
     for m in kept:  # weights, nothing removed
         assert int(rows[m]["n_used"]) == int(rows[m]["n_train"])
         assert rows[m]["f1"] != ""
-    removed = rows["mislabel_remove_count"]
-    assert int(removed["n_used"]) == int(removed["n_train"]) - int(removed["n_flagged"])
-    # the two rounds' out-of-fold passes were cached beside the results
-    assert (tmp_path / ".cache" / "oof_round2").is_dir()
-    # the mixup out-of-fold models have their own two passes; their flags differ
-    assert (tmp_path / ".cache" / "oof_mixup1").is_dir()
-    assert (tmp_path / ".cache" / "oof_round2_mixup1").is_dir()
-    assert rows["mislabel_2round_mixoof"]["n_flagged"] != rows["mislabel_2round"]["n_flagged"]
-    # the same flags as mislabel_2round: only the final loss differs
-    assert rows["mislabel_2round_elr"]["f1"] == rows["mislabel_2round"]["f1"]
+    for m in ("mislabel_remove", "mislabel_dyn_remove"):
+        r = rows[m]
+        assert int(r["n_used"]) == int(r["n_train"]) - int(r["n_flagged"]) < 400
+    # the out-of-fold passes of both rounds, plain and mixup, were cached beside the results
+    for name in ("oof_r1_mixup0", "oof_r2_mixup0", "oof_r1_mixup1", "oof_r2_mixup1"):
+        assert (tmp_path / ".cache" / name).is_dir()
+    assert rows["mislabel_2round_mixoof_elr"]["n_flagged"] != rows["mislabel_2round"]["n_flagged"]
     # the perfect-detection ceiling: exactly the wrong labels (40 % of 400) removed
     perfect = rows["oracle_remove"]
     assert float(perfect["f1"]) == 1.0
     assert int(perfect["n_used"]) == int(perfect["n_train"]) - int(perfect["n_flagged"]) == 240
-    # detection from one mixup run on all samples: its flags removed, or its scores as weights
+    # one mixup run on all samples: the same flags whatever is done with them
     dyn = rows["mislabel_dyn_remove"]
-    assert int(dyn["n_used"]) == int(dyn["n_train"]) - int(dyn["n_flagged"]) < 400
     assert rows["mislabel_dyn_weight_elr"]["f1"] == dyn["f1"] == rows["mislabel_dyn_select"]["f1"]
-    # rounds 1 and 2, and the α = 4 run with the k-NN part (its own flags)
-    assert len(list((tmp_path / ".cache" / "dynamics").rglob("*.npy"))) == 3
+    # the estimator's run (α = 4, the neighbour vote) has its own flags
     knn = rows["mislabel_dynknn_weight_elr"]
     assert knn["n_flagged"] != dyn["n_flagged"]
-    assert rows["mislabel_dynknn_select"]["f1"] == knn["f1"]  # the same detection
 
 
 def test_gated_recipe_is_the_headline_for_a_network_and_plain_ce_for_a_linear_model(
@@ -160,7 +131,7 @@ def test_gated_recipe_is_the_headline_for_a_network_and_plain_ce_for_a_linear_mo
         rows = _rows(run_benchmark(cfg, tmp_path / name, progress=False).csv_path)
         got[name] = {r["method"]: r for r in rows}
     net, lin = got["mlp"], got["logreg"]
-    # a network: exactly the weights + ELR recipe (same detection, same final model)
+    # a network: NoiseAwareClassifier's defaults are its weights + ELR (the same fit)
     assert net["mislabel_dynknn_gated"]["test_acc"] == net["mislabel_dynknn_weight_elr"]["test_acc"]
     assert net["mislabel_dynknn_gated"]["f1"] == net["mislabel_dynknn_weight_elr"]["f1"] != ""
     # 650 parameters for 1,000 samples: plain CE on the given labels, the detection still shown
@@ -225,7 +196,7 @@ def test_no_resume_starts_afresh(tmp_path: Path) -> None:
 
 def test_loss_methods_and_forward_correction(tmp_path: Path) -> None:
     cfg = _tiny(
-        ["gce", "forward_correction_true", "forward_correction_est", "mislabel_remove+sce"],
+        ["gce", "forward_correction_true", "forward_correction_est", "mislabel_remove"],
         seeds=[0],
     )
     cfg["experiments"][0]["noise"] = [{"kind": "symmetric", "rate": 0.3}]
@@ -235,19 +206,9 @@ def test_loss_methods_and_forward_correction(tmp_path: Path) -> None:
         "gce",
         "forward_correction_true",
         "forward_correction_est",
-        "mislabel_remove+sce",
+        "mislabel_remove",
         "oracle",
     ]
-
-
-def test_noisy_validation_selection(tmp_path: Path) -> None:
-    cfg = _tiny(["ce"], seeds=[0], selection="noisy_val")
-    cfg["train"]["epochs"] = 3
-    result = run_benchmark(cfg, tmp_path, progress=False)
-    rows = _rows(result.csv_path)
-    assert all(int(r["n_train"]) == 360 for r in rows)  # 10 % held out
-    assert all(0 <= int(r["epoch_kept"]) <= 2 for r in rows)
-    assert "validation split with noisy labels" in result.markdown
 
 
 def test_detection_task_on_a_trainable_dataset(tmp_path: Path) -> None:
@@ -425,28 +386,21 @@ def test_missing_cleanlab_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.M
         run_benchmark(_tiny(["cleanlab"]), tmp_path, progress=False)
 
 
-# --------------------------------------------------------------------------- CLI hook
+# --------------------------------------------------------------------------- command line
 
 
-def test_bench_command_registers_on_a_typer_app(tmp_path: Path) -> None:
-    import typer
-    from typer.testing import CliRunner
-
-    from mislabel.bench.cli import bench_command
-
-    app = typer.Typer()
-    app.command("bench")(bench_command)
-    app.command("noop")(lambda: None)  # two commands, so "bench" is a sub-command
+def test_command_line_runs_a_config_and_names_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text(
         'seeds = [0]\nmethods = ["ce"]\n[train]\nepochs = 1\n[[experiments]]\n'
         'dataset = "digits"\nn_train = 200\nnoise = ["none"]\n'
     )
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["bench", str(path), "--out", str(out), "--no-progress"])
-    assert res.exit_code == 0, res.output
-    assert "2 rows run" in res.output
-    assert (out / "results.md").read_text().count("mislabel bench") == 1
+    assert main([str(path), "--out", str(out), "--no-progress"]) == 0
+    assert "2 rows run" in capsys.readouterr().out
+    assert (out / "results.md").read_text().count("python -m benchmarks.harness.run") == 1
 
 
 # --------------------------------------------------------------------------- smoke tables
@@ -489,9 +443,8 @@ def test_dev_check_split_scores_on_other_training_images(shared_data: Path) -> N
     further training images with their true labels, disjoint from it (the real test set is
     never read)."""
     import numpy as np
-
-    from mislabel.bench.datasets import load_fashion_mnist
-    from mislabel.bench.runner import _Data
+    from benchmarks.harness.datasets import load_fashion_mnist
+    from benchmarks.harness.splits import Data
 
     exp = {
         "id": "dev",
@@ -504,13 +457,15 @@ def test_dev_check_split_scores_on_other_training_images(shared_data: Path) -> N
     }
     cfg = validate_config(_tiny(["ce"], experiments=[exp]))
     e = cfg["experiments"][0]
-    split = _Data().split(e, e["noise"][0], 0, val=False)
-    table = _Data().split({**e, "subset_seed": 0, "test_from_train": None}, e["noise"][0], 0, False)
+    split = Data().split(e, e["noise"][0], 0)
+    table = Data().split({**e, "subset_seed": 0, "test_from_train": None}, e["noise"][0], 0)
     train = load_fashion_mnist("train", root=shared_data)
     pool = train.X.reshape(len(train.y), -1).astype(np.float32) / 255.0 - 0.5
     rows = {row.tobytes(): i for i, row in enumerate(pool)}
+    assert split.X is not None and split.X_test is not None
     tr = [rows[r.tobytes()] for r in split.X]
     te = [rows[r.tobytes()] for r in split.X_test]
     assert len(te) == 200 and not set(tr) & set(te)  # other training images, disjoint
     np.testing.assert_array_equal(split.y_test, train.y[te])  # scored on their true labels
+    assert split.X is not None and table.X is not None
     assert split.X.shape == table.X.shape and not np.array_equal(split.X, table.X)
