@@ -9,7 +9,7 @@ Columns: consensus accuracy against the clean CIFAR-10 labels; AUROC of each met
 per-image quality score for "the consensus is wrong"; Spearman correlation of each method's
 annotator quality with the worker's measured accuracy on the labels that setting sees.
 
-Run: python benchmarks/multiannotator_cifar10n.py   (~5 min, one core)
+Run: python benchmarks/multiannotator_cifar10n.py   (~10 min, one core)
 Writes benchmarks/results/multiannotator_cifar10n.md.
 """
 
@@ -157,7 +157,7 @@ def main() -> None:
     lines = [
         "# CIFAR-10N: consensus from 1, 2, 3 human labels per image",
         "",
-        "`python benchmarks/multiannotator_cifar10n.py` (one core, ~5 min). 50,000 CIFAR-10 train",
+        "`python benchmarks/multiannotator_cifar10n.py` (one core, ~10 min). 50,000 CIFAR-10 train",
         "images, labels random_label1..3 with the real worker ids of side_info_cifar10N.csv (747",
         "workers), truth = clean labels. Every model-based method gets the same out-of-fold",
         "probabilities: 5-fold logistic regression on 8×8×3 downsampled pixels trained on the",
