@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _common import shared_data
+from mislabel.bench.datasets import load_cifar10
 from scipy.stats import spearmanr
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -30,7 +31,6 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from mislabel import cross_val_pred_probs
-from mislabel.bench.datasets import load_cifar10
 from mislabel.multiannotator import consensus, majority_vote
 
 SEED = 0
