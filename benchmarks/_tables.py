@@ -1,4 +1,4 @@
-"""What the three table scripts share: run a built-in config, write the markdown table."""
+"""What the table scripts share: run a built-in config, write the markdown table."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from mislabel.bench import builtin_config, run_benchmark, validate_config
+from benchmarks.harness.config import builtin_config, validate_config
+from benchmarks.harness.run import run_benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -36,12 +37,12 @@ def mean_accuracy(rows: Sequence[Mapping[str, str]]) -> dict[tuple[str, str], di
     return {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in acc.items()}
 
 
-def run_table(name: str, script: str, extra: Extra | None = None) -> None:
+def run_table(name: str, module: str, extra: Extra | None = None) -> None:
     """Run the built-in config ``name``; write ``results/<name>.md`` (``--smoke``: not written).
 
     ``extra(config, rows)`` may return more markdown to append (e.g. an analysis).
     """
-    parser = argparse.ArgumentParser(description=f"Benchmark {name} of issue 8.")
+    parser = argparse.ArgumentParser(description=f"Benchmark {name}.")
     parser.add_argument("--smoke", action="store_true", help="seconds-long variant (CI)")
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,7 +50,7 @@ def run_table(name: str, script: str, extra: Extra | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     cfg = builtin_config(name, smoke=args.smoke)
     out = args.out or (RESULTS / (f"{name}-smoke" if args.smoke else name))
-    command = f"python benchmarks/{script}" + (" --smoke" if args.smoke else "")
+    command = f"python -m benchmarks.{module}" + (" --smoke" if args.smoke else "")
     t0 = time.perf_counter()
     result = run_benchmark(cfg, out, progress=not args.no_progress, command=command)
     md = result.markdown.rstrip()
@@ -57,8 +58,9 @@ def run_table(name: str, script: str, extra: Extra | None = None) -> None:
         md += "\n\n" + extra(validate_config(cfg), result.rows).strip()
     total = sum(float(r["seconds"] or 0) for r in result.rows)
     md += (
-        f"\n\nSame table with the CLI: `mislabel bench {name}{' --smoke' if args.smoke else ''} "
-        f"--out {_rel(out)}` (CSV: `{_rel(result.csv_path)}`). Sum of the per-row training "
+        f"\n\nSame table with the harness: `python -m benchmarks.harness.run {name}"
+        f"{' --smoke' if args.smoke else ''} --out {_rel(out)}` (CSV: `{_rel(result.csv_path)}`). "
+        "Sum of the per-row training "
         f"times: {total / 60:.1f} min (out-of-fold probabilities are counted in the first row "
         f"that needed them); this call computed {result.n_run} rows and resumed "
         f"{result.n_skipped}, in {time.perf_counter() - t0:.0f} s. Machine: a shared 2-core CPU, "

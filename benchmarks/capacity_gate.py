@@ -9,8 +9,8 @@ seeds, the recipes of Table 2's headline. Runs the built-in config ``capacity_ga
 ``benchmarks/results/capacity_gate.md`` (CSV in ``benchmarks/results/capacity_gate/``), then the
 average difference to plain CE per model and what the gate decides. Resumable.
 
-    python benchmarks/capacity_gate.py           # ~20 min on 2 shared cores
-    python benchmarks/capacity_gate.py --smoke   # seconds
+    python -m benchmarks.capacity_gate           # ~20 min on 2 shared cores
+    python -m benchmarks.capacity_gate --smoke   # seconds
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from _tables import mean_accuracy, run_table
+
+from benchmarks._tables import mean_accuracy, run_table
 
 #: The rows compared with plain CE, per model family.
 COMPARED = (
@@ -35,8 +36,8 @@ COMPARED = (
 def gate_summary(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -> str:
     """Per experiment: the parameters against the training samples, the gate's choice, and
     each recipe's accuracy minus plain CE's, averaged over the noise settings (and the worst)."""
-    from mislabel.bench._models import build_network, prepare_features
-    from mislabel.bench.runner import _Data
+    from benchmarks.harness.recipes import network
+    from benchmarks.harness.splits import Data, prepare_features
     from mislabel.train import can_memorize, n_parameters
 
     acc = mean_accuracy(rows)
@@ -51,7 +52,7 @@ def gate_summary(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -
         + " |",
         "|---|---:|---:|---|" + "---:|" * len(COMPARED),
     ]
-    datasets = _Data()  # the runner's loaders: (training set, test set or None)
+    datasets = Data()  # the harness's loaders: (training set, test set or None)
     # per recipe: its accuracy minus CE's in every setting where the gate chose plain CE
     when_ce: dict[str, list[float]] = {m: [] for m in COMPARED}
     for exp in config["experiments"]:
@@ -60,10 +61,10 @@ def gate_summary(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -
         if not settings:
             continue
         n = n_used.get((eid, "ce"), 0)
-        data = datasets._load(exp["dataset"], None)[0]
+        data = datasets.load(exp["dataset"], None)[0]
         model = exp["train"]["model"]
         shape = prepare_features(np.asarray(data.X[:2]), model).shape[1:]
-        net = build_network(model, tuple(shape), data.n_classes)
+        net = network(model, tuple(shape), data.n_classes)()
         memorizes = can_memorize(net, n)
         cells = []
         for m in COMPARED:
@@ -89,4 +90,4 @@ def gate_summary(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -
 
 
 if __name__ == "__main__":
-    run_table("capacity_gate", "capacity_gate.py", gate_summary)
+    run_table("capacity_gate", "capacity_gate", gate_summary)

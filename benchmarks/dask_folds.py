@@ -4,7 +4,7 @@ A single-threaded scikit-learn model (a random forest, n_jobs=1; BLAS/OpenMP pin
 thread so the workers do not oversubscribe the cores) on a Fashion-MNIST subset, 5 folds, the
 same seed on every backend (results are checked identical).
 
-    python benchmarks/dask_folds.py [--n 12000]
+    python -m benchmarks.dask_folds [--n 12000]
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import argparse
 import time
 
 import numpy as np
-from _common import shared_data
 from sklearn.ensemble import RandomForestClassifier
 
 import mislabel
-from mislabel.bench import datasets
+from benchmarks._common import shared_data
+from benchmarks.harness import datasets
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ For each of the six files (4-fold ResNet-50 OOF probabilities, known noise): pre
 recall / F1 of mislabel's default beside cleanlab 2.9's default and cleanlab's best method on
 that file, and the published confident-learning numbers.
 
-    python benchmarks/detection_quality.py
+    python -m benchmarks.detection_quality
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from _common import shared_data
 from cleanlab.filter import find_label_issues as cl_find
 
 import mislabel
+from benchmarks._common import shared_data
 from mislabel.detect import CL_METHODS
 from mislabel.metrics import precision_recall_f1
 

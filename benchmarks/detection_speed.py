@@ -6,7 +6,7 @@
 2. 10,000,000 x 10 float32 given as a numpy memmap: processed in chunks; time and peak RSS
    of a fresh process against the file size.
 
-    python benchmarks/detection_speed.py [--n 1000000] [--k 100] [--memmap-n 10000000]
+    python -m benchmarks.detection_speed [--n 1000000] [--k 100] [--memmap-n 10000000]
 """
 
 from __future__ import annotations

@@ -7,18 +7,18 @@ labels' distribution among each sample's k nearest neighbours (``mislabel.neighb
 cosine, k = 10 and 30; no model), and the mean of the two. Prints a markdown table (written to
 ``benchmarks/results/knn_text.md`` by the command below).
 
-    python benchmarks/knn_text.py > benchmarks/results/knn_text.md
+    python -m benchmarks.knn_text > benchmarks/results/knn_text.md
 """
 
 from __future__ import annotations
 
 import numpy as np
-from _common import shared_data
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 import mislabel
-from mislabel.bench import datasets
+from benchmarks._common import shared_data
+from benchmarks.harness import datasets
 from mislabel.metrics import precision_recall_f1
 from mislabel.noise import flip_symmetric
 
@@ -37,7 +37,7 @@ def cases():
 
 def main() -> None:
     print("# k-NN label vote on text embeddings: detection quality\n")
-    print("Command: `python benchmarks/knn_text.py > benchmarks/results/knn_text.md`\n")
+    print("Command: `python -m benchmarks.knn_text > benchmarks/results/knn_text.md`\n")
     print(__doc__.split("\n\n")[1].replace("\n", " ").split(" Prints")[0] + "\n")
     print("| data | probabilities | ROC-AUC | precision | recall | F1 | flagged | wrong |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")

@@ -1,6 +1,6 @@
 """Forward + backward time of every registered loss next to ``F.cross_entropy``, as ratios.
 
-Run: ``python benchmarks/loss_overhead.py [--n 4096] [--k 1000] [--repeats 25] [--clock cpu]``
+Run: ``python -m benchmarks.loss_overhead [--n 4096] [--k 1000] [--repeats 25] [--clock cpu]``
 
 Each loss and ``F.cross_entropy`` are timed in the same process on the same (n, K) float32
 logits (CPU, torch's default thread count; ``--clock cpu``: one thread, thread CPU time).

@@ -10,8 +10,8 @@ dynamics score (area under the margin, from the plain-CE run) beside the out-of-
 (5 folds, ``noise_posterior``) with the same number of flags, and the wall time of the 5-fold
 out-of-fold run against one training of the same model (both with 2 torch threads).
 
-    python benchmarks/noisy_training.py                 # the table (~22 min on 2 shared cores)
-    python benchmarks/noisy_training.py --smoke         # a minute; checks the script
+    python -m benchmarks.noisy_training                 # the table (~22 min on 2 shared cores)
+    python -m benchmarks.noisy_training --smoke         # a minute; checks the script
 
 Finished (noise, seed) runs are kept in ``--work-dir`` (outside the repository), so an
 interrupted run resumes; the table goes to ``benchmarks/results/noisy_training.md``.
@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import shared_data
 from torch import nn
 
 import mislabel
-from mislabel.bench.datasets import load_fashion_mnist
+from benchmarks._common import shared_data
+from benchmarks.harness.datasets import load_fashion_mnist
 from mislabel.integrations.torch import to_estimator
 from mislabel.metrics import precision_recall_f1
 from mislabel.noise import flip_pairs, flip_symmetric

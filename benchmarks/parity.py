@@ -3,7 +3,7 @@
 On all six ``cl-cifar10-oof`` files (as float16, as stored, and as float32) and on 200 random
 inputs (2-12 classes, float16/32/64, many ties).
 
-    python benchmarks/parity.py
+    python -m benchmarks.parity
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from _common import shared_data
 from cleanlab.filter import find_label_issues as cl_find
 
 import mislabel
+from benchmarks._common import shared_data
 from mislabel.detect import CL_METHODS
 
 

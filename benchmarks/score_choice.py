@@ -7,18 +7,18 @@ method on:
   OOF probabilities of a logistic regression on the shipped MiniLM embeddings (5 folds);
 - scikit-learn digits with 10 % uniformly flipped labels (logistic regression, 5 folds).
 
-    python benchmarks/score_choice.py
+    python -m benchmarks.score_choice
 """
 
 from __future__ import annotations
 
 import numpy as np
-from _common import shared_data
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 import mislabel
-from mislabel.bench import datasets
+from benchmarks._common import shared_data
+from benchmarks.harness import datasets
 from mislabel.detect import SCORE_METHODS
 
 

@@ -1,16 +1,16 @@
-"""Table 1 of issue 8: detection on the confident-learning CIFAR-10 files, beside the paper.
+"""Table 1: detection on the confident-learning CIFAR-10 files, beside the paper.
 
-Runs the built-in config ``table1`` (``src/mislabel/bench/configs/table1.toml``) through
-:func:`mislabel.bench.run_benchmark` and writes ``benchmarks/results/table1.md`` (the runner's
-CSV and cache go to ``benchmarks/results/table1/``). Resumable: a rerun skips finished rows.
+Runs the built-in config ``table1`` (``benchmarks/configs/table1.toml``) through
+:func:`benchmarks.harness.run.run_benchmark` and writes ``benchmarks/results/table1.md`` (the
+harness's CSV and cache go to ``benchmarks/results/table1/``). Resumable.
 
-    python benchmarks/table1_detection.py            # the full table (about a minute)
-    python benchmarks/table1_detection.py --smoke    # seconds; what CI runs
+    python -m benchmarks.table1_detection            # the full table (about a minute)
+    python -m benchmarks.table1_detection --smoke    # seconds
 """
 
 from __future__ import annotations
 
-from _tables import run_table
+from benchmarks._tables import run_table
 
 if __name__ == "__main__":
-    run_table("table1", "table1_detection.py")
+    run_table("table1", "table1_detection")

@@ -4,11 +4,11 @@ For each label set (`aggre`, `worst`) and seed of ``table2_cnn_long``, and each 
 prints the flagged sets (our expected-F1 cut, the Bayes cut "P(label is right) < 0.5",
 cleanlab's default, "argmax ≠ given") with their size, precision and recall against the
 known wrong labels of the training set, and the estimated noise rate next to the true one.
-Reads the out-of-fold probabilities cached by ``python benchmarks/table2_cnn_long.py`` (computes
+Reads the out-of-fold probabilities cached by ``python -m benchmarks.table2 cnn`` (computes
 them if missing, about 3 minutes per round and seed).
 
-    python benchmarks/table2_cifar_oof_diagnosis.py
-    python benchmarks/table2_cifar_oof_diagnosis.py --oof-epochs 25 --rounds 1 --seeds 0
+    python -m benchmarks.table2_cifar_oof_diagnosis
+    python -m benchmarks.table2_cifar_oof_diagnosis --oof-epochs 25 --rounds 1 --seeds 0
 
 ``--oof-epochs`` trains the out-of-fold CNNs longer than the table does (6 epochs), to see
 whether a stronger out-of-fold model separates its own errors from the label noise;
@@ -21,11 +21,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from _tables import RESULTS
 
 import mislabel
-from mislabel.bench import builtin_config
-from mislabel.bench.runner import _cleanlab_mask, _Context, _Data, validate_config
+from benchmarks._tables import RESULTS
+from benchmarks.harness.config import builtin_config, validate_config
+from benchmarks.harness.recipes import Context, cleanlab_mask
+from benchmarks.harness.splits import Data
 
 
 def _pr(mask: np.ndarray, wrong: np.ndarray) -> str:
@@ -46,7 +47,7 @@ def main() -> None:
     if args.oof_epochs is not None:
         exp = {**exp, "oof": {**exp["oof"], "epochs": args.oof_epochs}}
     seeds = cfg["seeds"] if args.seeds is None else [int(s) for s in args.seeds.split(",")]
-    data = _Data()
+    data = Data()
     cache = Path(RESULTS / "table2_cnn_long" / ".cache")
     print(
         f"{exp['n_train']} training images; out-of-fold: {exp['oof']['folds']} folds × "
@@ -57,16 +58,16 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for noise in exp["noise"]:
         for seed in seeds:
-            split = data.split(exp, noise, seed, val=False)
-            ctx = _Context(exp=exp, split=split, seed=seed, cache=cache, loss_kwargs={})
-            wrong = split.labels != split.true_labels
+            split = data.split(exp, noise, seed)
+            ctx = Context(exp=exp, split=split, seed=seed, cache=cache, loss_kwargs={})
+            wrong = split.wrong
             for r in range(1, args.rounds + 1):
-                probs, issues = ctx._round(r)
+                probs, issues = ctx.oof(r)
                 est = mislabel.estimate_noise(split.labels, probs).noise_rate
                 cells = [
                     _pr(np.asarray(issues.mask), wrong),
                     _pr(np.asarray(issues.scores) < 0.5, wrong),
-                    _pr(_cleanlab_mask(split.labels, probs, None), wrong),
+                    _pr(cleanlab_mask(split.labels, probs, None), wrong),
                     _pr(probs.argmax(axis=1) != split.labels, wrong),
                 ]
                 print(

@@ -1,4 +1,4 @@
-"""Table 3 of issue 8: robust losses at 40 % symmetric noise on Fashion-MNIST.
+"""Table 3: robust losses at 40 % symmetric noise on Fashion-MNIST.
 
 CE, GCE, SCE, NCE+RCE (library defaults and its authors' MNIST setting), soft bootstrapping,
 forward correction with the true and with the estimated noise matrix, and the oracle; same MLP
@@ -6,8 +6,8 @@ and schedule for all, 3 seeds. Runs the built-in config ``table3`` and writes
 ``benchmarks/results/table3.md`` (CSV and cache in ``benchmarks/results/table3/``), followed by
 the observed order of the losses against the published one. Resumable.
 
-    python benchmarks/table3_robust_losses.py           # the full table (~10 min, 2 CPU cores)
-    python benchmarks/table3_robust_losses.py --smoke   # seconds; what CI runs
+    python -m benchmarks.table3_robust_losses           # the full table (~10 min, 2 CPU cores)
+    python -m benchmarks.table3_robust_losses --smoke   # seconds
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from _tables import RESULTS, _rel, mean_accuracy, run_table
-
-from mislabel.bench import builtin_config, run_benchmark
+from benchmarks._tables import RESULTS, _rel, mean_accuracy, run_table
+from benchmarks.harness.config import builtin_config
+from benchmarks.harness.run import run_benchmark
 
 #: Why NCE+RCE is not among the best at 20 epochs: the same losses trained 3x longer (3 seeds).
 LONG_EPOCHS = 60
@@ -116,4 +116,4 @@ def analysis(config: Mapping[str, Any], rows: Sequence[Mapping[str, str]]) -> st
 
 
 if __name__ == "__main__":
-    run_table("table3", "table3_robust_losses.py", extra=analysis)
+    run_table("table3", "table3_robust_losses", extra=analysis)
