@@ -265,7 +265,21 @@ def test_elr_on_a_linear_head_warns_that_it_cannot_memorise(data) -> None:
         learn.fit(1, 1e-2)
 
 
-def test_index_callbacks_need_indexed_batches(data) -> None:
+def test_positions_come_from_the_loader_order_without_an_index(data) -> None:
     X, y = data
-    with pytest.raises(InvalidInputError, match="dataset index"):
-        _fit(X, y, [TrainingDynamicsRecorder()], epochs=1, with_index=False)
+    rec = TrainingDynamicsRecorder()
+    _fit(X, y, [rec], epochs=2, with_index=False)
+    aum = rec.aum()
+    # the whole item list: 240 training items, then the 64 validation items (never trained)
+    assert aum.shape == (N + 64,)
+    assert not np.isnan(aum[:N]).any() and np.isnan(aum[N:]).all()
+    # weights reach the right samples: class 0 weighted out, as with indexed batches
+    w = (y != 0).astype(float)
+    learn = _fit(X, y, [SampleWeightCallback(w)], epochs=3, with_index=False)
+    plain = _fit(X, y, [], epochs=3, with_index=False)
+    xb = torch.as_tensor(X)
+    p_w = torch.softmax(learn.model.eval()(xb), 1)[:, 0].mean()
+    p_u = torch.softmax(plain.model.eval()(xb), 1)[:, 0].mean()
+    assert p_w < p_u - 0.05
+    with pytest.raises(InvalidInputError, match=r"one entry per sample .* \(304, .*\(240\)"):
+        _fit(X, y, [SampleWeightCallback(np.ones(5))], epochs=1, with_index=False)

@@ -1,47 +1,53 @@
-"""fastai: out-of-fold probabilities for a ``Learner`` factory, and noise-aware callbacks.
+"""fastai: find wrong labels with a Learner, and train through them with callbacks and losses.
 
 Needs the ``fastai`` extra (``pip install 'mislabel[fastai]'``). Only ``fastai.learner``,
-``fastai.callback.*`` and ``fastai.data.*`` are imported, never ``fastai.vision`` (next to a
-CPU-only torch, torchvision can fail to import).
+``fastai.callback.*`` and ``fastai.data.*`` are imported here, never ``fastai.vision``; the
+vision workflow (``ImageDataLoaders``, ``DataBlock``, ``vision_learner``) works through them.
 
-Out-of-fold probabilities::
+The whole recipe, in place of ``learn.fit_one_cycle(5)``::
 
-    def make_dls(train_idx, valid_idx):            # DataLoaders of one fold
-        return array_dls(X, labels, train_idx, valid_idx, bs=64)
+    learn = vision_learner(dls, resnet34, metrics=accuracy)
+    suspects = fit_noise_aware(learn, 5)     # detection run, then the final training
+    suspects.to_frame()                      # file paths, given and suggested class names
 
-    def make_learner(dls):                         # a fresh Learner for those DataLoaders
-        return Learner(dls, make_net(), loss_func=CrossEntropyLossFlat())
+Its parts: :func:`find_suspects` (one run with ``MixUp`` and :class:`TemporalProbsRecorder`),
+:class:`SampleWeightCallback`, the :mod:`mislabel.losses` as ``loss_func`` (they declare
+``y_int``, so fastai's ``MixUp`` mixes their losses), and k-fold out-of-fold probabilities::
 
-    pred_probs = cross_val_pred_probs_fastai(make_learner, make_dls, labels, cv=5, epochs=5,
-                                             random_state=0, cache_dir=".cache")
-    issues = mislabel.find_label_issues(labels, pred_probs, noise_rate=0.1)
+    folds = datablock_folds(dblock, path, bs=64)           # or any (train, valid) -> dls
+    pred_probs = cross_val_pred_probs_fastai(make_learner, folds, folds.labels, cv=5,
+                                             epochs=5, random_state=0, cache_dir=".cache")
+    issues = mislabel.find_label_issues(folds.labels, pred_probs)
 
-How sample indices travel
--------------------------
-fastai's ``Learner`` calls ``loss_func(pred, *yb)`` and cannot pass an index. We chose the
-dataset route: the dataset yields ``(x, y, index)`` (:class:`IndexedDataset`, or
-:func:`array_dls`, mark it with ``yields_index = True`` and ``n_inp = 1``), and
-:class:`BatchIndexCallback` takes the index out of ``yb`` at the start of every batch (so
-metrics, ``get_preds`` and the loss see ``(x,), (y,)`` as usual), stores it as
-``learn.yb_index`` and, while training, binds it to a loss that takes it
-(``loss.bind_index(index)``: ELR, truncated GCE, weighted CE) right before the loss call. The
-callbacks below read ``learn.yb_index``. The index is the position in the *whole* indexed
-dataset, so per-sample state (weights, ELR targets, training dynamics) has one row per sample
-across folds. A callback that stashes indices on the loss without a dataset change would need
-the sampler's order, which fastai does not expose per batch.
+Sample positions
+----------------
+Per-sample state (weights, ELR's targets, training dynamics) is indexed by the position of
+each item in :func:`item_list`: the training items, then the validation items
+(:func:`n_items` in all). Importing this module adds :class:`BatchIndexCallback` to fastai's
+default callbacks (as fastai adds its ``Recorder``), so every Learner created afterwards
+knows the positions of each training batch, with no change to the data: the callback
+records the order the training DataLoader draws for the epoch, and batch ``i`` holds the
+positions ``i·bs ...`` of it. It acts only when a callback here or a loss with
+``takes_index`` (ELR, truncated GCE, weighted CE) needs the positions, which it binds to the
+loss right before the loss call. Because the batches are untouched, ``predict``,
+``get_preds``, ``test_dl``, ``show_results``, ``ClassificationInterpretation``,
+``export`` / ``load_learner`` and ``lr_find`` work as without mislabel. Datasets that yield
+``(x, y, index)`` (:class:`IndexedDataset`, :func:`array_dls`) carry the index in the batch
+instead; it leaves ``learn.yb`` before the loss and metrics see it.
 
 Callbacks
 ---------
 * :class:`SampleWeightCallback` — per-sample weights (e.g. ``issues.scores``): the batch loss
-  becomes the weighted mean ``sum s_i l_i / sum s_i w_{y_i}``.
+  becomes the weighted mean ``sum s_i l_i / sum s_i w_{y_i}``; with ``MixUp``, each of a
+  mixed sample's two losses carries its own sample's weight.
 * :class:`SmallLossCallback` — drops the largest-loss share of each batch after a warm-up,
   keeping ``R(t) = 1 - τ·min(t/T_k, 1)`` (co-teaching's schedule on one network).
 * :class:`TrainingDynamicsRecorder` — per-sample loss and margin per epoch → area under the
   margin (``.aum()``, ``.as_scores()``, ``.to_label_issues()``).
-* :class:`TemporalProbsRecorder` — the network's probabilities for every training sample
-  after each epoch, averaged (``.probs()``): detection probabilities from one run (with
-  fastai's ``MixUp``) instead of k folds, as :func:`mislabel.integrations.torch.
-  temporal_pred_probs` does for plain PyTorch.
+* :class:`TemporalProbsRecorder` — the network's probabilities for every item after each
+  epoch (through the validation transforms: no augmentation), averaged (``.probs()``):
+  detection probabilities from one run (with fastai's ``MixUp``) instead of k folds, as
+  :func:`mislabel.integrations.torch.temporal_pred_probs` does for plain PyTorch.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ import random
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,6 +89,8 @@ from mislabel.train._schedule import check_schedule, keep_rate, n_keep  # noqa: 
 __all__ = [
     "ArrayDataset",
     "BatchIndexCallback",
+    "DataBlockFolds",
+    "FastaiIssues",
     "IndexedDataset",
     "SampleWeightCallback",
     "SmallLossCallback",
@@ -89,6 +98,13 @@ __all__ = [
     "TrainingDynamicsRecorder",
     "array_dls",
     "cross_val_pred_probs_fastai",
+    "datablock_folds",
+    "find_suspects",
+    "fit_noise_aware",
+    "item_labels",
+    "item_list",
+    "items_dl",
+    "n_items",
 ]
 
 logger = logging.getLogger(__name__)
@@ -198,6 +214,14 @@ class _Subset:
 # --------------------------------------------------------------------------- callbacks
 
 
+def _register_default(cb: type) -> None:
+    """Make every Learner created from now on carry ``cb`` (as fastai does with Recorder)."""
+    from fastai.learner import defaults
+
+    if cb not in defaults.callbacks:
+        defaults.callbacks.append(cb)
+
+
 def _bind(loss: Any, index: Tensor | None) -> None:
     if index is not None and getattr(loss, "takes_index", False):
         loss.bind_index(index)
@@ -212,36 +236,145 @@ def _index_of(learn: Any, who: str) -> Tensor:
     idx = getattr(learn, "yb_index", None)
     if idx is None:
         raise InvalidInputError(
-            f"{who} needs the dataset index of every sample: build the DataLoaders from "
-            "items (x, y, index) (IndexedDataset, or array_dls(..., with_index=True))."
+            f"{who} needs the position of every training sample; it is taken from the "
+            "training DataLoader's sample order (a fastai DataLoader) or from items "
+            "(x, y, index) (IndexedDataset, or array_dls(..., with_index=True))."
         )
     return idx
 
 
+def _yields_index(dls: Any) -> bool:
+    return bool(getattr(dls.train.dataset, "yields_index", False))
+
+
+def n_items(dls: Any) -> int:
+    """Size of the per-sample state of a fastai ``DataLoaders``: the number of items in
+    :func:`item_list` (training then validation items), or ``n_total`` of an
+    :class:`IndexedDataset`."""
+    ds = dls.train.dataset
+    if getattr(ds, "yields_index", False):
+        return int(getattr(ds, "n_total", len(ds)))
+    return sum(len(dl.dataset) for dl in _train_valid(dls))
+
+
 def _dataset_size(learn: Any) -> int:
-    ds = learn.dls.train.dataset
-    return int(getattr(ds, "n_total", len(ds)))
+    return n_items(learn.dls)
+
+
+def _train_valid(dls: Any) -> list[Any]:
+    loaders = list(getattr(dls, "loaders", [dls.train]))
+    return loaders[:2]
+
+
+def _mixup_of(learn: Any) -> Any:
+    from fastai.callback.mixup import MixHandler
+
+    return next((cb for cb in learn.cbs if isinstance(cb, MixHandler)), None)
 
 
 class BatchIndexCallback(Callback):
-    """Take the dataset index out of each batch and give it to the loss while training.
+    """Give every training batch the positions of its samples, as ``learn.yb_index``, and
+    bind them to a loss that takes them while training.
 
-    Batches must end with the index: items ``(x, y, index)`` with ``n_inp = 1``. At
-    ``before_batch`` the index leaves ``learn.yb`` (so the loss, metrics and ``get_preds`` see
-    the usual targets) and is kept as ``learn.yb_index``; at ``after_pred`` it is bound to a
-    loss with ``takes_index`` (ELR, truncated GCE, weighted CE). Added automatically by the
-    other callbacks here and by :func:`cross_val_pred_probs_fastai`.
+    The positions index :func:`item_list` (the training items, then the validation items),
+    so per-sample state (weights, ELR targets, training dynamics) has :func:`n_items` rows.
+    They come from the training DataLoader's own sample order: at ``before_train`` the
+    callback records the order the DataLoader draws for the epoch (``get_idxs``), and batch
+    ``i`` holds the positions ``i·bs ... i·bs + len(batch) - 1`` of it. The batches
+    themselves are not changed, so ``predict``, ``get_preds``, ``test_dl``, ``show_results``
+    and ``export`` work as without mislabel. Datasets that yield ``(x, y, index)``
+    (:class:`IndexedDataset`, :func:`array_dls`) give the index in the batch instead: it
+    leaves ``learn.yb`` at ``before_batch``, so the loss, metrics and ``get_preds`` see the
+    usual targets. At ``after_pred`` the positions are bound to a loss with ``takes_index``
+    (ELR, truncated GCE, weighted CE). Added automatically by the other callbacks here and by
+    :func:`cross_val_pred_probs_fastai`.
     """
 
     order = -9  # after TrainEvalCallback (-10), before the other mislabel callbacks
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._order: list[int] | None = None
+        self._watched: tuple[Any, bool, Any] | None = None
+
     def before_fit(self) -> None:
         from mislabel.train._capacity import warn_if_elr_cannot_help
 
+        learn = self.learn
+        if getattr(learn.loss_func, "takes_index", False) and _mixup_of(learn) is not None:
+            raise InvalidParameterError(
+                f"{type(learn.loss_func).__name__} keeps per-sample state that a mixed input "
+                "does not belong to: it does not combine with MixUp/CutMix. Train the loss "
+                "without them, or use a loss without sample positions (e.g. 'gce', or 'ce' "
+                "with SampleWeightCallback)."
+            )
         # ELR on a model that cannot memorise its training set warns, as in mislabel.train
-        warn_if_elr_cannot_help(self.learn.model, _dataset_size(self.learn), self.learn.loss_func)
+        warn_if_elr_cannot_help(learn.model, len(learn.dls.train.dataset), learn.loss_func)
+
+    def _needed(self) -> bool:
+        learn = self.learn
+        return bool(getattr(learn.loss_func, "takes_index", False)) or any(
+            getattr(cb, "needs_positions", False) for cb in learn.cbs
+        )
+
+    def before_train(self) -> None:
+        dl = self.learn.dl
+        if not getattr(dl.dataset, "yields_index", False) and self._needed():
+            self._watch(dl)
+
+    def _watch(self, dl: Any) -> None:
+        get_idxs = getattr(dl, "get_idxs", None)
+        if not callable(get_idxs) or not getattr(dl, "indexed", True):
+            raise InvalidInputError(
+                "the positions of the training samples come from a fastai DataLoader over a "
+                f"map-style dataset; got {type(dl).__name__}. Wrap the dataset in "
+                "IndexedDataset (items (x, y, index)) instead."
+            )
+        own = "get_idxs" in vars(dl)
+
+        def recording() -> Any:
+            order = list(get_idxs())
+            self._order = [int(i) for i in order]
+            return order
+
+        dl.get_idxs = recording
+        self._watched = (dl, own, get_idxs)
+
+    def _unwatch(self) -> None:
+        if self._watched is not None:
+            dl, own, get_idxs = self._watched
+            if own:
+                dl.get_idxs = get_idxs
+            else:
+                vars(dl).pop("get_idxs", None)
+            self._watched = None
+        self._order = None
 
     def before_batch(self) -> None:
+        if getattr(getattr(self.learn.dl, "dataset", None), "yields_index", False):
+            self._take_from_batch()
+        elif self.training and self._watched is not None:
+            self.learn.yb_index = self._positions()
+        else:
+            self.learn.yb_index = None
+
+    def _positions(self) -> Tensor:
+        learn = self.learn
+        b = int(learn.yb[0].shape[0]) if learn.yb else int(learn.xb[0].shape[0])
+        order = self._order
+        bs = int(getattr(learn.dl, "bs", b) or b)
+        start = int(learn.iter) * bs
+        if order is None or start + b > len(order):
+            raise InvalidInputError(
+                "the training DataLoader gave more samples than the order it drew for the "
+                "epoch: its items cannot be matched to positions. Wrap the dataset in "
+                "IndexedDataset (items (x, y, index)) instead."
+            )
+        return torch.as_tensor(
+            order[start : start + b], dtype=torch.long, device=learn.yb[0].device
+        )
+
+    def _take_from_batch(self) -> None:
         yb = self.learn.yb
         if len(yb) < 2:
             raise InvalidInputError(
@@ -265,7 +398,20 @@ class BatchIndexCallback(Callback):
 
     def after_pred(self) -> None:
         if self.training:
-            _bind(self.learn.loss_func, self.learn.yb_index)
+            _bind(self.learn.loss_func, getattr(self.learn, "yb_index", None))
+
+    def after_train(self) -> None:
+        self._unwatch()
+
+    def after_cancel_train(self) -> None:
+        self._unwatch()
+
+    def after_fit(self) -> None:
+        self._unwatch()
+        self.learn.yb_index = None
+
+
+_register_default(BatchIndexCallback)
 
 
 class TrainingDynamicsRecorder(Callback):
@@ -284,6 +430,7 @@ class TrainingDynamicsRecorder(Callback):
 
     order = -6
     run_valid = False
+    needs_positions = True
 
     def __init__(self, n_samples: int | None = None) -> None:
         super().__init__()
@@ -338,11 +485,13 @@ class TemporalProbsRecorder(Callback):
     memorised; the predictions here are of the unmixed samples.
 
     Args:
-        dl: the training samples in a fixed order without augmentation, one batch at a time,
-            the first ``n_inp`` elements of each batch being the model's inputs: e.g.
-            ``learn.dls.train.new(shuffle=False, drop_last=False)`` or
-            ``array_dls(X, labels, idx, idx).valid``. Row i of :meth:`probs` is its i-th
-            sample.
+        dl: the samples to predict, in a fixed order, without augmentation, one batch at a
+            time, the first ``n_inp`` elements of each batch being the model's inputs. Default
+            (None): every item of the Learner's DataLoaders, training then validation items
+            (:func:`item_list`; row i of :meth:`probs` is position i), through the
+            validation transforms (:func:`items_dl`), so no training augmentation. For
+            DataLoaders without an item list, e.g. ``array_dls(X, labels, idx, idx).valid``.
+            Row i of :meth:`probs` is its i-th sample.
         n_inp: number of inputs per batch (default: ``dl.n_inp``, else 1).
         activation: maps the logits to probabilities (default softmax).
         neighbors: > 0 averages :meth:`probs` with the given labels' distribution among each
@@ -357,13 +506,13 @@ class TemporalProbsRecorder(Callback):
 
     def __init__(
         self,
-        dl: Any,
+        dl: Any = None,
         n_inp: int | None = None,
         activation: Callable[[Tensor], Tensor] | None = None,
         neighbors: int = 0,
     ) -> None:
         super().__init__()
-        if not hasattr(dl, "__iter__"):
+        if dl is not None and not hasattr(dl, "__iter__"):
             from mislabel.exceptions import InvalidParameterError
 
             raise InvalidParameterError(
@@ -378,6 +527,22 @@ class TemporalProbsRecorder(Callback):
         self.activation = activation
         self._vote = TemporalVote(neighbors)
         self._shape: tuple[int, ...] | None = None
+        self._n_inp_given = n_inp is not None or dl is not None
+        self._items_dl: Any = None
+
+    def before_fit(self) -> None:
+        if self.dl is None:
+            self._items_dl = items_dl(self.learn.dls)
+            if not self._n_inp_given:
+                self.n_inp = int(getattr(self._items_dl, "n_inp", None) or 1)
+
+    def after_fit(self) -> None:
+        self._items_dl = None  # built again by the next fit; not exported with the Learner
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_items_dl"] = None
+        return state
 
     @property
     def n_epochs(self) -> int:
@@ -394,8 +559,9 @@ class TemporalProbsRecorder(Callback):
         parts: list[Tensor] = []
         feats: list[Tensor] = []
         given: list[np.ndarray] = []
+        dl = self.dl if self.dl is not None else self._items_dl
         with torch.no_grad(), recording_penultimate(model, feats) if vote else nullcontext():
-            for batch in self.dl:
+            for batch in dl:
                 logits = model(*batch[: self.n_inp]).float()
                 act = self.activation
                 parts.append((act(logits) if act is not None else logits.softmax(dim=1)).cpu())
@@ -512,6 +678,16 @@ def _class_weight(loss: Any) -> Tensor | None:
     return None
 
 
+@contextmanager
+def _no_reduction(loss: Any) -> Iterator[Any]:
+    old = loss.reduction
+    loss.reduction = "none"
+    try:
+        yield loss
+    finally:
+        loss.reduction = old
+
+
 class SampleWeightCallback(Callback):
     """Weight each training sample's loss, e.g. by its detection score.
 
@@ -521,10 +697,17 @@ class SampleWeightCallback(Callback):
     has a ``reduction`` attribute (fastai's ``CrossEntropyLossFlat``, torch's, every
     :mod:`mislabel.losses` loss except ``weighted_ce``, which weighs by itself).
 
+    With fastai's ``MixUp`` (or ``CutMix``), each mixed sample's two losses are weighted by
+    their own samples' weights: ``sum_i (λ_i s_i l_i + (1-λ_i) s_m(i) l'_i) / sum_i (λ_i s_i
+    w_{y_i} + (1-λ_i) s_m(i) w_{y_m(i)})``, ``m(i)`` the sample mixed into ``i`` (read from
+    the permutation the mixing callback draws with ``torch.randperm``).
+
     Args:
-        weights: (n_samples,) finite non-negative weights indexed by the dataset index, e.g.
-            ``issues.scores`` of :func:`mislabel.find_label_issues` (low = suspect), or
-            ``(~issues.mask).astype(float)`` to drop the flagged samples.
+        weights: finite non-negative weights, one per position of :func:`item_list` (the
+            training items, then the validation items; :func:`n_items` of them) or one per
+            training item; e.g. ``issues.scores`` of :func:`mislabel.find_label_issues` (low =
+            suspect), or ``(~issues.mask).astype(float)`` to drop the flagged samples. With
+            an :class:`IndexedDataset`, one per sample of its whole dataset.
 
     Attributes:
         n_seen, n_zero_weight, weight_sum: counters over the batches trained on.
@@ -532,6 +715,7 @@ class SampleWeightCallback(Callback):
 
     order = -4
     run_valid = False
+    needs_positions = True
 
     def __init__(self, weights: Any) -> None:
         super().__init__()
@@ -550,6 +734,8 @@ class SampleWeightCallback(Callback):
         self.n_zero_weight = 0
         self.weight_sum = 0.0
         self._reduction: str | None = None
+        self._mix: Any = None
+        self._mate: Tensor | None = None
 
     def before_fit(self) -> None:
         _ensure_batch_index(self.learn)
@@ -560,18 +746,64 @@ class SampleWeightCallback(Callback):
                 f"CrossEntropyLossFlat(), mislabel.losses.get('ce')); got {type(loss).__name__}."
             )
         n = _dataset_size(self.learn)
-        if self.weights.shape[0] != n:
+        n_train = len(self.learn.dls.train.dataset)
+        m = int(self.weights.shape[0])
+        if m == n_train and m != n and not _yields_index(self.learn.dls):
+            # one weight per training item: the validation positions are never trained on
+            self.weights = torch.cat([self.weights, torch.ones(n - m)])
+        elif m != n:
             raise InvalidInputError(
-                f"`weights` must have one entry per sample of the indexed dataset ({n}); got "
-                f"{self.weights.shape[0]}."
+                f"`weights` must have one entry per sample of the indexed dataset ({n}, the "
+                f"training then the validation items), or per training item ({n_train}); got "
+                f"{m}."
             )
+        self._mix = _mixup_of(self.learn)
+        if self._mix is not None:
+            if not getattr(loss, "y_int", False):
+                raise InvalidParameterError(
+                    "SampleWeightCallback with MixUp needs a loss on integer targets "
+                    f"(`y_int = True`: CrossEntropyLossFlat, mislabel.losses); got "
+                    f"{type(loss).__name__}."
+                )
+            self._watch_mixing(self._mix)
+
+    def _watch_mixing(self, mix: Any) -> None:
+        draw = type(mix).before_batch
+
+        def before_batch() -> None:
+            drawn: list[Tensor] = []
+            randperm = torch.randperm
+
+            def recording(*args: Any, **kwargs: Any) -> Tensor:
+                out = randperm(*args, **kwargs)
+                drawn.append(out)
+                return out
+
+            torch.randperm = recording
+            try:
+                draw(mix)
+            finally:
+                torch.randperm = randperm
+            if len(drawn) != 1:
+                raise InvalidParameterError(
+                    f"SampleWeightCallback cannot tell which samples {type(mix).__name__} "
+                    f"mixed ({len(drawn)} permutations drawn for one batch)."
+                )
+            self._mate = drawn[0]
+
+        vars(mix)["before_batch"] = before_batch
 
     def after_pred(self) -> None:
+        if self._mix is not None:
+            return  # the mixed loss is weighted in after_loss
         loss = self.learn.loss_func
         self._reduction = loss.reduction
         loss.reduction = "none"
 
     def after_loss(self) -> None:
+        if self._mix is not None:
+            self._after_mixed_loss()
+            return
         if self._reduction is None:
             return
         learn = self.learn
@@ -585,6 +817,35 @@ class SampleWeightCallback(Callback):
             den = w * cw.to(device=per.device, dtype=per.dtype)[learn.yb[0]]
         learn.loss_grad = (per * w).sum() / den.sum().clamp_min(1e-12)
         learn.loss = learn.loss_grad.clone()
+        self._count(w)
+
+    def _after_mixed_loss(self) -> None:
+        learn, mix = self.learn, self._mix
+        base = mix.old_lf
+        idx = _index_of(learn, "SampleWeightCallback")
+        mate = self._mate
+        if mate is None:  # pragma: no cover - set by the mixing callback's before_batch
+            raise InvalidParameterError("MixUp did not mix this batch.")
+        y, y1 = learn.yb[0], mix.yb1[0]
+        with _no_reduction(base) as lf:
+            per, per1 = lf(learn.pred, y), lf(learn.pred, y1)
+        dev, dt = per.device, per.dtype
+        w_all = self.weights.to(dev)
+        idx = idx.to(dev)
+        w, w1 = w_all[idx].to(dt), w_all[idx[mate.to(dev)]].to(dt)
+        lam = torch.as_tensor(mix.lam, device=dev, dtype=dt).reshape(-1)
+        a, b = lam * w, (1 - lam) * w1
+        cw = _class_weight(base)
+        if cw is None:
+            den = a + b
+        else:
+            cw = cw.to(device=dev, dtype=dt)
+            den = a * cw[y] + b * cw[y1]
+        learn.loss_grad = (a * per + b * per1).sum() / den.sum().clamp_min(1e-12)
+        learn.loss = learn.loss_grad.clone()
+        self._count(w)
+
+    def _count(self, w: Tensor) -> None:
         self.n_seen += int(w.shape[0])
         self.n_zero_weight += int((w == 0).sum())
         self.weight_sum += float(w.sum())
@@ -596,8 +857,14 @@ class SampleWeightCallback(Callback):
     def after_cancel_batch(self) -> None:
         self._restore()
 
+    def after_cancel_fit(self) -> None:
+        self.after_fit()
+
     def after_fit(self) -> None:
         self._restore()
+        if self._mix is not None:
+            vars(self._mix).pop("before_batch", None)
+            self._mix, self._mate = None, None
 
 
 # --------------------------------------------------------------------------- out-of-fold
@@ -849,3 +1116,315 @@ def _fit_predict_fold(
             "(mislabel losses and fastai's CrossEntropyLossFlat have one)."
         )
     return proba
+
+
+# --------------------------------------------------------------------------- items and recipe
+
+
+def item_list(dls: Any) -> list[Any]:
+    """The items of a fastai ``DataLoaders`` in the order of the sample positions: the
+    training items, then the validation items (for image DataLoaders, the file paths).
+
+    Per-sample state (:class:`SampleWeightCallback`'s weights, ELR's targets, the rows of
+    :class:`TemporalProbsRecorder` by default) is indexed by these positions.
+    """
+    out: list[Any] = []
+    for dl in _train_valid(dls):
+        items = getattr(dl.dataset, "items", None)
+        if items is None:
+            raise InvalidInputError(
+                f"the {type(dl.dataset).__name__} of these DataLoaders has no `items` (fastai "
+                "Datasets, ImageDataLoaders and DataBlock have them); pass the samples "
+                "explicitly (e.g. TemporalProbsRecorder(dl=...))."
+            )
+        out.extend(list(items))
+    return out
+
+
+def item_labels(dls: Any) -> np.ndarray:
+    """(n_items,) int64 given labels of :func:`item_list`'s items (class positions in
+    ``dls.vocab``), read through the DataLoaders' label pipeline without loading inputs."""
+    labels: list[int] = []
+    for dl in _train_valid(dls):
+        ds = dl.dataset
+        n_inp = int(getattr(ds, "n_inp", 1))
+        tls = getattr(ds, "tls", None)
+        if tls is not None and len(tls) > n_inp:
+            tl = tls[n_inp]
+            labels.extend(int(tl[i]) for i in range(len(tl)))
+        else:
+            labels.extend(int(ds[i][n_inp]) for i in range(len(ds)))
+    return np.asarray(labels, dtype=np.int64)
+
+
+def items_dl(dls: Any, *, bs: int | None = None) -> Any:
+    """A DataLoader over every item of :func:`item_list`, in that order, with their labels,
+    through the validation transforms (no training augmentation), unshuffled, no batch
+    dropped: what :class:`TemporalProbsRecorder` predicts by default."""
+    items = item_list(dls)
+    return dls.test_dl(
+        items, with_labels=True, bs=bs or dls.valid.bs, shuffle=False, drop_last=False
+    )
+
+
+def _class_names(dls: Any, k: int) -> tuple[str, ...]:
+    vocab = getattr(dls, "vocab", None)
+    if vocab is not None and len(vocab) == k and not isinstance(vocab[0], (list, tuple)):
+        return tuple(str(c) for c in vocab)
+    return tuple(str(i) for i in range(k))
+
+
+@dataclass(frozen=True, eq=False)
+class FastaiIssues:
+    """Wrong-label suspects among the items of a fastai ``DataLoaders``.
+
+    Attributes:
+        issues: the :class:`mislabel.LabelIssues` (row i: :func:`item_list` position i).
+        pred_probs: (n_items, n_classes) the detection probabilities.
+        items: the items (file paths for images), training then validation items.
+        classes: the class names (``dls.vocab``).
+        is_valid: (n_items,) True for the validation items.
+    """
+
+    issues: Any
+    pred_probs: np.ndarray
+    items: tuple[Any, ...]
+    classes: tuple[str, ...]
+    is_valid: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(n_items,) the given labels (positions in :attr:`classes`)."""
+        return np.asarray(self.issues.labels)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """(n_items,) the estimated probability that each label is right, in [0, 1]: the
+        weights of the final training (:class:`SampleWeightCallback`)."""
+        return np.clip(np.asarray(self.issues.scores, dtype=np.float64), 0.0, 1.0)
+
+    def to_frame(self) -> Any:
+        """One row per flagged item, most suspect first: ``position``, ``item``, ``split``,
+        ``given``, ``suggested`` (class names), ``score`` (low = suspect)."""
+        import pandas as pd
+
+        ranked = np.asarray(self.issues.ranked, dtype=np.int64)
+        names = np.asarray(self.classes, dtype=object)
+        return pd.DataFrame(
+            {
+                "position": ranked,
+                "item": [self.items[i] for i in ranked],
+                "split": np.where(self.is_valid[ranked], "valid", "train"),
+                "given": names[self.labels[ranked]],
+                "suggested": names[np.asarray(self.issues.suggested)[ranked]],
+                "score": np.asarray(self.issues.scores, dtype=np.float64)[ranked],
+            }
+        )
+
+
+def _one_run_issues(labels: np.ndarray, probs: np.ndarray, noise_rate: float | None) -> Any:
+    from mislabel.train._noise_aware import one_run_issues
+
+    return one_run_issues(labels, probs, noise_rate=noise_rate)
+
+
+def find_suspects(
+    learn: Any,
+    epochs: int,
+    lr: float | None = None,
+    *,
+    mixup: float = 4.0,
+    neighbors: int = 30,
+    noise_rate: float | None = None,
+    fit_method: FitMethod = "fit_one_cycle",
+) -> FastaiIssues:
+    """Find wrong labels among a Learner's items from one training run of it.
+
+    Trains ``learn`` (in place) for ``epochs`` with fastai's ``MixUp(mixup)`` and a
+    :class:`TemporalProbsRecorder` with ``neighbors``, which predicts every item of the
+    DataLoaders (training and validation, without augmentation) after each epoch; the
+    averaged probabilities are cut by :func:`mislabel.train.one_run_issues` (at the
+    confident-joint estimate of the number of wrong labels, or ``noise_rate``).
+
+    Args:
+        learn: a fastai ``Learner`` whose DataLoaders have an item list (``ImageDataLoaders``,
+            ``DataBlock``, fastai ``Datasets``).
+        epochs, lr: the training (``lr`` None: the Learner's default).
+        mixup: α of ``MixUp``; 0 trains without it.
+        neighbors: neighbours of the label vote in the model's penultimate features.
+        noise_rate: the known share of wrong labels, if known.
+        fit_method: ``"fit_one_cycle"`` or ``"fit"``.
+
+    Returns:
+        :class:`FastaiIssues` (``to_frame()``: items and class names of the suspects).
+    """
+    from fastai.callback.mixup import MixUp
+
+    check_scalar(epochs, "epochs", kind=numbers.Integral, min_val=1)
+    check_scalar(mixup, "mixup", min_val=0.0)
+    check_option(fit_method, "fit_method", ("fit", "fit_one_cycle"))
+    dls = learn.dls
+    items = item_list(dls)
+    labels = item_labels(dls)
+    rec = TemporalProbsRecorder(neighbors=neighbors)
+    cbs: list[Any] = [rec] if mixup == 0 else [MixUp(float(mixup)), rec]
+    args = (int(epochs),) if lr is None else (int(epochs), float(lr))
+    with _quiet(learn):
+        getattr(learn, fit_method)(*args, cbs=cbs)
+    probs = rec.probs().astype(np.float64)
+    k = probs.shape[1]
+    n_train = len(dls.train.dataset)
+    issues = _one_run_issues(labels, probs, noise_rate)
+    return FastaiIssues(
+        issues=issues,
+        pred_probs=probs,
+        items=tuple(items),
+        classes=_class_names(dls, k),
+        is_valid=np.arange(len(items)) >= n_train,
+    )
+
+
+@contextmanager
+def _quiet(learn: Any) -> Iterator[None]:
+    with learn.no_bar(), learn.no_logging():
+        yield
+
+
+def fit_noise_aware(
+    learn: Any,
+    epochs: int,
+    lr: float | None = None,
+    *,
+    detect_epochs: int | None = None,
+    mixup: float = 4.0,
+    neighbors: int = 30,
+    noise_rate: float | None = None,
+    final_loss: Literal["auto", "elr", "ce"] = "auto",
+    fit_method: FitMethod = "fit_one_cycle",
+) -> FastaiIssues:
+    """The whole recipe on a fastai ``Learner``: find the wrong labels, then train through
+    them. In place of ``learn.fit_one_cycle(epochs, lr)``::
+
+        learn = vision_learner(dls, resnet34, metrics=accuracy)
+        suspects = fit_noise_aware(learn, 5)
+        suspects.to_frame()          # the suspect files, given and suggested class names
+
+    1. :func:`find_suspects`: one run of ``detect_epochs`` with ``MixUp`` and the temporal
+       recorder with a label vote among ``neighbors`` nearest items;
+    2. the model's weights (and the optimiser) are reset to what they were before step 1;
+    3. the final training of ``epochs``: every training item weighted by the probability that
+       its label is right (:class:`SampleWeightCallback`), with ELR
+       (:class:`mislabel.losses.ELRLoss`) when the model can learn its training set by heart
+       (:func:`mislabel.train.can_memorize`), else the Learner's own loss.
+
+    Afterwards the Learner holds the final model with its own loss function and callbacks
+    again: ``predict``, ``get_preds``, ``show_results``, ``export`` work as usual.
+
+    Args:
+        learn: a fastai ``Learner`` whose DataLoaders have an item list.
+        epochs, lr: the final training (``lr`` None: the Learner's default).
+        detect_epochs: epochs of the detection run (default ``epochs``).
+        mixup, neighbors, noise_rate: of the detection (:func:`find_suspects`).
+        final_loss: ``"auto"`` (ELR when the model can memorise, else the Learner's loss),
+            ``"elr"`` or ``"ce"`` (the Learner's loss).
+        fit_method: ``"fit_one_cycle"`` or ``"fit"``.
+    """
+    import copy
+
+    import mislabel.losses as ml
+    from mislabel.train._capacity import can_memorize
+
+    check_option(final_loss, "final_loss", ("auto", "elr", "ce"))
+    if detect_epochs is not None:
+        check_scalar(detect_epochs, "detect_epochs", kind=numbers.Integral, min_val=1)
+    start = copy.deepcopy(learn.model.state_dict())
+    suspects = find_suspects(
+        learn,
+        detect_epochs if detect_epochs is not None else epochs,
+        lr,
+        mixup=mixup,
+        neighbors=neighbors,
+        noise_rate=noise_rate,
+        fit_method=fit_method,
+    )
+    learn.model.load_state_dict(start)
+    learn.opt = None  # a fresh optimiser, as for the first fit
+    n_train = len(learn.dls.train.dataset)
+    use_elr = final_loss == "elr" or (final_loss == "auto" and can_memorize(learn.model, n_train))
+    own_loss = learn.loss_func
+    if use_elr:
+        learn.loss_func = ml.get(
+            "elr", n_samples=n_items(learn.dls), n_classes=len(suspects.classes)
+        )
+    args = (int(epochs),) if lr is None else (int(epochs), float(lr))
+    try:
+        getattr(learn, fit_method)(*args, cbs=[SampleWeightCallback(suspects.weights)])
+    finally:
+        learn.loss_func = own_loss
+        learn.cbs = learn.cbs.filter(lambda cb: not isinstance(cb, BatchIndexCallback))
+    logger.info(
+        "fit_noise_aware: %d suspects of %d items; final training with weights%s",
+        suspects.issues.n_issues,
+        len(suspects.items),
+        " and ELR" if use_elr else "",
+    )
+    return suspects
+
+
+@dataclass(frozen=True, eq=False)
+class DataBlockFolds:
+    """The ``dls_factory`` of :func:`cross_val_pred_probs_fastai` for a fastai ``DataBlock``:
+    ``folds(train_idx, valid_idx)`` builds the block's DataLoaders with those items (indices
+    into :attr:`items`) as the training and validation sets, the validation set in the order
+    of ``valid_idx``.
+
+    Build it with :func:`datablock_folds`, which also reads :attr:`labels` and
+    :attr:`classes`::
+
+        folds = datablock_folds(dblock, path, bs=64)
+        probs = cross_val_pred_probs_fastai(make_learner, folds, folds.labels, cv=5)
+        issues = mislabel.find_label_issues(folds.labels, probs)
+    """
+
+    dblock: Any
+    items: tuple[Any, ...]
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    dl_kwargs: dict[str, Any]
+
+    def __call__(self, train_idx: Any, valid_idx: Any) -> Any:
+        import copy
+
+        block = copy.copy(self.dblock)
+        tr = [int(i) for i in np.asarray(train_idx)]
+        va = [int(i) for i in np.asarray(valid_idx)]
+        block.splitter = lambda _items: (tr, va)
+        block.get_items = None
+        # the instance's `dataloaders` is bound to the original block: call the class's
+        return type(block).dataloaders(block, list(self.items), **self.dl_kwargs)
+
+
+def datablock_folds(dblock: Any, source: Any, **dl_kwargs: Any) -> DataBlockFolds:
+    """A :class:`DataBlockFolds` for ``dblock`` on ``source`` (what
+    ``dblock.dataloaders(source)`` takes): the items (``dblock.get_items(source)`` or
+    ``source``), their labels and class names; ``dl_kwargs`` go to ``dataloaders``."""
+    import copy
+
+    items = list(dblock.get_items(source)) if dblock.get_items is not None else list(source)
+    if not items:
+        raise InvalidInputError(f"the DataBlock found no items in {source!r}.")
+    block = copy.copy(dblock)
+    everything = list(range(len(items)))
+    block.splitter = lambda _items: (everything, [])
+    block.get_items = None
+    dsets = block.datasets(items)
+    n_inp = int(getattr(dsets, "n_inp", 1))
+    tl = dsets.train.tls[n_inp]
+    labels = np.asarray([int(tl[i]) for i in range(len(tl))], dtype=np.int64)
+    vocab = getattr(dsets, "vocab", None)
+    classes = (
+        tuple(str(c) for c in vocab)
+        if vocab is not None
+        else tuple(str(i) for i in range(int(labels.max()) + 1))
+    )
+    return DataBlockFolds(dblock, tuple(items), labels, classes, dict(dl_kwargs))

@@ -268,6 +268,8 @@ class LossBase(nn.Module):
 
     #: Whether ``forward`` uses the dataset indices of the batch.
     takes_index: ClassVar[bool] = False
+    #: Targets are class indices (fastai's ``MixUp`` then mixes the two losses, not targets).
+    y_int: ClassVar[bool] = True
 
     weight: Tensor | None
 
