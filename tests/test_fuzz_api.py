@@ -164,6 +164,9 @@ def test_health_summary(problem, class_names, top_pairs):
     if h is not None:
         assert 0 <= h.estimated_noise_rate <= 1
         assert len(h.confused_pairs) <= top_pairs
+        for row in h.per_class:
+            for key in ("label_error_rate", "noise_rate", "mean_quality"):
+                assert row[key] is None or np.isfinite(row[key]), (key, row)
         str(h)
 
 

@@ -27,7 +27,8 @@ class HealthSummary:
             most common confusion first.
         per_class: list of dicts per class: class, n_given, n_flagged, label_error_rate
             (share of the samples labelled k that are wrong), noise_rate (share of true-k samples
-            labelled otherwise), mean_quality (mean label quality score).
+            labelled otherwise), mean_quality (mean label quality score; None for a class no
+            sample is labelled with).
     """
 
     noise: NoiseEstimate
@@ -71,7 +72,7 @@ def health_summary(
         class_names: optional names used in the report instead of indices.
         top_pairs: how many confused pairs to list (an int >= 0).
 
-    The ``mean_quality`` of a class that no sample carries as its given label is NaN.
+    The ``mean_quality`` of a class that no sample carries as its given label is None.
     """
     pred_probs = check_pred_probs(pred_probs)
     n, k = pred_probs.shape
@@ -105,7 +106,7 @@ def health_summary(
                 "n_flagged": int(flagged[c]),
                 "label_error_rate": float(noise.per_label_error_rate[c]),
                 "noise_rate": float(noise.per_class_noise_rate[c]),
-                "mean_quality": float(issues.scores[sel].mean()) if sel.any() else float("nan"),
+                "mean_quality": float(issues.scores[sel].mean()) if sel.any() else None,
             }
         )
     return HealthSummary(
