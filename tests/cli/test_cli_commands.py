@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,20 @@ def test_find_image_folder_writes_issues_csv(found: tuple[Path, Path, dict[str, 
     assert np.load(out / "pred_probs.npy").shape == (42, 3)
     assert (out / "classes.txt").read_text().split() == ["circle", "cross", "square"]
     meta = json.loads((out / "find.json").read_text())
-    assert meta["kind"] == "images" and meta["cv"] == 3
+    assert meta["kind"] == "images" and meta["detection"] == "k-fold" and meta["cv"] == 3
+    assert "LogisticRegression" in meta["model"]  # below 1,000 images: the k-fold linear model
+
+
+def test_find_cnn_model_on_images_trains_one_run(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    folder, _ = make_image_folder(tmp_path / "images")
+    out = tmp_path / "out"
+    text = run("find", folder, "-o", out, "--model", "cnn", "--epochs", "5").stdout  # type: ignore[attr-defined]
+    meta = json.loads((out / "find.json").read_text())
+    assert meta["detection"] == "one-run" and meta["cv"] is None
+    assert "CNN" in meta["model"] and "5 epochs" in text and meta["seconds"] > 0
+    frame = read(out / "issues.csv")
+    assert len(frame) == 42 and np.load(out / "pred_probs.npy").shape == (42, 3)
 
 
 def test_find_prints_summary_and_rerun_uses_fold_cache(tmp_path: Path) -> None:
@@ -92,6 +106,10 @@ def test_find_prints_summary_and_rerun_uses_fold_cache(tmp_path: Path) -> None:
     assert "Top" in text and "issues.csv" in text
     again = run("find", folder, "-o", tmp_path / "out", "--cv", "2")
     assert "2 from cache" in again.stdout  # type: ignore[attr-defined]
+    if find_spec("torch") is not None:
+        cnn = ("find", folder, "-o", tmp_path / "cnn", "--model", "cnn", "--epochs", "2")
+        run(*cnn)
+        assert "(from cache)" in " ".join(run(*cnn).stdout.split())  # type: ignore[attr-defined]
 
 
 def test_find_image_csv(tmp_path: Path) -> None:
@@ -192,13 +210,15 @@ def test_train_with_robust_loss_on_cleaned_labels(
     found: tuple[Path, Path, dict[str, str]], tmp_path: Path
 ) -> None:
     torch = pytest.importorskip("torch")
-    from mislabel.train import build_mlp
+    from mislabel.train import default_network
 
     folder, out, _ = found
     run("clean", out, "--policy", "relabel", "-o", tmp_path)
     result = run(
         "train",
         folder,
+        "--recipe",
+        "plain",
         "--labels",
         tmp_path / "labels_clean.csv",
         "--loss",
@@ -218,8 +238,51 @@ def test_train_with_robust_loss_on_cleaned_labels(
     assert metrics["n_relabelled"] >= 3
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert metrics["train_accuracy"] >= 0.8
-    model = build_mlp(**metrics["model"])
+    model = default_network(
+        tuple(metrics["network"]["input_shape"]), metrics["network"]["n_classes"]
+    )
     model.load_state_dict(torch.load(tmp_path / "model" / "model.pt", weights_only=True))
+
+
+def test_train_robust_recipe_is_the_default(
+    found: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    folder, _, _ = found
+    result = run("train", folder, "--epochs", "10", "--test", folder, "-o", tmp_path / "m")
+    assert "robust recipe" in result.stdout  # type: ignore[attr-defined]
+    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+    assert metrics["recipe"] == "robust" and metrics["n_flagged"] >= 1
+    assert metrics["loss"] in ("elr", "ce")
+    assert metrics["test_accuracy"] >= 0.8
+
+
+def test_reweight_policy_weights_reach_training_with_any_loss(
+    found: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    folder, out, _ = found
+    run("clean", out, "--policy", "reweight", "-o", tmp_path)
+    labels = tmp_path / "labels_clean.csv"
+    for loss in ("ce", "gce", "sce"):
+        run(
+            "train",
+            folder,
+            "--recipe",
+            "plain",
+            "--loss",
+            loss,
+            "--labels",
+            labels,
+            "--epochs",
+            "3",
+            "-o",
+            tmp_path / loss,
+        )
+        metrics = json.loads((tmp_path / loss / "metrics.json").read_text())
+        assert metrics["weighted"] is True and metrics["n_removed"] == 0
+    refused = CliRunner().invoke(app, ["train", str(folder), "--labels", str(labels)])
+    assert refused.exit_code == 2 and "--recipe plain" in refused.output
 
 
 def test_train_table_with_correction_loss_and_removed_rows(table_csv: Path, tmp_path: Path) -> None:
@@ -229,6 +292,8 @@ def test_train_table_with_correction_loss_and_removed_rows(table_csv: Path, tmp_
     run(
         "train",
         table_csv,
+        "--recipe",
+        "plain",
         "--labels",
         tmp_path / "f" / "labels_clean.csv",
         "--loss",

@@ -113,16 +113,29 @@ def test_a_small_model_trains_plain_ce_on_all_labels(digits_noisy):
     assert clf.issues_.mask.any()  # detection still runs and reports
 
 
-def test_sklearn_model_trains_through_sample_weight(digits_noisy):
-    Xtr, noisy, ytr, Xte, yte = digits_noisy
-    lr = LogisticRegression(max_iter=2000)
-    clf = mislabel.NoiseAwareClassifier(lr, detection="kfold", cv=5, random_state=0)
-    clf.fit(Xtr, noisy)
+class _RecordingLR(LogisticRegression):
+    """Logistic regression that keeps the sample weights of its last fit."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.seen_weight_ = sample_weight
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+def test_sklearn_model_gets_the_policy_through_sample_weight(digits_noisy):
+    Xtr, noisy, ytr, _, _ = digits_noisy
+    clf = mislabel.NoiseAwareClassifier(
+        _RecordingLR(max_iter=2000), detection="kfold", cv=5, random_state=0
+    ).fit(Xtr, noisy)
     assert clf.final_loss_ == "sklearn"
-    plain = clone(lr).fit(Xtr, noisy).score(Xte, yte)
-    assert clf.score(Xte, yte) >= plain
+    np.testing.assert_allclose(clf.model_.seen_weight_, np.clip(clf.issues_.scores, 0, 1))
     _, _, f1 = precision_recall_f1(clf.issues_.mask, noisy != ytr)
     assert f1 > 0.7
+    removed = mislabel.NoiseAwareClassifier(
+        _RecordingLR(max_iter=2000), detection="kfold", cv=5, policy="remove", random_state=0
+    ).fit(Xtr, noisy)
+    assert removed.model_.seen_weight_ is None
+    assert removed.model_.n_features_in_ == 64
+    assert int(removed.issues_.mask.sum()) > 0
 
 
 def test_images_get_the_cnn():

@@ -8,7 +8,7 @@ traceback too.
 =====================  ============================================================
 ``mislabel find``      :func:`mislabel.data.find_issues_in` → ``issues.csv`` & co.
 ``mislabel clean``     :func:`mislabel.fix.apply_policy` → cleaned labels + change log
-``mislabel train``     :func:`mislabel.train.train_simple` → ``model.pt`` + ``metrics.json``
+``mislabel train``     :func:`mislabel.train.train_on_data` → ``model.pt`` + ``metrics.json``
 ``mislabel report``    :func:`mislabel.report.write_report` → one self-contained HTML
 ``mislabel review``    the review web page (when :mod:`mislabel.review` is there)
 ``mislabel demo``      :func:`mislabel.demo.main`
@@ -158,7 +158,28 @@ def find(
             show_default=False,
         ),
     ] = None,
-    cv: Annotated[int, typer.Option("--cv", help="Number of cross-validation folds.")] = 5,
+    cv: Annotated[
+        int, typer.Option("--cv", help="Number of cross-validation folds (k-fold models).")
+    ] = 5,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="auto (images: cnn from 1,000 images on, else linear; tables and texts: "
+            "their default k-fold model), cnn (one "
+            "mixup training run of a small CNN + nearest-neighbour label vote), linear "
+            "(images: k folds of pixels → PCA → logistic regression; fast, weak).",
+        ),
+    ] = "auto",
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs",
+            help="Epochs of the cnn run (default: about 100,000 image passes, 8-24 epochs, "
+            "and at least 200 steps).",
+            show_default=False,
+        ),
+    ] = None,
     method: Annotated[
         str, typer.Option("--method", help="Detection method (see find_label_issues).")
     ] = "noise_posterior",
@@ -212,7 +233,8 @@ def find(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache folds.")] = False,
     top: Annotated[int, typer.Option("--top", help="Suspects to print.")] = 10,
 ) -> None:
-    """Train k folds and write **issues.csv**: every sample, most suspect first."""
+    """Find the likely wrong labels and write **issues.csv**: every sample, most suspect
+    first."""
     from mislabel.data import find_issues_in, load_predictions
 
     with progress_callback() as progress:
@@ -243,6 +265,8 @@ def find(
             cache_dir=None if no_cache else (cache_dir or out / ".mislabel-cache"),
             text_embedding=text_embedding,  # type: ignore[arg-type]
             progress=progress,
+            model=model,
+            epochs=epochs,
         )
     files = result.save(out)
     _print_find_summary(result, files, out, top)
@@ -259,14 +283,20 @@ def _print_find_summary(result: Any, files: dict[str, Path], out: Path, top: int
         f"[bold]{result.issues.n_issues}[/] likely label issues in {d.n_samples} {what} "
         f"({d.n_classes} classes): {_pct(result.issues.n_issues / d.n_samples)}."
     )
-    if result.cv is not None:
+    if result.detection == "k-fold":
         cached = f", {result.folds_cached} from cache" if result.folds_cached else ""
         console.print(
             f"  model: {result.model} on {result.features}; {result.cv} folds{cached}; "
             f"{result.seconds:.1f} s"
         )
+    elif result.detection == "one-run":
+        cached = " (from cache)" if result.folds_cached else ""
+        console.print(
+            f"  model: {result.model} on {result.features}{cached}; {result.seconds:.1f} s"
+        )
+    agreement = "out-of-fold" if result.detection == "k-fold" else "in-sample"
     console.print(
-        f"  out-of-fold accuracy {_pct(s['oof_accuracy'])}; estimated noise rate "
+        f"  {agreement} accuracy {_pct(s['oof_accuracy'])}; estimated noise rate "
         f"{_pct(s['estimated_noise_rate'])}"
         + (f" (given {_pct(result.noise_rate)})" if result.noise_rate is not None else "")
     )
@@ -386,12 +416,23 @@ def train(
         Path,
         typer.Argument(help="Training data, as for `mislabel find`.", show_default=False),
     ],
-    loss: Annotated[
+    recipe: Annotated[
         str,
         typer.Option(
-            "--loss", help="A registered loss name: ce, gce, sce, elr, forward_correction, ..."
+            "--recipe",
+            help="robust: find the wrong labels, weight them down, train through the rest "
+            "(ELR when the network can memorise); plain: one --loss, as given.",
         ),
-    ] = "ce",
+    ] = "robust",
+    loss: Annotated[
+        str | None,
+        typer.Option(
+            "--loss",
+            help="Loss of --recipe plain: ce (default), gce, sce, elr, forward_correction, ... "
+            "(mislabel.losses.available()).",
+            show_default=False,
+        ),
+    ] = None,
     loss_arg: Annotated[
         list[str] | None,
         typer.Option(
@@ -404,7 +445,9 @@ def train(
         Path | None,
         typer.Option(
             "--labels",
-            help="Cleaned labels (labels_clean.csv of `mislabel clean`); absent ids are left out.",
+            help="Cleaned labels (labels_clean.csv of `mislabel clean`, or a review export); "
+            "absent ids are left out; a `weight` column (--policy reweight) weights the "
+            "samples (--recipe plain).",
             show_default=False,
         ),
     ] = None,
@@ -413,7 +456,7 @@ def train(
         typer.Option(
             "--weights",
             help="Output folder of `mislabel find`: weight each sample by its label quality "
-            "score (for --loss weighted_ce).",
+            "score (--recipe plain, any loss).",
             show_default=False,
         ),
     ] = None,
@@ -421,15 +464,18 @@ def train(
         float | None,
         typer.Option(
             "--noise-rate",
-            help="Known share of wrong labels; builds the noise matrix of correction losses.",
+            help="Known share of wrong labels: the robust recipe's count of suspects; the "
+            "noise matrix of correction losses.",
             show_default=False,
         ),
     ] = None,
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 30,
-    hidden: Annotated[int, typer.Option("--hidden", help="Hidden units (0: linear).")] = 128,
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 20,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Mini-batch size.")] = 64,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds initialisation and shuffling.")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Mini-batch size.")] = 128,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds every random step.")] = 0,
+    device: Annotated[
+        str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda, ...")
+    ] = "auto",
     test: Annotated[
         Path | None,
         typer.Option(
@@ -445,8 +491,9 @@ def train(
     image_size: ImageSize = None,
     kind: Kind = "auto",
 ) -> None:
-    """Train a small MLP with a robust loss: **model.pt** (state_dict) + **metrics.json**."""
-    from mislabel.train import train_simple
+    """Train the default network (small CNN for images, MLP otherwise) through the wrong
+    labels: **model.pt** (state_dict) + **metrics.json**."""
+    from mislabel.train import train_on_data
 
     load_kw: dict[str, Any] = {
         "label_column": label_column,
@@ -458,39 +505,57 @@ def train(
     with progress_callback() as progress:
         dataset = _load(data, progress=progress, **load_kw)
         test_data = None if test is None else _load(test, **load_kw)
-        y, keep = None, None
+        y, keep, sample_weight = None, None, None
         if labels is not None:
-            from mislabel.fix import load_cleaned_labels
+            from mislabel.fix import load_cleaned
 
-            y, keep = load_cleaned_labels(
-                labels, classes=dataset.classes, n_samples=dataset.n_samples
-            )
-        sample_weight = None
+            cleaned = load_cleaned(labels, classes=dataset.classes, n_samples=dataset.n_samples)
+            y, keep, sample_weight = cleaned.labels, cleaned.keep, cleaned.weight
         if weights is not None:
+            if sample_weight is not None:
+                raise InvalidParameterError(
+                    f"--labels {labels} already carries a weight column; drop --weights."
+                )
             from mislabel.data import load_find_outputs
 
             sample_weight = load_find_outputs(weights).scores_by_id()
-        result = train_simple(
+        if recipe == "robust" and (loss is not None or loss_arg):
+            raise InvalidParameterError(
+                "--loss and --loss-arg choose the loss of --recipe plain; the robust recipe "
+                "picks its own (ELR or CE). Add --recipe plain."
+            )
+        if sample_weight is not None and recipe == "robust":
+            raise InvalidParameterError(
+                "the robust recipe makes its own per-sample weights; to train with the given "
+                "weights use --recipe plain --loss NAME."
+            )
+        result = train_on_data(
             dataset,
+            recipe=recipe,  # type: ignore[arg-type]
             labels=y,
             keep=keep,
-            loss=loss,
+            sample_weight=sample_weight,
+            loss=loss or "ce",
             loss_kwargs=_parse_loss_args(loss_arg),
             noise_rate=noise_rate,
             epochs=epochs,
-            hidden=hidden,
             lr=lr,
             batch_size=batch_size,
             random_state=seed,
-            sample_weight=sample_weight,
+            device=device,
             test=test_data,
             progress=progress,
         )
     files = result.save(out)
     m = result.metrics
     console = out_console()
+    what = (
+        f"robust recipe ({m['n_flagged']} suspects weighted down, final loss {m['loss']})"
+        if recipe == "robust"
+        else f"loss {m['loss']}" + (", weighted" if m["weighted"] else "")
+    )
     console.print(
-        f"trained {m['n_train']} of {m['n_samples']} samples, loss {loss}, {m['epochs']} epochs, "
+        f"trained {m['n_train']} of {m['n_samples']} samples, {what}, {m['epochs']} epochs, "
         f"{m['seconds']:.1f} s"
     )
     line = (

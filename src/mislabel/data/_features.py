@@ -34,6 +34,7 @@ __all__ = [
     "embed_texts",
     "image_features",
     "model_inputs",
+    "resize_images",
     "tabular_frame",
 ]
 
@@ -56,20 +57,28 @@ def image_features(
         max_side: the longer side after shrinking (aspect ratio kept); ignored with ``size``.
         size: shrink (or grow) every image to exactly this (width, height).
     """
-    n, h, w = pixels.shape[:3]
+    pixels = resize_images(pixels, max_side=max_side, size=size)
+    return (pixels.reshape(pixels.shape[0], -1).astype(np.float32)) / np.float32(255.0)
+
+
+def resize_images(
+    pixels: np.ndarray, *, max_side: int = 32, size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """uint8 images shrunk to at most ``max_side`` px a side (aspect ratio kept), or to exactly
+    ``size`` = (width, height); returned as given when they already fit."""
+    h, w = pixels.shape[1:3]
     target = size if size is not None else _fit_size(w, h, max_side)
-    if target != (w, h):
-        image_mod = optional_import("PIL.Image", "report", "resizing images")
-        pixels = np.stack(
-            [
-                np.asarray(
-                    image_mod.fromarray(p).resize(target, image_mod.Resampling.BOX),
-                    dtype=np.uint8,
-                )
-                for p in pixels
-            ]
-        )
-    return (pixels.reshape(n, -1).astype(np.float32)) / np.float32(255.0)
+    if target == (w, h):
+        return pixels
+    image_mod = optional_import("PIL.Image", "report", "resizing images")
+    return np.stack(
+        [
+            np.asarray(
+                image_mod.fromarray(p).resize(target, image_mod.Resampling.BOX), dtype=np.uint8
+            )
+            for p in pixels
+        ]
+    )
 
 
 def _fit_size(w: int, h: int, max_side: int) -> tuple[int, int]:

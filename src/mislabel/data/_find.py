@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mislabel._atomic import escape_frame, unescape_frame
+from mislabel._atomic import escape_frame, unescape_frame, write_npy_atomic
 from mislabel._validation import as_seed, check_option, check_scalar, optional_import
 from mislabel.data._features import TextEmbedding, default_model, model_inputs
 from mislabel.data._load import LabeledData, ProgressCallback
@@ -89,9 +89,11 @@ class FindResult:
         issues: the :class:`~mislabel.LabelIssues`.
         model: the model that produced ``pred_probs`` (its repr), or ``"given"``.
         features: how the model's inputs were made.
-        cv: number of folds trained (None when ``pred_probs`` were given).
+        cv: number of folds trained (None for one-run detection or given ``pred_probs``).
         noise_rate: the known noise rate passed in, if any.
         seconds: wall time.
+        folds_cached: folds (or the one run) read from the cache instead of trained.
+        detection: ``"k-fold"``, ``"one-run"`` or ``"given"`` (``pred_probs`` passed in).
     """
 
     data: LabeledData
@@ -103,10 +105,12 @@ class FindResult:
     noise_rate: float | None
     seconds: float
     folds_cached: int = 0
+    detection: str = "k-fold"
 
     @property
     def oof_accuracy(self) -> float:
-        """Share of samples whose out-of-fold argmax equals the given label."""
+        """Share of samples whose detection-probability argmax equals the given label
+        (out-of-fold with k-fold detection, in-sample with one-run detection)."""
         return float(np.mean(self.pred_probs.argmax(axis=1) == self.data.labels))
 
     @property
@@ -132,6 +136,7 @@ class FindResult:
             "model": self.model,
             "features": self.features,
             "cv": self.cv,
+            "detection": self.detection,
             "method": self.issues.method,
             "noise_rate": self.noise_rate,
             "n_issues": self.issues.n_issues,
@@ -248,12 +253,20 @@ def find_issues_in(
     method: str = "noise_posterior",
     random_state: int | None = 0,
     cache_dir: PathLike | None = None,
-    model: Any = None,
+    model: Any = "auto",
+    epochs: int | None = None,
     n_jobs: int | None = None,
     text_embedding: TextEmbedding = "auto",
     progress: ProgressCallback | None = None,
 ) -> FindResult:
-    """Train k folds of the default model for ``data`` and flag the likely wrong labels.
+    """Train the detection model for ``data`` and flag the likely wrong labels.
+
+    Images get, by default (``model="auto"`` from 1,000 images on, or ``"cnn"``), the recipe of
+    :class:`mislabel.NoiseAwareClassifier`: one training run of a small CNN on mixup batches
+    (images shrunk to at most 32 px a side), its probabilities averaged over the epochs and with
+    the labels' vote among nearest neighbours in its features, cut at the confident-joint count.
+    ``model="linear"`` trains k folds of pixels → PCA → logistic regression instead (fast,
+    weak). Tables and texts train k folds of the default scikit-learn model for their kind.
 
     Args:
         data: from :func:`load_dataset` (or :func:`load_predictions`, which skips training).
@@ -264,7 +277,10 @@ def find_issues_in(
         method: the detection method (see :func:`~mislabel.find_label_issues`).
         random_state: seeds the folds and the models.
         cache_dir: fold cache; a rerun on the same data recomputes only missing folds.
-        model: a scikit-learn classifier to use instead of the default one for the kind.
+        model: ``"auto"``, ``"cnn"`` (images: the one-run recipe), ``"linear"`` (images: k
+            folds of pixels → PCA → logistic regression; what ``"auto"`` picks below
+            :data:`MIN_CNN_IMAGES` images), or a scikit-learn classifier for k folds.
+        epochs: epochs of the one-run recipe (default :func:`one_run_epochs`).
         n_jobs: passed to models that take it; folds run one after the other.
         text_embedding: ``"auto"`` (sentence-transformers if importable, else TF-IDF),
             ``"tfidf"`` or ``"sentence-transformers"``.
@@ -299,11 +315,22 @@ def find_issues_in(
                 f"folds instead of {cv}.",
                 stacklevel=2,
             )
+        choice = "auto" if model is None else model
+        if isinstance(choice, str):
+            check_option(choice, "model", FIND_MODELS)
+        if data.kind == "images" and (
+            choice == "cnn" or (choice == "auto" and data.n_samples >= MIN_CNN_IMAGES)
+        ):
+            return _find_one_run(data, method, noise_rate, random_state, cache_dir, epochs, t0)
+        if isinstance(choice, str) and choice == "cnn":
+            raise InvalidInputError(
+                f"model 'cnn' is for images; the data are {data.kind}. Use model 'auto'."
+            )
         x, feat_desc = model_inputs(data, text_embedding=text_embedding)
         est = (
-            model
-            if model is not None
-            else default_model(data, x, cv=n_folds, random_state=random_state)
+            default_model(data, x, cv=n_folds, random_state=random_state)
+            if isinstance(choice, str)
+            else choice
         )
         if n_jobs is not None and "n_jobs" in est.get_params():
             est.set_params(n_jobs=n_jobs)
@@ -313,17 +340,129 @@ def find_issues_in(
         )
     method_: Any = method
     issues = find_label_issues(labels, pred_probs, method=method_, noise_rate=noise_rate)
-    return FindResult(
-        data=data,
-        pred_probs=pred_probs,
-        issues=issues,
-        model=model_desc,
-        features=feat_desc,
-        cv=n_folds,
-        noise_rate=noise_rate,
-        seconds=time.perf_counter() - t0,
-        folds_cached=cached,
+    return _finish_find(
+        FindResult(
+            data=data,
+            pred_probs=pred_probs,
+            issues=issues,
+            model=model_desc,
+            features=feat_desc,
+            cv=n_folds,
+            noise_rate=noise_rate,
+            seconds=time.perf_counter() - t0,
+            folds_cached=cached,
+            detection="k-fold" if n_folds is not None else "given",
+        )
     )
+
+
+#: ``model="auto"`` trains the CNN from this many images on; below, a network learns too
+#: little and memorises the rest, so the k-fold linear model judges the labels better.
+MIN_CNN_IMAGES = 1000
+#: The built-in choices of ``find_issues_in(model=...)``.
+FIND_MODELS = ("auto", "cnn", "linear")
+#: Below this share of given labels that the detection model agrees with, its flags are
+#: unreliable: either the labels are mostly wrong or the model is too weak to judge them.
+WEAK_AGREEMENT = 0.6
+#: Sample passes of the one-run recipe when ``epochs`` is not given.
+_ONE_RUN_PASSES = 100_000
+#: The longer side of the images the one-run CNN sees.
+_CNN_MAX_SIDE = 32
+
+
+def one_run_epochs(n_samples: int, batch_size: int = 128) -> int:
+    """Epochs of the one-run recipe for ``n_samples``: about 100,000 sample passes (8 to 24
+    epochs), and at least 200 optimiser steps for small sets (at most 200 epochs)."""
+    epochs = min(24, max(8, round(_ONE_RUN_PASSES / max(n_samples, 1))))
+    steps_per_epoch = -(-max(n_samples, 1) // batch_size)
+    return int(min(200, max(epochs, -(-200 // steps_per_epoch))))
+
+
+def _find_one_run(
+    data: LabeledData,
+    method: str,
+    noise_rate: float | None,
+    random_state: int | None,
+    cache_dir: PathLike | None,
+    epochs: int | None,
+    t0: float,
+) -> FindResult:
+    """The images recipe: :meth:`mislabel.NoiseAwareClassifier.find` on the (shrunk) pixels;
+    its probabilities cached under ``cache_dir`` keyed by the pixels, labels and settings."""
+    optional_import("torch", "torch", "`mislabel find` on images (or pass model='linear')")
+    from mislabel.data._features import resize_images
+    from mislabel.train._noise_aware import NoiseAwareClassifier, one_run_issues
+
+    if epochs is not None:
+        check_scalar(epochs, "epochs", kind=numbers.Integral, min_val=1)
+    n_epochs = int(epochs) if epochs is not None else one_run_epochs(data.n_samples)
+    pixels = resize_images(np.asarray(data.X), max_side=_CNN_MAX_SIDE)
+    clf = NoiseAwareClassifier(epochs=n_epochs, random_state=as_seed(random_state))
+    desc = f"{clf!r}|{data.n_classes}"
+    feat_desc = f"pixels {tuple(data.X.shape[1:])} → {tuple(pixels.shape[1:])}"
+    path = None
+    if cache_dir is not None:
+        key = _fingerprint(np.ascontiguousarray(pixels), desc + _fingerprint(data.labels, ""))
+        path = Path(cache_dir) / f"one-run-{key}.npy"
+    probs = _read_cached_probs(path, data.n_samples, data.n_classes)
+    cached = int(probs is not None)
+    if probs is None:
+        probs = clf.find(pixels, data.labels).pred_probs_
+        if path is not None:
+            write_npy_atomic(path, np.asarray(probs, dtype=np.float32))
+    if method == "noise_posterior":
+        issues = one_run_issues(data.labels, probs, noise_rate=noise_rate)
+    else:
+        method_: Any = method
+        issues = find_label_issues(data.labels, probs, method=method_, noise_rate=noise_rate)
+    return _finish_find(
+        FindResult(
+            data=data,
+            pred_probs=np.asarray(probs, dtype=np.float64),
+            issues=issues,
+            model=f"small CNN, one mixup run of {n_epochs} epochs + nearest-neighbour label vote",
+            features=feat_desc,
+            cv=None,
+            noise_rate=noise_rate,
+            seconds=time.perf_counter() - t0,
+            folds_cached=cached,
+            detection="one-run",
+        )
+    )
+
+
+def _read_cached_probs(path: Path | None, n: int, k: int) -> np.ndarray | None:
+    """Cached probabilities, or None when absent or damaged (a damaged file is recomputed)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        probs = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        probs = None
+    if (
+        probs is None
+        or probs.shape != (n, k)
+        or not np.all(np.isfinite(probs))
+        or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+    ):
+        warnings.warn(f"the cached probabilities '{path}' are damaged; recomputing.", stacklevel=3)
+        return None
+    return np.asarray(probs)
+
+
+def _finish_find(result: FindResult) -> FindResult:
+    """Warn when the detection model agrees with too few of the given labels to judge them."""
+    if result.detection != "given" and result.oof_accuracy < WEAK_AGREEMENT:
+        warnings.warn(
+            f"the detection model ({result.model}) agrees with only "
+            f"{result.oof_accuracy:.0%} of the given labels: either most labels are wrong, or "
+            "the model is too weak to judge them and most of its flags are correct labels it "
+            "could not learn. Treat the flags with care; a stronger model (more data, a "
+            "pretrained backbone) gives better ones.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return result
 
 
 def _describe_model(est: Any) -> str:

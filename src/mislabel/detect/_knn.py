@@ -90,8 +90,7 @@ class TemporalVote:
     """Running mean of a training run's per-epoch probabilities for every training sample
     (a temporal ensemble) and, over the run's second half, of the k-NN label vote in its
     features (:func:`neighbor_label_probs`); :meth:`mean` averages the two. Shared by the
-    one-run detectors (``temporal_pred_probs``, fastai's ``TemporalProbsRecorder``, the
-    benchmark trainer).
+    one-run detectors (``temporal_pred_probs``, fastai's ``TemporalProbsRecorder``).
 
     Args:
         neighbors: neighbours of the vote; 0: no vote.

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from mislabel.fix._policy import (
     POLICIES,
+    CleanedInput,
     CleanedLabels,
     Policy,
     apply_policy,
+    load_cleaned,
     load_cleaned_labels,
 )
 
-__all__ = ["POLICIES", "CleanedLabels", "Policy", "apply_policy", "load_cleaned_labels"]
+__all__ = [
+    "POLICIES",
+    "CleanedInput",
+    "CleanedLabels",
+    "Policy",
+    "apply_policy",
+    "load_cleaned",
+    "load_cleaned_labels",
+]

@@ -15,7 +15,15 @@ from mislabel._validation import check_option, check_scalar, optional_import
 from mislabel.detect import LabelIssues
 from mislabel.exceptions import InvalidInputError
 
-__all__ = ["POLICIES", "CleanedLabels", "Policy", "apply_policy", "load_cleaned_labels"]
+__all__ = [
+    "POLICIES",
+    "CleanedInput",
+    "CleanedLabels",
+    "Policy",
+    "apply_policy",
+    "load_cleaned",
+    "load_cleaned_labels",
+]
 
 Policy = Literal["remove", "relabel", "reweight", "keep"]
 #: The policies :func:`apply_policy` knows.
@@ -259,7 +267,13 @@ def _from_frame(frame: Any) -> tuple[Any, ...]:
 def load_cleaned_labels(
     path: PathLike, *, classes: Any, n_samples: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Read a cleaned-labels CSV (``id``, ``label``) back as (labels, keep).
+    """Read a cleaned-labels CSV back as (labels, keep); see :func:`load_cleaned`."""
+    cleaned = load_cleaned(path, classes=classes, n_samples=n_samples)
+    return cleaned.labels, cleaned.keep
+
+
+def load_cleaned(path: PathLike, *, classes: Any, n_samples: int) -> CleanedInput:
+    """Read a cleaned-labels CSV (``id``, ``label``, optional ``weight``) back for training.
 
     Also reads the export of the review page (``id``, ``final_label``, ``action``): removed
     rows are dropped, the others take their final label.
@@ -271,8 +285,9 @@ def load_cleaned_labels(
         n_samples: number of samples in the data the ids refer to.
 
     Returns:
-        ``labels`` (n,) int64 class indices (the given label where a row is absent) and
-        ``keep`` (n,) bool, False for ids absent from the file (removed samples).
+        A :class:`CleanedInput`: ``labels`` (n,) int64 class indices (the given label where a
+        row is absent), ``keep`` (n,) bool, False for ids absent from the file (removed
+        samples), and ``weight`` from a ``weight`` column (None without one).
     """
     pd = optional_import("pandas", "pandas", "reading cleaned labels")
     p = Path(path)
@@ -317,4 +332,31 @@ def load_cleaned_labels(
     labels = np.zeros(n_samples, dtype=np.int64)
     keep[rows] = True
     labels[rows] = [index[s] for s in names]
-    return labels, keep
+    weight = None
+    if "weight" in frame.columns:
+        w = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(w)) or (w < 0).any():
+            i = int(np.flatnonzero(~np.isfinite(w) | (w < 0))[0])
+            raise InvalidInputError(
+                f"cleaned labels file '{p}' must hold finite, non-negative weights in its "
+                f"`weight` column; got {frame['weight'].iloc[i]!r} for id {rows[i]}."
+            )
+        weight = np.zeros(n_samples)
+        weight[rows] = w
+    return CleanedInput(labels, keep, weight)
+
+
+@dataclass(frozen=True, eq=False)
+class CleanedInput:
+    """Cleaned labels read back for training (:func:`load_cleaned`).
+
+    Attributes:
+        labels: (n,) int64 class indices (the given label where a row is absent).
+        keep: (n,) bool, False for samples absent from the file (removed).
+        weight: (n,) per-sample weights from a ``weight`` column (``--policy reweight``), or
+            None without one.
+    """
+
+    labels: np.ndarray
+    keep: np.ndarray
+    weight: np.ndarray | None

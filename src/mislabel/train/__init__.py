@@ -1,7 +1,9 @@
 """Noise-aware training (needs the ``torch`` extra for the trainers themselves).
 
-:func:`train_simple` trains a small MLP with a loss from the :mod:`mislabel.losses` registry;
-it is what ``mislabel train`` runs. torch is imported only when a trainer is called.
+:class:`NoiseAwareClassifier` is the whole recipe in one scikit-learn estimator: find the
+wrong labels, weight them down, train through the rest. :func:`train_on_data` trains it (or a
+plain registered loss) on a loaded dataset; it is what ``mislabel train`` runs.
+:func:`default_network` builds the default MLP or small CNN for an input shape.
 
 Noise-aware training in plain PyTorch (any ``nn.Module`` factory): :func:`coteaching` (two
 networks exchange their small-loss samples), :func:`small_loss` (one network, the same
@@ -17,15 +19,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mislabel.train._simple import (
-    SimpleTrainResult,
-    build_mlp,
-    make_loss,
-    symmetric_noise_matrix,
-    train_simple,
-)
+from mislabel.train._dataset import DataTrainResult, symmetric_noise_matrix, train_on_data
+from mislabel.train._networks import default_network
+from mislabel.train._noise_aware import NoiseAwareClassifier, one_run_issues, one_run_pred_probs
 
-__all__ = ["SimpleTrainResult", "build_mlp", "make_loss", "symmetric_noise_matrix", "train_simple"]
+__all__ = [
+    "DataTrainResult",
+    "NoiseAwareClassifier",
+    "default_network",
+    "one_run_issues",
+    "one_run_pred_probs",
+    "symmetric_noise_matrix",
+    "train_on_data",
+]
 
 # Noise-aware trainers (torch): loaded lazily on first attribute access.
 from mislabel.train._dynamics import TrainingDynamics

@@ -127,7 +127,8 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             ``detection="kfold"``, the epochs of each fold.
         batch_size, lr, weight_decay: the optimisation (Adam) of every network training.
         mixup: α of the detection run's mixup batches (λ ~ Beta(α, α)); 0 turns it off.
-        neighbors: neighbours of the label vote of the one-run detection; 0 turns it off.
+        neighbors: neighbours of the label vote of the one-run detection (at most 5 or a
+            tenth of the samples, whichever is more); 0 turns it off.
         cv: folds of ``detection="kfold"``.
         device: ``"auto"`` (a GPU when present), ``"cpu"``, ``"cuda"``, ...
         random_state: seeds every random step (initialisation, batches, mixup, folds).
@@ -146,6 +147,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         model_: the trained final model (a :class:`~mislabel.integrations.torch.TorchClassifier`
             or the fitted scikit-learn clone).
         seconds_: wall time of ``fit`` by stage (``detect``, ``train``).
+        n_neighbors_: the neighbours of the one-run detection's label vote.
 
     Example:
         >>> clf = NoiseAwareClassifier(random_state=0).fit(X, labels)   # doctest: +SKIP
@@ -305,7 +307,10 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             detector = self._torch_estimator(factory, x, epochs=d_epochs, mixup=self.mixup)
             detector.set_params(require_all_classes=False)
             if self.detection == "one-run":
-                probs = one_run_pred_probs(detector, x, y_enc, neighbors=int(self.neighbors))
+                # a vote among a large share of a small set is only the class prior
+                k = min(int(self.neighbors), max(5, y_enc.shape[0] // 10), y_enc.shape[0] - 1)
+                probs = one_run_pred_probs(detector, x, y_enc, neighbors=k)
+                self.n_neighbors_ = k
                 issues = one_run_issues(y_enc, probs, noise_rate=self.noise_rate)
             else:
                 probs = cross_val_pred_probs(detector, x, y_enc, cv=int(self.cv), random_state=seed)
