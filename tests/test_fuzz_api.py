@@ -407,3 +407,37 @@ def test_fuzz_warnings_do_not_escape() -> None:
         warnings.simplefilter("always")
         mislabel.find_label_issues(np.array([0, 1, 1, 1]), np.array([[0.3, 0.7]] * 4))
     assert all("\n" not in str(w.message) for w in caught)
+
+
+@fuzz(200)
+@given(
+    label_vectors(n=12, k=3),
+    label_vectors(n=12, k=3),
+    st.sampled_from(["eye", "mixed", "singular", "odd", "transpose"]),
+    st.one_of(st.none(), setting(st.integers(2, 4))),
+)
+def test_detection_report_and_clean_accuracy(labels, other, matrix, n_classes):
+    t = {
+        "eye": np.eye(3),
+        "mixed": 0.8 * np.eye(3) + 0.2 / 3,
+        "singular": np.full((3, 3), 1 / 3),
+        "odd": "identity",
+        "transpose": np.array([[0.9, 0.5, 0.0], [0.1, 0.5, 0.0], [0.0, 0.0, 1.0]]),
+    }[matrix]
+    flagged = np.arange(12) % 2 == 0
+    rep = outcome(
+        lambda: metrics.detection_report(flagged, labels, other, n_classes=n_classes),
+        ("flagged", "labels", "true_labels", "n_classes"),
+    )
+    if rep is not None:
+        for key in ("precision", "recall", "f1"):
+            value = getattr(rep, key, None)
+            if value is not None:
+                assert 0 <= value <= 1
+    est = outcome(
+        lambda: metrics.estimate_clean_accuracy(labels, other, t, n_classes=n_classes),
+        ("labels", "predictions", "noise_matrix", "n_classes"),
+    )
+    if est is not None:
+        assert_finite([est.accuracy, est.noisy_accuracy], "accuracy estimate")
+        assert est.std_error >= 0

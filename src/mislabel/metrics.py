@@ -3,12 +3,13 @@ model's clean accuracy from a held-out split whose labels are noisy."""
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mislabel._validation import check_labels
+from mislabel._validation import check_labels, check_scalar
 from mislabel.exceptions import InvalidInputError
 
 __all__ = [
@@ -106,10 +107,12 @@ def detection_report(
         true_labels: (n,) true labels.
         n_classes: number of classes (default: max label + 1).
     """
-    labels = check_labels(labels)
-    true_labels = check_labels(true_labels, n_samples=labels.shape[0], name="true_labels")
+    labels = check_labels(labels, n_classes=n_classes)
+    true_labels = check_labels(
+        true_labels, n_classes=n_classes, n_samples=labels.shape[0], name="true_labels"
+    )
     pred = _as_mask(flagged, "flagged", labels.shape[0])
-    k = n_classes or int(max(labels.max(), true_labels.max())) + 1
+    k = n_classes if n_classes is not None else int(max(labels.max(), true_labels.max())) + 1
     actual = labels != true_labels
     cells = np.stack([pred & actual, pred & ~actual, ~pred & ~actual, ~pred & actual], axis=1)
     per_class = np.stack(
@@ -131,7 +134,7 @@ class CleanAccuracyEstimate:
 
     Attributes:
         accuracy: the unbiased estimate (may leave [0, 1] on small sets; not clipped).
-        std_error: its standard error (per-sample spread / sqrt(n)).
+        std_error: its standard error (per-sample spread / sqrt(n); inf for one sample).
         noisy_accuracy: plain agreement with the given (noisy) labels, for comparison.
         n: held-out samples.
     """
@@ -179,8 +182,10 @@ def estimate_clean_accuracy(
     """
     from mislabel._validation import check_noise_matrix
 
-    k = n_classes if n_classes is not None else int(np.shape(noise_matrix)[0])
-    t = check_noise_matrix(noise_matrix, n_classes=k)
+    if n_classes is not None:
+        check_scalar(n_classes, "n_classes", kind=numbers.Integral, min_val=2)
+    t = check_noise_matrix(noise_matrix, n_classes=n_classes)
+    k = t.shape[0]
     y = check_labels(labels, n_classes=k)
     pred = check_labels(predictions, n_classes=k, n_samples=y.shape[0], name="predictions")
     if y.shape[0] == 0:
@@ -193,7 +198,7 @@ def estimate_clean_accuracy(
         )
     values = np.linalg.inv(t)[y, pred]
     n = int(y.shape[0])
-    se = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    se = float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
     return CleanAccuracyEstimate(
         accuracy=float(values.mean()),
         std_error=se,
