@@ -9,7 +9,7 @@ Columns: consensus accuracy against the clean CIFAR-10 labels; AUROC of each met
 per-image quality score for "the consensus is wrong"; Spearman correlation of each method's
 annotator quality with the worker's measured accuracy on the labels that setting sees.
 
-Run: python benchmarks/multiannotator_cifar10n.py   (~10 min, one core)
+Run: python -m benchmarks.multiannotator_cifar10n   (~10 min, one core)
 Writes benchmarks/results/multiannotator_cifar10n.md.
 """
 
@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import shared_data
-from mislabel.bench.datasets import load_cifar10
 from scipy.stats import spearmanr
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -30,6 +28,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from benchmarks._common import shared_data
+from benchmarks.harness.datasets import load_cifar10
 from mislabel import cross_val_pred_probs
 from mislabel.multiannotator import consensus, majority_vote
 
@@ -157,7 +157,7 @@ def main() -> None:
     lines = [
         "# CIFAR-10N: consensus from 1, 2, 3 human labels per image",
         "",
-        "`python benchmarks/multiannotator_cifar10n.py` (one core, ~10 min). 50,000 CIFAR-10 train",
+        "`python -m benchmarks.multiannotator_cifar10n` (one core, ~10 min). 50,000 CIFAR-10 train",
         "images, labels random_label1..3 with the real worker ids of side_info_cifar10N.csv (747",
         "workers), truth = clean labels. Every model-based method gets the same out-of-fold",
         "probabilities: 5-fold logistic regression on 8×8×3 downsampled pixels trained on the",

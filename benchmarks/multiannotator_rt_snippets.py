@@ -12,7 +12,7 @@ Columns: accuracy against the full crowd; agreement with the review-level Rotten
 P / R / F1 of "consensus != review-level label" as a detector of the 289 review-level label errors
 (is_label_error: the full crowd disagrees with the review-level label).
 
-Run: python benchmarks/multiannotator_rt_snippets.py   (~3 min, one core)
+Run: python -m benchmarks.multiannotator_rt_snippets   (~3 min, one core)
 Writes benchmarks/results/multiannotator_rt_snippets.md.
 """
 
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import shared_data
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from benchmarks._common import shared_data
 from mislabel import cross_val_pred_probs
 from mislabel.metrics import precision_recall_f1
 from mislabel.multiannotator import consensus, majority_vote
@@ -111,7 +111,7 @@ def main() -> None:
     lines = [
         "# RT-snippets: consensus of crowd votes vs the full crowd and the review-level label",
         "",
-        "`python benchmarks/multiannotator_rt_snippets.py` (one core, ~3 min). 10,453 snippets;",
+        "`python -m benchmarks.multiannotator_rt_snippets` (one core, ~3 min). 10,453 snippets;",
         "r random non-neutral crowd votes per snippet (seed 0); truth = sign of the mean of all",
         f"15-29 ratings ({int(keep.sum())} snippets without a tie). Model: 5-fold logistic",
         "regression on MiniLM-L6 embeddings trained on the majority vote of the r votes (same",

@@ -15,7 +15,7 @@ Training: the same MLP on the noisy tags with plain BCE, with per-(sample, tag) 
 forward-corrected BCE (MultiLabelIssues.noise_matrices), and on the clean tags (oracle);
 clean test mosaics: exact-match accuracy and macro per-tag F1 (threshold 0.5). 3 seeds.
 
-Run: python benchmarks/multilabel_mosaics.py   (~10 min, one core)
+Run: python -m benchmarks.multilabel_mosaics   (~10 min, one core)
 Writes benchmarks/results/multilabel_mosaics.md.
 """
 
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from mislabel.bench.datasets import load_fashion_mnist
 from sklearn.metrics import f1_score
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from benchmarks.harness.datasets import load_fashion_mnist
 from mislabel.metrics import precision_recall_f1
 from mislabel.multilabel import (
     MultiLabelTorchClassifier,
@@ -142,7 +142,7 @@ def main() -> None:
     lines = [
         "# Multi-label: 2×2 Fashion-MNIST mosaics, 10 % of the given tags dropped or moved",
         "",
-        "`python benchmarks/multilabel_mosaics.py` (one core, ~10 min). "
+        "`python -m benchmarks.multilabel_mosaics` (one core, ~10 min). "
         f"{N_TRAIN:,} training mosaics ({int(wrong_entry.sum())} corrupted entries in "
         f"{int(wrong_sample.sum())} mosaics), {N_TEST:,} clean test mosaics, 10 tags. "
         "Probabilities: 5-fold out-of-fold MLP (784-256-10, BCE, "
