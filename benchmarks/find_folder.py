@@ -146,7 +146,11 @@ def main() -> None:
         if not (root / "truth.csv").is_file():
             make_folder(seed, root)
         truth = root / "truth.csv"
-        for name, extra in (("mislabel find (defaults)", ()), ("mislabel find --model linear", ("--model", "linear"))):  # fmt: skip
+        runs = (
+            ("mislabel find (defaults)", ()),
+            ("mislabel find --model linear", ("--model", "linear")),
+        )
+        for name, extra in runs:
             out = root / ("out-" + ("linear" if extra else "default"))
             seconds = run_find(folder, out, *extra)
             meta = json.loads((out / "find.json").read_text())
@@ -155,13 +159,16 @@ def main() -> None:
             print(rows[-1], flush=True)
         if not args.no_cleanlab:
             res, seconds = cleanlab_on_cnn_oof(folder, truth, seed)
-            rows.append({"seed": seed, "method": "cleanlab on 5-fold CNN out-of-fold", "seconds": seconds,
-                         **res, "model": "default CNN, 5 folds × 8 epochs"})  # fmt: skip
+            method = "cleanlab on 5-fold CNN out-of-fold"
+            model = "default CNN, 5 folds × 8 epochs"
+            rows.append({"seed": seed, "method": method, "seconds": seconds, **res, "model": model})
             print(rows[-1], flush=True)
     lines = [
         "# `mislabel find` on a Fashion-MNIST image folder with 10 % wrong labels",
         "",
-        "Command: `python benchmarks/find_folder.py --seeds " + " ".join(map(str, args.seeds)) + "`",
+        "Command: `python benchmarks/find_folder.py --seeds "
+        + " ".join(map(str, args.seeds))
+        + "`",
         "",
         f"{N_IMAGES:,} Fashion-MNIST test images (28×28 PNGs), {N_WRONG} in a wrong class folder: "
         "half swapped between look-alike classes (T-shirt ↔ shirt, pullover ↔ coat, sneaker ↔ "
