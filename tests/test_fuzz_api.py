@@ -441,3 +441,59 @@ def test_detection_report_and_clean_accuracy(labels, other, matrix, n_classes):
     if est is not None:
         assert_finite([est.accuracy, est.noisy_accuracy], "accuracy estimate")
         assert est.std_error >= 0
+
+
+MATRICES = st.sampled_from(
+    [
+        np.eye(3),
+        0.7 * np.eye(3) + 0.1,
+        np.full((3, 3), 1 / 3),
+        np.eye(3) * 2,
+        np.eye(2),
+        np.array([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [np.nan, 0.5, 0.5]]),
+        "identity",
+        None,
+        np.ones(3),
+    ]
+)
+
+
+@fuzz(150)
+@given(label_vectors(n=15, k=3), MATRICES, st.booleans(), st.one_of(st.none(), ODD_SCALARS))
+def test_noise_matrices(labels, t, exact, py):
+    prior = py if py is not None and not isinstance(py, float) else None
+    valid = outcome(
+        lambda: noise.is_valid_noise_matrix(t, py=prior), ("noise_matrix", "py", "n_classes")
+    )
+    assert valid is None or isinstance(valid, bool)
+    res = outcome(
+        lambda: noise.apply_noise_matrix(labels, t, exact=exact, random_state=0),
+        ("labels", "noise_matrix", "random_state"),
+    )
+    if res is not None:
+        assert res.labels.shape == (15,)
+        np.testing.assert_allclose(res.noise_matrix.sum(axis=1), 1.0)
+
+
+@fuzz(100)
+@given(
+    problems(),
+    st.one_of(st.none(), st.just(["x", "y", "z", "w", "v"]), st.just(["x"]), ODD_SCALARS),
+    st.booleans(),
+    setting(st.sampled_from(POLICIES)),
+)
+def test_issues_to_frame_and_policy(problem, names, only_issues, policy):
+    labels, p = problem
+    res = outcome(lambda: mislabel.find_label_issues(labels, p), DETECT_ARGS)
+    if res is None:
+        return
+    use = names[: res.n_classes] if isinstance(names, list) and len(names) == 5 else names
+    frame = outcome(
+        lambda: res.to_frame(only_issues=only_issues, class_names=use),
+        ("class_names", "only_issues"),
+    )
+    if frame is not None:
+        assert len(frame) == (res.n_issues if only_issues else len(res.mask))
+    cleaned = outcome(lambda: apply_policy(res, policy, class_names=use), ("policy", "class_names"))
+    if cleaned is not None:
+        assert cleaned.ids.shape == res.mask.shape

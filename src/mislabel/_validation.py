@@ -25,6 +25,7 @@ __all__ = [
     "DaskRows",
     "as_rng",
     "as_seed",
+    "check_class_names",
     "check_labels",
     "check_noise_matrix",
     "check_option",
@@ -133,6 +134,22 @@ def check_labels(
             "first, e.g. with sklearn.preprocessing.LabelEncoder."
         )
     return out
+
+
+def check_class_names(class_names: Any, n_classes: int, *, name: str = "class_names") -> list[Any]:
+    """Return ``class_names`` as a list of one name per class (``n_classes`` of them)."""
+    if isinstance(class_names, str | bytes) or not hasattr(class_names, "__iter__"):
+        raise InvalidInputError(
+            f"`{name}` must be a sequence of {n_classes} class names, one per class (column of "
+            f"`pred_probs`); got {type(class_names).__name__}."
+        )
+    names = list(class_names)
+    if len(names) != n_classes:
+        raise InvalidInputError(
+            f"`{name}` must name all {n_classes} classes, one per column of `pred_probs`; got "
+            f"{len(names)} names."
+        )
+    return names
 
 
 def check_noise_matrix(

@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from mislabel._validation import check_labels, check_pred_probs, check_scalar
+from mislabel._validation import check_class_names, check_labels, check_pred_probs, check_scalar
 from mislabel.detect._counting import NoiseEstimate
 from mislabel.detect._issues import estimate_noise, find_label_issues
-from mislabel.exceptions import InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def health_summary(
     n, k = pred_probs.shape
     labels = check_labels(labels, n_classes=k, n_samples=n)
     check_scalar(top_pairs, "top_pairs", kind=numbers.Integral, min_val=0)
-    names = _class_names(class_names, k)
+    names = list(range(k)) if class_names is None else check_class_names(class_names, k)
     noise = estimate_noise(labels, pred_probs)
     issues = find_label_issues(labels, pred_probs)
     cj = noise.confident_joint
@@ -118,20 +117,3 @@ def health_summary(
         confused_pairs=pairs[:top_pairs],
         per_class=per_class,
     )
-
-
-def _class_names(class_names: Any, k: int) -> list[Any]:
-    if class_names is None:
-        return list(range(k))
-    if isinstance(class_names, str | bytes) or not hasattr(class_names, "__iter__"):
-        raise InvalidInputError(
-            f"`class_names` must be a sequence of {k} class names, one per column of "
-            f"`pred_probs`; got {type(class_names).__name__}."
-        )
-    names = list(class_names)
-    if len(names) != k:
-        raise InvalidInputError(
-            f"`class_names` must name all {k} classes, one per column of `pred_probs`; got "
-            f"{len(names)} names."
-        )
-    return names

@@ -12,6 +12,7 @@ import numpy as np
 
 from mislabel._validation import (
     _mmap_of,
+    check_class_names,
     check_labels,
     check_noise_matrix,
     check_option,
@@ -93,7 +94,7 @@ class LabelIssues:
         given = self.labels[idx]
         sugg = self.suggested[idx]
         if class_names is not None:
-            names = np.asarray(class_names)
+            names = np.asarray(check_class_names(class_names, self.n_classes), dtype=object)
             given, sugg = names[given], names[sugg]
         return pd.DataFrame(
             {

@@ -11,7 +11,12 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from mislabel._atomic import unescape_frame, write_csv_atomic
-from mislabel._validation import check_option, check_scalar, optional_import
+from mislabel._validation import (
+    check_class_names,
+    check_option,
+    check_scalar,
+    optional_import,
+)
 from mislabel.detect import LabelIssues
 from mislabel.exceptions import InvalidInputError
 
@@ -197,11 +202,7 @@ def _from_label_issues(issues: LabelIssues, class_names: Any) -> tuple[Any, ...]
     given: np.ndarray = issues.labels
     sugg: np.ndarray = issues.suggested
     if class_names is not None:
-        names = np.asarray(list(class_names), dtype=object)
-        if names.shape[0] != issues.n_classes:
-            raise InvalidInputError(
-                f"`class_names` must name all {issues.n_classes} classes; got {names.shape[0]}."
-            )
+        names = np.asarray(check_class_names(class_names, issues.n_classes), dtype=object)
         given, sugg = names[given], names[sugg]
     return (
         np.arange(n, dtype=np.int64),
