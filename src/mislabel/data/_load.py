@@ -91,14 +91,40 @@ class LabeledData:
         return len(self.classes)
 
     def with_pred_probs(self, pred_probs: Any) -> LabeledData:
-        """A copy carrying ready-made out-of-fold ``pred_probs`` (an array or a ``.npy`` path),
-        so that :func:`~mislabel.data.find_issues_in` skips training."""
-        probs = check_pred_probs(_load_array(pred_probs, "pred_probs"), n_samples=self.n_samples)
+        """A copy carrying ready-made out-of-fold ``pred_probs``, so that
+        :func:`~mislabel.data.find_issues_in` skips training.
+
+        ``pred_probs`` is one of:
+
+        * a table (``.csv`` / ``.tsv`` / ``.parquet``) with a path column (``path``,
+          ``image``, ``file``, ...) and one column per class, named by the class names (any
+          order) or, without such names, the class columns in the data's class order: each
+          row is matched to its image by path (relative to the image folder, absolute, or a
+          unique file name), so probabilities written in another tool's order (fastai's
+          ``get_image_files``, a shuffled test loader) line up;
+        * an array or ``.npy`` file in the data's row order (for an image folder: the sorted
+          paths of ``issues.csv``). Rows in another order would silently flag the wrong
+          samples, so the order is checked: when the probabilities' most likely classes agree
+          with the given labels no more than the same two columns shuffled against each
+          other would, an error says so.
+        """
+        if isinstance(pred_probs, (str, os.PathLike)) and Path(pred_probs).suffix.lower() in (
+            _TABLE_SUFFIXES
+        ):
+            probs = check_pred_probs(_probs_by_path(Path(pred_probs), self))
+        else:
+            probs = check_pred_probs(
+                _load_array(pred_probs, "pred_probs"), n_samples=self.n_samples
+            )
         if probs.shape[1] != self.n_classes:
             raise InvalidInputError(
                 f"`pred_probs` must have one column per class of the data ({self.n_classes}: "
                 f"{', '.join(self.classes[:5])}...); got shape {probs.shape}."
             )
+        if not isinstance(pred_probs, (str, os.PathLike)) or Path(pred_probs).suffix.lower() in (
+            ".npy",
+        ):
+            _check_row_order(probs, self.labels, self.kind)
         return replace(self, pred_probs=probs)
 
     def __repr__(self) -> str:
@@ -288,6 +314,131 @@ def load_predictions(
         pred_probs=probs,
         source=Path(pred_probs) if isinstance(pred_probs, (str, os.PathLike)) else None,
     )
+
+
+def _check_row_order(probs: np.ndarray, labels: np.ndarray, kind: str) -> None:
+    """Refuse probabilities whose rows do not follow the labels' order.
+
+    Aligned rows agree with the given labels (argmax = label) far more often than the same
+    columns shuffled against each other, whose expected agreement is
+    ``sum_k share_pred(k) · share_label(k)``; misaligned rows agree about that often. The
+    test flags agreement within 3 standard errors of the shuffled expectation (only with at
+    least 50 rows).
+    """
+    n, k = probs.shape
+    if n < 50:
+        return
+    pred = probs.argmax(axis=1)
+    agree = float(np.mean(pred == labels))
+    chance = float(np.dot(np.bincount(pred, minlength=k) / n, np.bincount(labels, minlength=k) / n))
+    se = float(np.sqrt(max(chance * (1 - chance), 1e-12) / n))
+    if agree <= chance + 3 * se:
+        where = (
+            "the data's order (for an image folder: the sorted paths, as in issues.csv)"
+            if kind == "images"
+            else "the data's row order"
+        )
+        raise InvalidInputError(
+            f"the rows of `pred_probs` do not seem to follow {where}: their most likely class "
+            f"matches the given label for {agree:.1%} of the rows, as often as chance "
+            f"({chance:.1%}). Save them as a CSV or Parquet table with a path column and one "
+            "column per class name, so that each row is matched to its file."
+        )
+
+
+def _probs_by_path(table: Path, data: LabeledData) -> np.ndarray:
+    if not table.exists():
+        raise InvalidInputError(f"`pred_probs` file '{table}' does not exist.")
+    if data.paths is None:
+        raise InvalidInputError(
+            f"'{table}' can be matched by path only to image data; for {data.kind} data give "
+            "the probabilities as a .npy array in the data's row order."
+        )
+    frame = _read_table(table)
+    pcol = _find_path_column(frame)
+    if pcol is None:
+        raise InvalidInputError(
+            f"'{table}' needs a path column (one of {', '.join(_PATH_COLUMNS)}) to match its "
+            f"rows to the images; columns are {list(frame.columns)[:8]}."
+        )
+    rest = frame.drop(columns=[pcol])
+    names = [str(c) for c in rest.columns]
+    if set(data.classes) <= set(names):
+        values = rest[[rest.columns[names.index(c)] for c in data.classes]]
+    else:
+        values = rest.select_dtypes("number")
+        if values.shape[1] != data.n_classes:
+            raise InvalidInputError(
+                f"'{table}' must have one column per class, named {list(data.classes)[:5]}..., "
+                f"or exactly {data.n_classes} numeric columns in that order; got columns "
+                f"{names[:8]}."
+            )
+    probs = values.to_numpy(dtype=np.float64)
+    index = _path_index(data)
+    order = np.full(len(frame), -1, dtype=np.int64)
+    unknown = []
+    for r, raw in enumerate(frame[pcol].astype(str).tolist()):
+        i = _match_path(raw, index)
+        if i is None:
+            unknown.append(raw)
+        else:
+            order[r] = i
+    if unknown:
+        raise InvalidInputError(
+            f"{len(unknown)} rows of '{table}' name no image of the data, e.g. "
+            f"{unknown[:3]}; paths are matched relative to {data.image_root} (with or "
+            "without folders in front), absolute, or by a unique file name."
+        )
+    counts = np.bincount(order, minlength=data.n_samples)
+    if np.any(counts != 1):
+        missing = [data.paths[i] for i in np.flatnonzero(counts == 0)[:3]]
+        twice = [data.paths[i] for i in np.flatnonzero(counts > 1)[:3]]
+        raise InvalidInputError(
+            f"'{table}' must have exactly one row per image ({data.n_samples}); "
+            + (f"no row for {missing}" if missing else "")
+            + ("; " if missing and twice else "")
+            + (f"several rows for {twice}" if twice else "")
+            + "."
+        )
+    out = np.empty_like(probs)
+    out[order] = probs
+    return out
+
+
+def _path_index(data: LabeledData) -> dict[str, Any]:
+    paths = data.paths or ()
+    rel = {Path(p).as_posix(): i for i, p in enumerate(paths)}
+    root = data.image_root
+    absolute = (
+        {os.path.normpath(str((root / p).resolve())): i for i, p in enumerate(paths)}
+        if root is not None
+        else {}
+    )
+    by_name: dict[str, int] = {}
+    seen: set[str] = set()
+    for i, p in enumerate(paths):
+        name = Path(p).name
+        if name in seen:
+            by_name.pop(name, None)
+        else:
+            by_name[name] = i
+            seen.add(name)
+    return {"rel": rel, "abs": absolute, "name": by_name}
+
+
+def _match_path(raw: str, index: dict[str, Any]) -> int | None:
+    p = Path(raw)
+    hit = index["rel"].get(p.as_posix())
+    if hit is None and p.is_absolute():
+        hit = index["abs"].get(os.path.normpath(str(p.resolve())))
+    parts = p.parts
+    for k in range(len(parts) - 1, 1, -1):  # a path with more folders in front
+        if hit is not None:
+            break
+        hit = index["rel"].get("/".join(parts[-k:]))
+    if hit is None:
+        hit = index["name"].get(p.name)
+    return hit
 
 
 # --------------------------------------------------------------------------- helpers
