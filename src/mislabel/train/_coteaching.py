@@ -207,7 +207,7 @@ def _fit_pair(
     for net in nets:
         net.to(device)
         if cl:
-            net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            net.to(memory_format=torch.channels_last)
         net.train()
     opts = [settings.make_optimizer(net.parameters()) for net in nets]
     gen = settings.generator()

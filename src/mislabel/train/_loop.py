@@ -627,7 +627,7 @@ def _fit_module(
     beta = torch.distributions.Beta(mixup, mixup) if mixup > 0 else None
     module.to(device)
     if cl:
-        module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        module.to(memory_format=torch.channels_last)
     objective.to(device)
     opt = settings.make_optimizer(module.parameters())
     gen = settings.generator()
