@@ -341,3 +341,20 @@ def test_review_is_registered_when_present() -> None:
     if find_spec("mislabel.cli.review_cmd") is None:
         pytest.skip("mislabel.cli.review_cmd is not there yet")
     assert "Usage" in run("review", "--help").stdout  # type: ignore[attr-defined]
+
+
+def test_find_with_a_timm_backbone_and_local_weights(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    timm = pytest.importorskip("timm")
+    folder, _ = make_image_folder(tmp_path / "images")
+    weights = tmp_path / "net.pth"
+    torch.save(timm.create_model("resnet18", pretrained=False).state_dict(), weights)
+    out = tmp_path / "out"
+    run("find", folder, "-o", out, "--model", "timm:resnet18", "--backbone-weights", weights,
+        "--cv", "3")  # fmt: skip
+    meta = json.loads((out / "find.json").read_text())
+    assert meta["detection"] == "k-fold" and "timm:resnet18" in meta["model"]
+    assert np.load(out / "pred_probs.npy").shape == (42, 3)
+    bad = CliRunner().invoke(app, ["find", str(folder), "--model", "timm:resnet18",
+                                   "--backbone-weights", str(tmp_path / "none.pth")])  # fmt: skip
+    assert bad.exit_code == 2

@@ -168,9 +168,19 @@ def find(
             help="auto (images: cnn from 1,000 images on, else linear; tables and texts: "
             "their default k-fold model), cnn (one "
             "mixup training run of a small CNN + nearest-neighbour label vote), linear "
-            "(images: k folds of pixels → PCA → logistic regression; fast, weak).",
+            "(images: k folds of pixels → PCA → logistic regression; fast, weak), "
+            "timm:NAME (images: a pretrained timm backbone's embeddings, e.g. "
+            "timm:efficientnet_lite0).",
         ),
     ] = "auto",
+    backbone_weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--backbone-weights",
+            help="A local weights file for --model timm:NAME (no download).",
+            show_default=False,
+        ),
+    ] = None,
     epochs: Annotated[
         int | None,
         typer.Option(
@@ -267,6 +277,7 @@ def find(
             progress=progress,
             model=model,
             epochs=epochs,
+            backbone_weights=backbone_weights,
         )
     files = result.save(out)
     _print_find_summary(result, files, out, top)

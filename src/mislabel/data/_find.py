@@ -255,6 +255,7 @@ def find_issues_in(
     cache_dir: PathLike | None = None,
     model: Any = "auto",
     epochs: int | None = None,
+    backbone_weights: PathLike | None = None,
     n_jobs: int | None = None,
     text_embedding: TextEmbedding = "auto",
     progress: ProgressCallback | None = None,
@@ -279,8 +280,12 @@ def find_issues_in(
         cache_dir: fold cache; a rerun on the same data recomputes only missing folds.
         model: ``"auto"``, ``"cnn"`` (images: the one-run recipe), ``"linear"`` (images: k
             folds of pixels → PCA → logistic regression; what ``"auto"`` picks below
-            :data:`MIN_CNN_IMAGES` images), or a scikit-learn classifier for k folds.
+            :data:`MIN_CNN_IMAGES` images), ``"timm:NAME"`` (images: embeddings of a pretrained
+            timm backbone, :func:`mislabel.data.embed_images`, judged by k-fold logistic
+            regression averaged with the labels' vote among nearest neighbours), or a
+            scikit-learn classifier for k folds.
         epochs: epochs of the one-run recipe (default :func:`one_run_epochs`).
+        backbone_weights: a local weights file for a ``"timm:NAME"`` model.
         n_jobs: passed to models that take it; folds run one after the other.
         text_embedding: ``"auto"`` (sentence-transformers if importable, else TF-IDF),
             ``"tfidf"`` or ``"sentence-transformers"``.
@@ -316,6 +321,15 @@ def find_issues_in(
                 stacklevel=2,
             )
         choice = "auto" if model is None else model
+        if isinstance(choice, str) and choice.startswith("timm:"):
+            if data.kind != "images":
+                raise InvalidInputError(
+                    f"model {choice!r} embeds images; the data are {data.kind}."
+                )
+            return _find_backbone(
+                data, choice, backbone_weights, method, noise_rate, random_state, cache_dir,
+                n_folds, t0,
+            )  # fmt: skip
         if isinstance(choice, str):
             check_option(choice, "model", FIND_MODELS)
         if data.kind == "images" and (
@@ -427,6 +441,59 @@ def _find_one_run(
             seconds=time.perf_counter() - t0,
             folds_cached=cached,
             detection="one-run",
+        )
+    )
+
+
+def _find_backbone(
+    data: LabeledData,
+    model: str,
+    weights: PathLike | None,
+    method: str,
+    noise_rate: float | None,
+    random_state: int | None,
+    cache_dir: PathLike | None,
+    n_folds: int,
+    t0: float,
+) -> FindResult:
+    """Images through a pretrained backbone: k-fold logistic regression on the embeddings,
+    averaged with the labels' vote among each image's 30 nearest neighbours in them."""
+    from sklearn.linear_model import LogisticRegression
+
+    from mislabel.data._embed import embed_images
+    from mislabel.detect import neighbor_label_probs
+
+    images: Any = np.asarray(data.X)
+    if data.paths is not None and data.image_root is not None:
+        images = [data.image_root / p for p in data.paths]
+    emb = embed_images(
+        images,
+        model=model,
+        weights=weights,
+        cache_dir=None if cache_dir is None else Path(cache_dir) / "embeddings",
+    )
+    seed = as_seed(random_state)
+    labels = data.labels
+    oof, cached = _oof(
+        LogisticRegression(max_iter=2000), emb, labels, data.n_classes, n_folds, seed,
+        cache_dir, f"{model} embeddings", None,
+    )  # fmt: skip
+    k = min(30, max(5, data.n_samples // 10), data.n_samples - 1)
+    probs = (oof + neighbor_label_probs(emb, labels, n_neighbors=k)) / 2
+    method_: Any = method
+    issues = find_label_issues(labels, probs, method=method_, noise_rate=noise_rate)
+    return _finish_find(
+        FindResult(
+            data=data,
+            pred_probs=probs,
+            issues=issues,
+            model=f"{model} → logistic regression ({n_folds} folds) + {k}-neighbour vote",
+            features=f"{model} embeddings ({emb.shape[1]})",
+            cv=n_folds,
+            noise_rate=noise_rate,
+            seconds=time.perf_counter() - t0,
+            folds_cached=cached,
+            detection="k-fold",
         )
     )
 
