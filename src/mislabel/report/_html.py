@@ -276,12 +276,17 @@ def render_report(
         ("classes", str(k)),
         ("flagged", f"{n_flagged:,} ({n_flagged / max(n, 1):.1%})"),
         ("estimated noise rate", f"{noise.noise_rate:.1%}"),
-        ("out-of-fold accuracy", f"{oof_acc:.1%}"),
+        (
+            "in-sample accuracy" if meta.get("detection") == "one-run" else "out-of-fold accuracy",
+            f"{oof_acc:.1%}",
+        ),
     ]
+    if meta.get("seconds") is not None:
+        facts.append(("seconds to find", f"{float(meta['seconds']):,.0f}"))
     source = meta.get("source") or str(out.folder)
     details = ", ".join(
         f"{html.escape(str(key))}: {html.escape(str(meta[key]))}"
-        for key in ("kind", "model", "features", "cv", "method", "noise_rate")
+        for key in ("kind", "model", "detection", "features", "cv", "method", "noise_rate")
         if meta.get(key) is not None
     )
     pairs = _confused_pairs(noise.confident_joint, out.classes)
