@@ -188,6 +188,9 @@ def test_kfold_suspects_with_a_datablock(folder) -> None:
     )
     assert probs.shape == (len(folds.items), 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    frame = folds.suspects(probs).to_frame()
+    assert all(Path(p).parent.name == g for p, g in zip(frame["item"], frame["given"], strict=True))
+    assert set(frame["split"]) <= {"train"}
 
 
 def test_elr_needs_no_index_plumbing_and_refuses_mixup(dls) -> None:

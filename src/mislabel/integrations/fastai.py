@@ -17,7 +17,7 @@ Its parts: :func:`find_suspects` (one run with ``MixUp`` and :class:`TemporalPro
     folds = datablock_folds(dblock, path, bs=64)           # or any (train, valid) -> dls
     pred_probs = cross_val_pred_probs_fastai(make_learner, folds, folds.labels, cv=5,
                                              epochs=5, random_state=0, cache_dir=".cache")
-    issues = mislabel.find_label_issues(folds.labels, pred_probs)
+    folds.suspects(pred_probs).to_frame()
 
 Sample positions
 ----------------
@@ -1383,7 +1383,7 @@ class DataBlockFolds:
 
         folds = datablock_folds(dblock, path, bs=64)
         probs = cross_val_pred_probs_fastai(make_learner, folds, folds.labels, cv=5)
-        issues = mislabel.find_label_issues(folds.labels, probs)
+        folds.suspects(probs).to_frame()      # file paths, given and suggested class names
     """
 
     dblock: Any
@@ -1402,6 +1402,20 @@ class DataBlockFolds:
         block.get_items = None
         # the instance's `dataloaders` is bound to the original block: call the class's
         return type(block).dataloaders(block, list(self.items), **self.dl_kwargs)
+
+    def suspects(self, pred_probs: Any, **kwargs: Any) -> FastaiIssues:
+        """:func:`mislabel.find_label_issues` on out-of-fold ``pred_probs`` of :attr:`items`
+        (``kwargs`` go there), as :class:`FastaiIssues` with the items and class names."""
+        from mislabel.detect import find_label_issues
+
+        probs = np.asarray(pred_probs, dtype=np.float64)
+        return FastaiIssues(
+            issues=find_label_issues(self.labels, probs, **kwargs),
+            pred_probs=probs,
+            items=self.items,
+            classes=self.classes,
+            is_valid=np.zeros(len(self.items), dtype=bool),
+        )
 
 
 def datablock_folds(dblock: Any, source: Any, **dl_kwargs: Any) -> DataBlockFolds:
