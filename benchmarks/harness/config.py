@@ -429,9 +429,9 @@ def smoke_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A seconds-long variant of ``config``: one seed, one epoch, tiny subsets.
 
     Keeps the first noise setting of each experiment, drops CIFAR-10N (decoding its JPEGs
-    alone takes longer than a smoke run), trains on at most 1,000 samples for one epoch and
-    computes out-of-fold probabilities with 2 folds of one epoch; ``cl-cifar10-oof`` keeps
-    one file and 5,000 of its rows.
+    alone takes longer than a smoke run), trains on at most 400 samples (tests on 200) for one
+    epoch and computes out-of-fold probabilities with 2 folds of one epoch; ``cl-cifar10-oof``
+    keeps one file and 5,000 of its rows.
     """
     cfg = copy.deepcopy(dict(config))
     cfg["name"] = f"{cfg.get('name', 'benchmark')}-smoke"
@@ -448,8 +448,8 @@ def smoke_config(config: Mapping[str, Any]) -> dict[str, Any]:
         if e.get("dataset") == "cl-cifar10-oof":
             e["n_train"] = min(int(e.get("n_train") or 5000), 5000)
         else:
-            e["n_train"] = min(int(e.get("n_train") or 1000), 1000)
-            e["n_test"] = min(int(e.get("n_test") or 500), 500)
+            e["n_train"] = min(int(e.get("n_train") or 400), 400)
+            e["n_test"] = min(int(e.get("n_test") or 200), 200)
         e["train"] = {**e.get("train", {}), "epochs": 1}
         e["oof"] = {**e.get("oof", {}), "folds": 2, "epochs": 1}
         exps.append(e)
