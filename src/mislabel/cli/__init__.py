@@ -649,6 +649,7 @@ def _register(name: str, module: str, attr: str) -> None:
 
 
 _register("review", "mislabel.cli.review_cmd", "review_command")
+_register("consensus", "mislabel.cli.consensus_cmd", "consensus_command")
 
 
 # --------------------------------------------------------------------------- entry point
