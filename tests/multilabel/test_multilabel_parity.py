@@ -145,7 +145,7 @@ def noisy_multilabel(draw):
 
 
 @pytest.mark.parametrize("method", ["noise_posterior", "prune_by_noise_rate"])
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(data=noisy_multilabel())
 def test_agreeing_samples_are_never_flagged(data, method):
     noisy, pred_probs = data

@@ -240,9 +240,9 @@ def find_label_issues(
     entry_scores = np.empty((n, k))
     posterior = np.empty((n, k))
     noise = np.empty((k, 2, 2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for c in range(k):
+    for c in range(k):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             m, s, post, t = _one_class(
                 y[:, c].astype(np.intp),
                 probs[:, c],
@@ -251,7 +251,16 @@ def find_label_issues(
                 int(min_examples_per_class),
                 float(frac_noise),
             )
-            entry_mask[:, c], entry_scores[:, c], posterior[:, c], noise[c] = m, s, post, t
+        for w in caught:  # the binary task's classes 0 / 1 are this tag's absent / present
+            if issubclass(w.category, RuntimeWarning):
+                continue
+            text = (
+                str(w.message)
+                .replace("class 0", "untagged samples")
+                .replace("class 1", "tagged samples")
+            )
+            warnings.warn(f"tag {c}: {text}", w.category, stacklevel=2)
+        entry_mask[:, c], entry_scores[:, c], posterior[:, c], noise[c] = m, s, post, t
     if method == "noise_posterior":
         scores = np.prod(entry_scores, axis=1)
     else:
