@@ -68,6 +68,9 @@ COLUMNS = (
 
 logger = logging.getLogger("table2_public_api")
 
+#: What explains a setting that moved by more than its seed spread, by (experiment, noise).
+NOTES: dict[tuple[str, str], str] = {}
+
 
 def units() -> Iterator[tuple[str, str, Mapping[str, Any], Mapping[str, Any], str, int]]:
     """(size, config, experiment, noise, noise label, seed) of every row, small sizes first."""
@@ -159,14 +162,20 @@ def run(worker: int, workers: int, path: Path) -> None:
 # --------------------------------------------------------------------------- render
 
 
-def _published() -> dict[tuple[str, str], list[float]]:
-    out: dict[tuple[str, str], list[float]] = {}
+def _published() -> dict[tuple[str, str], list[dict[str, str]]]:
+    """The published headline rows, by (experiment, noise)."""
+    out: dict[tuple[str, str], list[dict[str, str]]] = {}
     for _, _, folder in PARTS:
         with (RESULTS / folder / "results.csv").open(encoding="utf-8") as fh:
             for r in csv.DictReader(fh):
                 if r["method"] == HEADLINE and int(r["seed"]) in SEEDS:
-                    out.setdefault((r["experiment"], r["noise"]), []).append(float(r["test_acc"]))
+                    out.setdefault((r["experiment"], r["noise"]), []).append(r)
     return out
+
+
+def _mean(rows: Sequence[Mapping[str, str]], key: str) -> str:
+    vals = [float(r[key]) for r in rows if r.get(key)]
+    return f"{statistics.fmean(vals):.3f}" if vals else "–"
 
 
 def _pm(values: Sequence[float]) -> str:
@@ -206,16 +215,16 @@ def render(path: Path) -> str:
         "two seed standard deviations.",
         "",
         "| size | experiment | noise | published | public API | difference | seeds | "
-        "detection F1 | final loss | moved |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|---|",
+        "detection F1: published | public API | final loss | moved |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for size, name, _ in PARTS:
         for exp, _, label in experiments(builtin_config(name)):
             key = (exp["id"], label)
-            pub = published.get(key, [])
+            pub_rows = published.get(key, [])
+            pub = [float(r["test_acc"]) for r in pub_rows]
             new_rows = sorted(rows.get(key, []), key=lambda r: r["seed"])
             new = [float(r["test_acc"]) for r in new_rows]
-            f1 = [float(r["f1"]) for r in new_rows]
             diff = moved = "–"
             if pub and new:
                 d = statistics.fmean(new) - statistics.fmean(pub)
@@ -226,11 +235,17 @@ def render(path: Path) -> str:
                 )
                 moved = "**yes**" if abs(d) > spread and len(new) == len(SEEDS) else "no"
             losses = ", ".join(sorted({r["final_loss"] for r in new_rows})) or "–"
-            f1_cell = f"{statistics.fmean(f1):.3f}" if f1 else "–"
             lines.append(
                 f"| {size} | {exp['id']} | {label} | {_pm(pub)} | {_pm(new)} | {diff} | "
-                f"{len(new)} | {f1_cell} | {losses} | {moved} |"
+                f"{len(new)} | {_mean(pub_rows, 'f1')} | {_mean(new_rows, 'f1')} | {losses} | "
+                f"{moved} |"
             )
+    n_done = sum(len(v) for v in rows.values())
+    n_all = sum(1 for _ in units())
+    lines += ["", f"Rows done: {n_done} of {n_all} (setting × seed); `–`: not run yet."]
+    notes = [f"- {exp} {noise}: {text}" for (exp, noise), text in NOTES.items()]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
     return "\n".join(lines) + "\n"
 
 
