@@ -272,6 +272,23 @@ def _mixup_of(learn: Any) -> Any:
     return next((cb for cb in learn.cbs if isinstance(cb, MixHandler)), None)
 
 
+class _OrderRecorder:
+    """``dl.get_idxs`` while training: the sample order of the epoch, also kept by ``sink``.
+    Pickles without ``sink`` (DataLoader workers started by spawning get a copy)."""
+
+    def __init__(self, get_idxs: Callable[[], Any], sink: Any) -> None:
+        self.get_idxs, self.sink = get_idxs, sink
+
+    def __call__(self) -> Any:
+        order = list(self.get_idxs())
+        if self.sink is not None:
+            self.sink._order = [int(i) for i in order]
+        return order
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"get_idxs": self.get_idxs, "sink": None}
+
+
 class BatchIndexCallback(Callback):
     """Give every training batch the positions of its samples, as ``learn.yb_index``, and
     bind them to a loss that takes them while training.
@@ -300,6 +317,8 @@ class BatchIndexCallback(Callback):
     def before_fit(self) -> None:
         from mislabel.train._capacity import warn_if_elr_cannot_help
 
+        if not self._first():
+            return
         learn = self.learn
         if getattr(learn.loss_func, "takes_index", False) and _mixup_of(learn) is not None:
             raise InvalidParameterError(
@@ -311,6 +330,11 @@ class BatchIndexCallback(Callback):
         # ELR on a model that cannot memorise its training set warns, as in mislabel.train
         warn_if_elr_cannot_help(learn.model, len(learn.dls.train.dataset), learn.loss_func)
 
+    def _first(self) -> bool:
+        """Only the first of several (fastai's default one and a user's) acts."""
+        first = next(cb for cb in self.learn.cbs if isinstance(cb, BatchIndexCallback))
+        return first is self
+
     def _needed(self) -> bool:
         learn = self.learn
         return bool(getattr(learn.loss_func, "takes_index", False)) or any(
@@ -319,6 +343,8 @@ class BatchIndexCallback(Callback):
 
     def before_train(self) -> None:
         dl = self.learn.dl
+        if not self._first():
+            return
         if not getattr(dl.dataset, "yields_index", False) and self._needed():
             self._watch(dl)
 
@@ -331,12 +357,7 @@ class BatchIndexCallback(Callback):
                 "IndexedDataset (items (x, y, index)) instead."
             )
         own = "get_idxs" in vars(dl)
-
-        def recording() -> Any:
-            order = list(get_idxs())
-            self._order = [int(i) for i in order]
-            return order
-
+        recording = _OrderRecorder(get_idxs, self)
         dl.get_idxs = recording
         self._watched = (dl, own, get_idxs)
 
@@ -351,6 +372,8 @@ class BatchIndexCallback(Callback):
         self._order = None
 
     def before_batch(self) -> None:
+        if not self._first():
+            return
         if getattr(getattr(self.learn.dl, "dataset", None), "yields_index", False):
             self._take_from_batch()
         elif self.training and self._watched is not None:
@@ -397,7 +420,7 @@ class BatchIndexCallback(Callback):
         self.learn.yb_index = index
 
     def after_pred(self) -> None:
-        if self.training:
+        if self.training and self._first():
             _bind(self.learn.loss_func, getattr(self.learn, "yb_index", None))
 
     def after_train(self) -> None:
@@ -1348,7 +1371,7 @@ def fit_noise_aware(
         fit_method=fit_method,
     )
     learn.model.load_state_dict(start)
-    learn.opt = None  # a fresh optimiser, as for the first fit
+    learn.opt = None  # a fresh optimiser (frozen layers stay frozen: requires_grad is kept)
     n_train = len(learn.dls.train.dataset)
     use_elr = final_loss == "elr" or (final_loss == "auto" and can_memorize(learn.model, n_train))
     own_loss = learn.loss_func
@@ -1361,7 +1384,6 @@ def fit_noise_aware(
         getattr(learn, fit_method)(*args, cbs=[SampleWeightCallback(suspects.weights)])
     finally:
         learn.loss_func = own_loss
-        learn.cbs = learn.cbs.filter(lambda cb: not isinstance(cb, BatchIndexCallback))
     logger.info(
         "fit_noise_aware: %d suspects of %d items; final training with weights%s",
         suspects.issues.n_issues,
