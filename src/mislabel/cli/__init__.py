@@ -115,6 +115,8 @@ def _load(
     image_size: str | None,
     kind: str,
     progress: Any = None,
+    annotator_column: str | None = None,
+    item_column: str | None = None,
 ) -> Any:
     from mislabel.data import load_dataset
 
@@ -126,6 +128,8 @@ def _load(
         image_size=image_size,
         kind=kind,
         progress=progress,
+        annotator_column=annotator_column,
+        item_column=item_column,
     )
 
 
@@ -199,6 +203,26 @@ def find(
     path_column: PathColumn = None,
     image_size: ImageSize = None,
     kind: Kind = "auto",
+    annotator_column: Annotated[
+        str | None,
+        typer.Option(
+            "--annotator-column",
+            help="DATA is a long annotation table, one row per (item, annotator, label) with "
+            "the item's features on each row: this column names the annotator. Issues are "
+            "found on the consensus of the votes; issues.csv shows every vote and "
+            "annotators.csv each annotator's quality.",
+            show_default=False,
+        ),
+    ] = None,
+    item_column: Annotated[
+        str | None,
+        typer.Option(
+            "--item-column",
+            help="With --annotator-column: the column naming each item (default: 'item', "
+            "else the image-path or text column).",
+            show_default=False,
+        ),
+    ] = None,
     text_embedding: Annotated[
         str,
         typer.Option(
@@ -257,6 +281,8 @@ def find(
                 image_size=image_size,
                 kind=kind,
                 progress=progress,
+                annotator_column=annotator_column,
+                item_column=item_column,
             )
             if pred_probs is not None:
                 dataset = dataset.with_pred_probs(pred_probs)
@@ -311,6 +337,11 @@ def _print_find_summary(result: Any, files: dict[str, Path], out: Path, top: int
         f"{_pct(s['estimated_noise_rate'])}"
         + (f" (given {_pct(result.noise_rate)})" if result.noise_rate is not None else "")
     )
+    if d.annotations is not None:
+        console.print(
+            f"  labels: consensus of {s['n_annotations']} votes by {s['n_annotators']} "
+            f"annotators; mean agreement with the consensus {_pct(s['mean_agreement'])}"
+        )
     frame = result.to_frame()
     shown = frame[frame["is_issue"] == "true"].head(top)
     if len(shown):

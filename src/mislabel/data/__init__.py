@@ -8,6 +8,7 @@ folds of the default model for that kind and flags issues; :meth:`FindResult.sav
 
 from __future__ import annotations
 
+from mislabel.data._annotations import ANNOTATION_COLUMNS, AnnotatorVotes
 from mislabel.data._atomic import (
     atomic_write,
     write_bytes_atomic,
@@ -27,6 +28,7 @@ from mislabel.data._features import (
     tabular_frame,
 )
 from mislabel.data._find import (
+    ANNOTATORS_FILE,
     FIND_FILES,
     ISSUES_COLUMNS,
     FindOutputs,
@@ -47,12 +49,15 @@ from mislabel.data._load import (
 )
 
 __all__ = [
+    "ANNOTATION_COLUMNS",
+    "ANNOTATORS_FILE",
     "DEFAULT_EMBEDDING_MODEL",
     "DEFAULT_IMAGE_MODEL",
     "FIND_FILES",
     "IMAGE_EXTENSIONS",
     "ISSUES_COLUMNS",
     "KINDS",
+    "AnnotatorVotes",
     "Featurizer",
     "FindOutputs",
     "FindResult",

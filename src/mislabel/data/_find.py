@@ -44,6 +44,7 @@ from mislabel.detect import (
 from mislabel.exceptions import InvalidInputError
 
 __all__ = [
+    "ANNOTATORS_FILE",
     "FIND_FILES",
     "ISSUES_COLUMNS",
     "FindOutputs",
@@ -71,8 +72,10 @@ ISSUES_COLUMNS: tuple[str, ...] = (
     "top3_label",
     "top3_prob",
 )
-#: The files :meth:`FindResult.save` writes.
+#: The files :meth:`FindResult.save` writes (and ``annotators.csv`` for annotated data).
 FIND_FILES = ("issues.csv", "pred_probs.npy", "labels.npy", "classes.txt", "find.json")
+#: Written beside :data:`FIND_FILES` when the labels are the consensus of several annotators.
+ANNOTATORS_FILE = "annotators.csv"
 
 PathLike = str | os.PathLike[str]
 #: Below this many samples the folds are fitted with one thread (see :func:`_oof`).
@@ -120,7 +123,9 @@ class FindResult:
 
     def to_frame(self) -> Any:
         """The ``issues.csv`` table: every sample, most suspect first (columns
-        :data:`ISSUES_COLUMNS`, then ``text`` for text data or ``features`` (JSON) for tables)."""
+        :data:`ISSUES_COLUMNS`, then ``text`` for text data or ``features`` (JSON) for tables,
+        then, for annotated data, ``n_annotations``, ``agreement``, ``consensus_quality`` and
+        ``votes`` (JSON: annotator → label))."""
         return issues_frame(self.data, self.pred_probs, self.issues)
 
     def summary(self) -> dict[str, Any]:
@@ -143,10 +148,25 @@ class FindResult:
             "estimated_noise_rate": self.estimated_noise_rate,
             "oof_accuracy": self.oof_accuracy,
             "seconds": round(self.seconds, 3),
+            **self._annotation_summary(),
+        }
+
+    def _annotation_summary(self) -> dict[str, Any]:
+        votes = self.data.annotations
+        if votes is None:
+            return {}
+        return {
+            "labels": "consensus",
+            "item_column": votes.item_column,
+            "annotator_column": votes.annotator_column,
+            "n_annotators": votes.n_annotators,
+            "n_annotations": int(votes.consensus.n_annotations.sum()),
+            "mean_agreement": float(np.nanmean(votes.consensus.agreement)),
         }
 
     def save(self, out_dir: PathLike) -> dict[str, Path]:
-        """Write :data:`FIND_FILES` into ``out_dir`` (created if needed) as one set.
+        """Write :data:`FIND_FILES` into ``out_dir`` (created if needed) as one set, with
+        :data:`ANNOTATORS_FILE` for annotated data.
 
         ``find.json`` comes last and lists the run id and each file's SHA-256, which
         :func:`load_find_outputs` and :func:`read_issues` check: a reader sees one whole run
@@ -161,7 +181,14 @@ class FindResult:
             "labels.npy": lambda fh: np.save(fh, labels, allow_pickle=False),
             "classes.txt": lambda fh: fh.write(classes_text),
         }
+        votes = self.data.annotations
+        if votes is not None:
+            ann_text = escape_frame(votes.annotators_frame()).to_csv(index=False).encode("utf-8")
+            writers[ANNOTATORS_FILE] = lambda fh: fh.write(ann_text)
         paths, _ = write_file_set(out_dir, writers, "find.json", self.summary())
+        if votes is None:  # an annotators.csv of an earlier run does not belong to this one
+            with contextlib.suppress(OSError):
+                (Path(out_dir) / ANNOTATORS_FILE).unlink()
         return paths
 
 
@@ -197,6 +224,8 @@ def issues_frame(data: LabeledData, pred_probs: np.ndarray, issues: LabelIssues)
     elif data.kind == "tabular" and data.X is not None:
         records = data.X.to_json(orient="records", lines=True).splitlines()
         cols["features"] = [records[i] for i in order]
+    if data.annotations is not None:
+        cols.update(data.annotations.columns(order, data.classes))
     return pd.DataFrame(cols)
 
 
@@ -658,6 +687,12 @@ def read_issues(path: PathLike) -> Any:
     issues["is_issue"] = issues["is_issue"].astype(str).str.strip().str.lower().isin(["true", "1"])
     for c in ("path", "given_label", "suggested_label", "top1_label", "top2_label", "top3_label"):
         issues[c] = issues[c].astype(str)
+    for c in ("agreement", "consensus_quality"):
+        if c in issues.columns:
+            issues[c] = pd.to_numeric(issues[c], errors="coerce")
+    if "n_annotations" in issues.columns:
+        counts = pd.to_numeric(issues["n_annotations"], errors="coerce")
+        issues["n_annotations"] = counts.fillna(0).astype(np.int64)
     return issues
 
 
@@ -679,7 +714,7 @@ def load_find_outputs(path: PathLike) -> FindOutputs:
             f"folder '{folder}' lacks {what}; point to the --out folder of `mislabel find`."
         )
     meta = read_manifest(folder / "find.json")
-    check_file_set(folder, meta, FIND_FILES[:-1])
+    check_file_set(folder, meta, (*FIND_FILES[:-1], ANNOTATORS_FILE))
     issues = read_issues(issues_path)
     try:
         pred_probs = np.load(folder / "pred_probs.npy", allow_pickle=False)

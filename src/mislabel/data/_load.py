@@ -22,13 +22,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from mislabel._validation import check_option, check_pred_probs, optional_import
 from mislabel.data._outputs import decode_class_names
 from mislabel.exceptions import InvalidInputError, InvalidParameterError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from mislabel.data._annotations import AnnotatorVotes
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -70,6 +73,8 @@ class LabeledData:
         image_root: the folder the ``paths`` are relative to.
         source: the file or folder the data came from.
         pred_probs: (n, n_classes) out-of-fold probabilities (kind ``"pred_probs"`` only).
+        annotations: the votes behind ``labels`` when they are the consensus of several
+            annotators (a long annotation table), else None.
     """
 
     kind: DataKind
@@ -81,6 +86,7 @@ class LabeledData:
     image_root: Path | None = None
     source: Path | None = None
     pred_probs: np.ndarray | None = None
+    annotations: AnnotatorVotes | None = None
 
     @property
     def n_samples(self) -> int:
@@ -175,6 +181,8 @@ def load_dataset(
     image_size: Any = None,
     kind: str = "auto",
     progress: ProgressCallback | None = None,
+    annotator_column: str | None = None,
+    item_column: str | None = None,
 ) -> LabeledData:
     """Read a labelled dataset and detect its kind.
 
@@ -190,6 +198,13 @@ def load_dataset(
             it, all images must have the same size.
         kind: ``"auto"`` (default) or force ``"images"``, ``"tabular"`` or ``"text"``.
         progress: optional ``progress(stage, done, total)`` callback.
+        annotator_column: makes the table a long annotation table, one row per (item,
+            annotator, label) with the item's features repeated on each of its rows: the
+            rows are collapsed to one per item, labelled with the consensus of the votes
+            (:func:`mislabel.multiannotator.consensus`), which
+            :attr:`LabeledData.annotations` keeps.
+        item_column: the column naming each item of a long annotation table (default: a
+            column called ``item``, else the image-path or text column).
 
     Returns:
         A frozen :class:`LabeledData`.
@@ -219,6 +234,21 @@ def load_dataset(
             f"got a '{p.suffix}' file."
         )
     frame = _read_table(p)
+    if annotator_column is not None or item_column is not None:
+        from mislabel.data._annotations import load_annotated
+
+        return load_annotated(
+            p,
+            frame,
+            annotator_column=annotator_column,
+            item_column=item_column,
+            label_column=label_column,
+            text_column=text_column,
+            path_column=path_column,
+            kind=kind,
+            image_size=size,
+            progress=progress,
+        )
     if label_column not in frame.columns:
         cols = ", ".join(map(str, frame.columns[:20]))
         raise InvalidInputError(
@@ -227,6 +257,25 @@ def load_dataset(
         )
     labels, classes = _encode_labels(frame[label_column], label_column, p)
     rest = frame.drop(columns=[label_column])
+    return frame_to_data(
+        p, rest, labels, classes, label_column, text_column, path_column, kind, size, progress
+    )
+
+
+def frame_to_data(
+    p: Path,
+    rest: Any,
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    label_column: str,
+    text_column: str | None,
+    path_column: str | None,
+    kind: str,
+    size: tuple[int, int] | None,
+    progress: ProgressCallback | None,
+) -> LabeledData:
+    """The :class:`LabeledData` of a table's non-label columns ``rest`` (one row per sample)
+    and its encoded ``labels``: images, texts or features, as ``kind`` says or detected."""
     if rest.shape[1] == 0:
         raise InvalidInputError(
             f"table '{p}' has only the label column '{label_column}'; it needs feature, text or "
