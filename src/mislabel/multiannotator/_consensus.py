@@ -244,7 +244,9 @@ def consensus(
     check_scalar(max_iter, "max_iter", kind=numbers.Integral, min_val=1)
     check_scalar(tol, "tol", min_val=0.0)
     if prior_strength is not None:
-        check_scalar(prior_strength, "prior_strength", min_val=0.0, include_min=False)
+        check_scalar(
+            prior_strength, "prior_strength", min_val=0.0, include_min=False, allow_inf=True
+        )
     if model_weight is not None:
         check_scalar(model_weight, "model_weight", min_val=0.0)
     votes, probs = _prepare(annotations, pred_probs, item_column, annotator_column, label_column)
