@@ -197,3 +197,36 @@ def start_server(issues: Path, root: Path, *, timeout: float = 30.0) -> Server:
             server.stop()
             raise RuntimeError("server did not answer /api/meta")
         time.sleep(0.05)
+
+
+# ----------------------------------------------------------------------------- annotated data
+
+ANNOTATORS = ("ana", "ben", "cat")
+
+
+def make_annotated_find(base: Path) -> Path:
+    """``mislabel find`` on a long annotation table (three annotators per row of a small
+    table, ``cat`` often wrong, ``ana`` and ``ben`` both wrong on three rows, which find flags);
+    returns the ``issues.csv`` it wrote (with a ``votes`` column)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from mislabel.data import find_issues_in, load_dataset
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(45):
+        y = i % 3
+        x = rng.normal(3 * y, 0.6, 2)
+        for a in ANNOTATORS:
+            label = y if (a != "cat" or rng.random() < 0.5) else (y + 1) % 3
+            if i % 15 == 7 and a != "cat":  # a wrong consensus for find to flag
+                label = (y + 1) % 3
+            rows.append({"item": f"s{i:02d}", "x1": x[0], "x2": x[1], "who": a, "label": label})
+    base.mkdir(parents=True, exist_ok=True)
+    table = base / "votes.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    data = load_dataset(table, annotator_column="who")
+    result = find_issues_in(data, cv=3, model=LogisticRegression())
+    return result.save(base / "found")["issues.csv"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from review_helpers import Dataset, Server, on_ci
+from review_helpers import ANNOTATORS, Dataset, Server, make_annotated_find, on_ci, start_server
 
 from mislabel.review import export
 
@@ -207,3 +207,28 @@ def test_two_tabs_stay_consistent_and_mouse_works(
     expect(tab2.locator("#given")).to_have_text("cat")
     assert tab1.errors == [] and tab2.errors == []
     context.close()
+
+
+def test_votes_of_every_annotator_are_shown(
+    browser: Any, server: Server, dataset: Dataset, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    plain = _open(context, server.url)  # an issues file without votes: no vote box
+    expect(plain.locator("#sid")).to_have_text(f"#{dataset.flagged_order[0]}")
+    expect(plain.locator("#votes")).to_be_hidden()
+
+    issues = make_annotated_find(tmp_path / "annotated")
+    voted = start_server(issues, issues.parent)
+    try:
+        page = _open(context, voted.url)
+        expect(page.locator("#votes")).to_be_visible()
+        expect(page.locator("#vote-list li")).to_have_count(len(ANNOTATORS))
+        expect(page.locator("#vote-list .who")).to_have_text(list(ANNOTATORS))
+        expect(page.locator("#given")).to_have_text(re.compile(r" \(consensus\)$"))
+        expect(page.locator("#votes .votes-head")).to_have_text(re.compile(r"agree\)$"))
+        assert plain.errors == [] and page.errors == []
+    finally:
+        voted.stop()
+        context.close()

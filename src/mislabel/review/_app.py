@@ -158,6 +158,12 @@ def _sample_json(ctx: _Ctx, s: Sample) -> dict[str, Any]:
         "file_url": f"/files/{quote(s.path, safe='/')}" if file_ok else None,
         "text": s.text,
         "features": dict(s.features) if s.features is not None else None,
+        "votes": (
+            [{"annotator": who, "label": lab} for who, lab in s.votes.items()]
+            if s.votes is not None
+            else None
+        ),
+        "agreement": s.agreement,
         "given_label": s.given_label,
         "suggested_label": s.suggested_label,
         "suggested_prob": s.suggested_prob,

@@ -1,9 +1,10 @@
 """Read the issues file written by ``mislabel find`` and resolve sample files safely.
 
 The issues file has one row per sample (flagged or not) with the columns
-:data:`REQUIRED_COLUMNS`, and optionally ``text`` (text data) and ``features`` (a JSON object,
-tabular data). Everything here is standard library only, so that ``export`` works without the
-``ui`` extra.
+:data:`REQUIRED_COLUMNS`, and optionally ``text`` (text data), ``features`` (a JSON object,
+tabular data) and, when the labels are the consensus of several annotators, ``votes`` (a JSON
+object, annotator → label) with ``agreement`` (share of the votes equal to the consensus).
+Everything here is standard library only, so that ``export`` works without the ``ui`` extra.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "top3_label",
     "top3_prob",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("text", "features")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("text", "features", "votes", "agreement")
 
 _TRUE = frozenset({"true", "1", "yes", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "f", "n"})
@@ -70,6 +71,8 @@ class Sample:
     top: tuple[tuple[str, float], ...]
     text: str | None = None
     features: Mapping[str, Any] | None = None
+    votes: Mapping[str, str] | None = None
+    agreement: float | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,13 @@ def _parse_row(row: Mapping[str, str | None], line: int, source: Path) -> Sample
                 f"{type(parsed).__name__}."
             )
         features = parsed
+    votes = _votes(get("votes").strip(), line, source)
+    agreement_raw = get("agreement").strip()
+    agreement = (
+        _float(agreement_raw, "agreement", line, source)
+        if agreement_raw and agreement_raw.lower() != "nan"
+        else None
+    )
     return Sample(
         id=sample_id,
         path=get("path"),
@@ -217,7 +227,28 @@ def _parse_row(row: Mapping[str, str | None], line: int, source: Path) -> Sample
         top=tuple(top),
         text=text if text else None,
         features=features,
+        votes=votes,
+        agreement=agreement,
     )
+
+
+def _votes(raw: str, line: int, source: Path) -> dict[str, str] | None:
+    """The ``votes`` cell: a JSON object annotator → label, or None when empty."""
+    if not raw:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"`votes` in {source.name} line {line} must be a JSON object (annotator → label); "
+            f"got invalid JSON ({exc.msg})."
+        ) from None
+    if not isinstance(parsed, dict):
+        raise InvalidInputError(
+            f"`votes` in {source.name} line {line} must be a JSON object (annotator → label); "
+            f"got {type(parsed).__name__}."
+        )
+    return {str(k): str(v) for k, v in parsed.items()}
 
 
 def load_issues(path: Path, *, classes: tuple[str, ...] | None = None) -> IssuesTable:

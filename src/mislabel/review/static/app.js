@@ -205,7 +205,7 @@
     badge.className = `badge ${s.status}`;
     badge.textContent = statusText(s.status, s.label);
     $("path").textContent = s.path || "";
-    $("given").textContent = s.given_label;
+    $("given").textContent = s.votes && s.votes.length ? `${s.given_label} (consensus)` : s.given_label;
     $("suggested").textContent = `${s.suggested_label} (${pct(s.suggested_prob)})`;
     $("score").textContent = `${s.score.toFixed(3)}${s.is_issue ? " · flagged" : ""}`;
     $("accept-name").textContent = s.suggested_label;
@@ -222,6 +222,8 @@
         el("div", { class: "track" }, fill),
         el("span", { class: "pct", text: pct(t.prob) })));
     }
+
+    renderVotes(s);
 
     for (const b of $("classes").querySelectorAll("button")) {
       const name = b.getAttribute("data-label");
@@ -242,6 +244,26 @@
     renderQueueInfo();
   }
 
+  // Every annotator's vote when the labels are a consensus (issues.csv has `votes`).
+  function renderVotes(s) {
+    const box = $("votes");
+    box.replaceChildren();
+    box.hidden = !s.votes || !s.votes.length;
+    if (box.hidden) return;
+    const head = s.agreement === null || s.agreement === undefined
+      ? `Votes (${s.votes.length})`
+      : `Votes (${s.votes.length}, ${pct(s.agreement)} agree)`;
+    box.append(el("div", { class: "votes-head muted", text: head }));
+    const list = el("ul", { id: "vote-list" });
+    for (const v of s.votes) {
+      const agrees = v.label === s.given_label;
+      list.append(el("li", { class: agrees ? "vote agrees" : "vote differs" },
+        el("span", { class: "who", text: v.annotator, title: v.annotator }),
+        el("span", { class: "what", text: v.label, title: v.label })));
+    }
+    box.append(list);
+  }
+
   function renderDone() {
     S.sample = null;
     const empty = S.items.length === 0;
@@ -252,6 +274,8 @@
     $("status").className = "badge";
     $("status").textContent = empty ? "" : "done";
     $("top").replaceChildren();
+    $("votes").replaceChildren();
+    $("votes").hidden = true;
     $("history").replaceChildren();
     setActionsEnabled(false);
     renderQueueInfo();
