@@ -179,3 +179,7 @@ def test_repeated_vote_and_unknown_item_column_are_refused(tmp_path: Path) -> No
         load_dataset(csv, annotator_column="worker")
     with pytest.raises(InvalidInputError, match="item column 'image_id' not found"):
         load_dataset(csv, annotator_column="worker", item_column="image_id")
+    with pytest.raises(InvalidInputError, match="needs its annotator column"):
+        load_dataset(csv, item_column="path")
+    with pytest.raises(InvalidInputError, match="is a folder; annotations"):
+        load_dataset(tmp_path / "images", annotator_column="worker")

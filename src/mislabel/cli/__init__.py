@@ -147,7 +147,8 @@ def find(
         Path | None,
         typer.Argument(
             help="A folder with one subfolder of images per class, or a CSV / Parquet table "
-            "(image paths, texts or feature columns) with a label column.",
+            "(image paths, texts or feature columns) with a label column; with "
+            "--annotator-column, one row per (item, annotator, label).",
             show_default=False,
         ),
     ] = None,

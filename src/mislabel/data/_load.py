@@ -222,6 +222,11 @@ def load_dataset(
             "or a CSV / Parquet file."
         )
     if p.is_dir():
+        if annotator_column is not None or item_column is not None:
+            raise InvalidInputError(
+                f"data path '{p}' is a folder; annotations of several annotators come as a "
+                "CSV / Parquet table with one row per (item, annotator, label)."
+            )
         if kind not in ("auto", "images"):
             raise InvalidInputError(
                 f"data path '{p}' is a folder, which can only hold images (kind='images'); "
