@@ -183,3 +183,18 @@ def test_repeated_vote_and_unknown_item_column_are_refused(tmp_path: Path) -> No
         load_dataset(csv, item_column="path")
     with pytest.raises(InvalidInputError, match="is a folder; annotations"):
         load_dataset(tmp_path / "images", annotator_column="worker")
+
+
+def test_texts_are_told_apart_by_their_text(tmp_path: Path) -> None:
+    from cli_data import make_text_csv
+
+    single = pd.read_csv(make_text_csv(tmp_path / "texts.csv"))
+    long = pd.concat([single.assign(who=a) for a in ANNOTATORS]).sample(frac=1, random_state=0)
+    long.to_csv(tmp_path / "votes.csv", index=False)
+    data = load_dataset(tmp_path / "votes.csv", annotator_column="who")
+    assert data.kind == "text" and data.texts is not None
+    assert data.annotations is not None and data.annotations.item_column == "text"
+    assert sorted(data.texts) == sorted(single["text"].drop_duplicates())
+    by_text = dict(zip(single["text"], single["label"], strict=True))
+    names = np.asarray(data.classes)
+    assert [by_text[t] for t in data.texts] == names[data.labels].tolist()
