@@ -55,7 +55,7 @@ def test_beats_cleanlab_cleanlearning(digits_noisy, fitted):
 
 
 def test_fitted_state_and_predictions(digits_noisy, fitted):
-    Xtr, noisy, _, Xte, _ = digits_noisy
+    Xtr, _noisy, _, Xte, _ = digits_noisy
     assert list(fitted.classes_) == list(range(10))
     proba = fitted.predict_proba(Xte)
     assert proba.shape == (Xte.shape[0], 10)
@@ -69,7 +69,7 @@ def test_fitted_state_and_predictions(digits_noisy, fitted):
 
 
 def test_sklearn_protocol_clone_params_pickle(digits_noisy, fitted):
-    Xtr, _, _, Xte, _ = digits_noisy
+    _Xtr, _, _, Xte, _ = digits_noisy
     clf = mislabel.NoiseAwareClassifier(epochs=3, policy="remove", random_state=1)
     twin = clone(clf)
     assert twin.get_params() == clf.get_params()
@@ -105,7 +105,7 @@ def test_policies(digits_noisy, policy):
 
 
 def test_a_small_model_trains_plain_ce_on_all_labels(digits_noisy):
-    Xtr, noisy, _, Xte, _ = digits_noisy
+    Xtr, noisy, _, _Xte, _ = digits_noisy
     clf = mislabel.NoiseAwareClassifier(
         lambda: torch.nn.Linear(64, 10), epochs=3, random_state=0
     ).fit(Xtr, noisy)
