@@ -162,15 +162,45 @@ def run(worker: int, workers: int, path: Path) -> None:
 # --------------------------------------------------------------------------- render
 
 
-def _published() -> dict[tuple[str, str], list[dict[str, str]]]:
-    """The published headline rows, by (experiment, noise)."""
+def _published(method: str = HEADLINE) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """The published rows of ``method``, by (experiment, noise)."""
     out: dict[tuple[str, str], list[dict[str, str]]] = {}
     for _, _, folder in PARTS:
         with (RESULTS / folder / "results.csv").open(encoding="utf-8") as fh:
             for r in csv.DictReader(fh):
-                if r["method"] == HEADLINE and int(r["seed"]) in SEEDS:
+                if r["method"] == method and int(r["seed"]) in SEEDS:
                     out.setdefault((r["experiment"], r["noise"]), []).append(r)
     return out
+
+
+def _verdict(
+    size: str,
+    new: Mapping[tuple[str, str], list[float]],
+    pub: Mapping[tuple[str, str], list[float]],
+) -> str:
+    """Both headlines against the published ce / cleanlab / oracle rows of one subset size:
+    average share of the CE → oracle gap closed (settings where CE loses ≥ 3 points), and on
+    how many settings each is above cleanlab."""
+    base = {m: _published(m) for m in ("ce", "cleanlab", "oracle")}
+
+    def acc(m: str, key: tuple[str, str]) -> float:
+        return statistics.fmean(float(r["test_acc"]) for r in base[m][key])
+
+    parts = []
+    for name, got in (("published", pub), ("public API", new)):
+        keys = [k for k in got if got[k] and all(k in base[m] for m in base)]
+        gaps = [
+            (statistics.fmean(got[k]) - acc("ce", k)) / (acc("oracle", k) - acc("ce", k))
+            for k in keys
+            if acc("oracle", k) - acc("ce", k) >= 0.03
+        ]
+        above = sum(statistics.fmean(got[k]) > acc("cleanlab", k) for k in keys)
+        avg = f"{100 * statistics.fmean(gaps):.0f} %" if gaps else "–"
+        parts.append(
+            f"{name} {avg} of the gap over {len(gaps)} settings, above cleanlab on {above} of "
+            f"{len(keys)}"
+        )
+    return f"- {size} subsets (settings with all 3 seeds): " + "; ".join(parts) + "."
 
 
 def _mean(rows: Sequence[Mapping[str, str]], key: str) -> str:
@@ -240,6 +270,23 @@ def render(path: Path) -> str:
                 f"{len(new)} | {_mean(pub_rows, 'f1')} | {_mean(new_rows, 'f1')} | {losses} | "
                 f"{moved} |"
             )
+    verdicts = []
+    for size in dict.fromkeys(size for size, _, _ in PARTS):
+        new_acc: dict[tuple[str, str], list[float]] = {}
+        pub_acc: dict[tuple[str, str], list[float]] = {}
+        for s_, name, _ in PARTS:
+            if s_ != size and name != "table2_text":
+                continue
+            for exp, _, label in experiments(builtin_config(name)):
+                got = [float(r["test_acc"]) for r in rows.get((exp["id"], label), [])]
+                if len(got) == len(SEEDS):
+                    new_acc[(exp["id"], label)] = got
+                    pub_acc[(exp["id"], label)] = [
+                        float(r["test_acc"]) for r in published.get((exp["id"], label), [])
+                    ]
+        if new_acc:
+            verdicts.append(_verdict(size, new_acc, pub_acc))
+    lines += ["", "Against the published `ce`, `cleanlab` and `oracle` rows:", "", *verdicts]
     n_done = sum(len(v) for v in rows.values())
     n_all = sum(1 for _ in units())
     lines += ["", f"Rows done: {n_done} of {n_all} (setting × seed); `–`: not run yet."]
