@@ -113,6 +113,9 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         detection: ``"one-run"`` (networks only): one mixup training run on all the data, its
             probabilities averaged over the epochs and with the labels' vote among nearest
             neighbours in the network's features. ``"kfold"``: ``cv`` out-of-fold trainings.
+            One-run probabilities are in-sample: a network that fits the given labels within
+            its first epochs (an MLP on strong fixed embeddings, say) hides the wrong labels
+            from them and few are flagged; use ``"kfold"`` there.
         policy: what happens to the suspects before the final training: ``"reweight"`` (each
             sample weighted by the estimated probability that its label is right),
             ``"remove"`` the flagged samples, ``"relabel"`` them to the suggested class.
