@@ -507,8 +507,15 @@ def test_import_mislabel_does_not_import_torch() -> None:
 
 
 def test_missing_torch_gives_the_extra_to_install() -> None:
+    # torch made unimportable the way an environment without it is: no entry in sys.modules
+    # (a None entry would also break scipy's own `'torch' in sys.modules` probe)
     res = _run(
-        "import sys; sys.modules['torch'] = None\n"
+        "import sys, importlib.abc\n"
+        "class NoTorch(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
         "from mislabel.exceptions import MissingDependencyError\n"
         "try:\n    import mislabel.losses\n"
         "except MissingDependencyError as e:\n    print(e.package, e.extra, '|', e)\n"
