@@ -198,3 +198,24 @@ def test_atomic_writes_leave_normal_permissions(tmp_path: Path) -> None:
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     assert path.read_text() == "hi" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_images_without_torch_fall_back_to_the_linear_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from mislabel.data import _find
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, size=(1000, 8, 8), dtype=np.uint8)
+    labels = np.repeat([0, 1], 500)
+    pixels[labels == 1, :4] = 255
+    data = _find.LabeledData(kind="images", labels=labels, classes=("a", "b"), X=pixels)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        _find.importlib.util, "find_spec", lambda n, *a: None if n == "torch" else real(n, *a)
+    )
+    with pytest.warns(UserWarning, match="torch is not installed"):
+        result = find_issues_in(data, cv=2)
+    assert result.detection == "k-fold" and "LogisticRegression" in result.model

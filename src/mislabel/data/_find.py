@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import numbers
 import os
@@ -361,9 +362,17 @@ def find_issues_in(
             )  # fmt: skip
         if isinstance(choice, str):
             check_option(choice, "model", FIND_MODELS)
-        if data.kind == "images" and (
-            choice == "cnn" or (choice == "auto" and data.n_samples >= MIN_CNN_IMAGES)
-        ):
+        wants_cnn = choice == "auto" and data.n_samples >= MIN_CNN_IMAGES
+        if data.kind == "images" and wants_cnn and importlib.util.find_spec("torch") is None:
+            warnings.warn(
+                "torch is not installed, so the images are judged by the k-fold linear model "
+                "(pixels → PCA → logistic regression), which finds fewer wrong labels; "
+                "pip install 'mislabel[torch]' for the CNN.",
+                UserWarning,
+                stacklevel=2,
+            )
+            wants_cnn = False
+        if data.kind == "images" and (choice == "cnn" or wants_cnn):
             return _find_one_run(data, method, noise_rate, random_state, cache_dir, epochs, t0)
         if isinstance(choice, str) and choice == "cnn":
             raise InvalidInputError(
