@@ -69,7 +69,15 @@ COLUMNS = (
 logger = logging.getLogger("table2_public_api")
 
 #: What explains a setting that moved by more than its seed spread, by (experiment, noise).
-NOTES: dict[tuple[str, str], str] = {}
+NOTES: dict[tuple[str, str], str] = {
+    ("fashion-mnist-mlp-40ep-30k", "symmetric 20%"): (
+        "−0.3 points against seed spreads of 0.2: the same splits, noise draws and detection "
+        "(F1 0.858 against 0.857), but the library's training loop draws batch order, "
+        "initialisation and mixup λ from other random streams than the removed benchmark "
+        "trainer, so the three seeds are three other draws of the training randomness; a 3-seed "
+        "standard deviation of 0.2 is itself uncertain, and both stay above cleanlab (86.3)."
+    ),
+}
 
 
 def units() -> Iterator[tuple[str, str, Mapping[str, Any], Mapping[str, Any], str, int]]:
