@@ -136,10 +136,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             output (a fold without that class cannot learn it).
         predict_batch_size: batch size of :meth:`predict_proba`.
         mixup: α > 0 trains on mixup batches (Zhang et al., ICLR 2018; λ ~ Beta(α, α)): the
-            network fits fewer single wrong labels, so out-of-fold probabilities from it flag
-            label errors better (at 40 % pair noise on Fashion-MNIST, detection F1 0.65 →
-            0.70 for an MLP, 0.62 → 0.75 for a small CNN, two rounds each). Not with losses
-            that keep per-sample state (``"elr"``).
+            network fits fewer single wrong labels, so out-of-fold or one-run probabilities
+            from it flag label errors better. Not with losses that keep per-sample state
+            (``"elr"``).
 
     Attributes:
         module_: the trained network (eval mode).
@@ -441,18 +440,13 @@ def temporal_pred_probs(
     (a temporal ensemble), for :func:`mislabel.find_label_issues` in place of out-of-fold ones.
 
     A network fits most correct labels early and wrong ones late, if at all; averaged over the
-    run, a wrong label keeps a low probability. Train with ``mixup`` (α = 1) so that the
-    network hardly memorises single wrong labels. These probabilities are in-sample, so the
-    flag count of ``find_label_issues`` is low; cut it at the confident-joint estimate from the
-    same probabilities, ``estimate_noise(labels, probs).n_issues`` (on the Fashion-MNIST dev
-    split of Table 2 it was 22 % under to 18 % over the true count, where the estimates from
-    3-fold out-of-fold probabilities were 10-51 % over). Give the run the sample passes of a
-    k-fold run, (k - 1) × the epochs of one fold. In Table 2 (``benchmarks/results/
-    table2_final.md``, 3 seeds) the flags of such a run beat cleanlab's on out-of-fold
-    probabilities of the same network and budget on all 11 settings, most under pair noise
-    (detection F1 on Fashion-MNIST at 40 % pair noise: MLP 0.78 against 0.54, small CNN 0.65
-    against 0.48; at 60 % symmetric 0.93 / 0.92 against 0.89 / 0.87; CIFAR-10N ``worst`` 0.63
-    against 0.62).
+    run, a wrong label keeps a low probability. Train with ``mixup`` (α = 1 to 4) so that the
+    network hardly memorises single wrong labels. These probabilities are in-sample: cut them
+    with :func:`mislabel.train.one_run_issues` (the confident-joint count of the same
+    probabilities), not with the expected-F1 cut made for out-of-fold ones. Give the run the
+    sample passes of a k-fold run, (k - 1) × the epochs of one fold.
+    :class:`mislabel.NoiseAwareClassifier` runs this detection, with ``neighbors=30`` and
+    mixup α = 4, before its final training.
 
     Args:
         estimator: an unfitted :class:`TorchClassifier` (cloned; the original is untouched).
@@ -463,11 +457,7 @@ def temporal_pred_probs(
         neighbors: > 0 averages the result with the given labels' distribution among each
             sample's ``neighbors`` nearest others in the network's penultimate features (the
             input of its last ``nn.Linear``; :func:`mislabel.neighbor_label_probs`), averaged
-            over the second half of the epochs. With mixup α = 4 and 30 neighbours, Table 2's
-            recipe (weights → ELR, ``mislabel_dynknn_weight_elr`` in
-            ``benchmarks/results/table2_final.md``) closed 82 % of the gap instead of 81 %;
-            with the small CNN at 40 % pair noise 68 % instead of 60 % (detection F1 0.71
-            against 0.65).
+            over the second half of the epochs.
 
     Returns:
         (n, n_classes) float32 probabilities, each row summing to 1.
@@ -475,8 +465,7 @@ def temporal_pred_probs(
     Example:
         >>> est = TorchClassifier(make_net, epochs=20, mixup=1.0, random_state=0)  # doctest: +SKIP
         >>> probs = temporal_pred_probs(est, X, labels)                            # doctest: +SKIP
-        >>> count = mislabel.estimate_noise(labels, probs).n_issues               # doctest: +SKIP
-        >>> issues = mislabel.find_label_issues(labels, probs, n_issues=count)    # doctest: +SKIP
+        >>> issues = mislabel.train.one_run_issues(labels, probs)                 # doctest: +SKIP
     """
     from sklearn.base import clone
 

@@ -48,18 +48,9 @@ def can_memorize(model: Any, n_samples: int) -> bool:
     A model with fewer parameters than samples (a linear head on fixed embeddings, a small
     tabular model on many rows) cannot memorise them; there ELR only sharpens the model
     towards its own mistakes and the weights throw away hard, correct samples, so plain
-    cross-entropy is the better final loss. Measured on MiniLM embeddings of TREC and SMS
-    spam (``benchmarks/capacity_gate.py``: none to 40 % symmetric and pair flips, 3 seeds):
-    with logistic regression (770 / 2,310 parameters, ~3,400 / ~3,800 samples) the weights +
-    ELR lose 15.4 / 7.1 points to plain CE on average (up to 20), the weights with CE 1.0 /
-    2.5; with an MLP on the same embeddings (~165,000 parameters) the same recipe gains 11.1
-    / 5.8 points over CE. ELR is what hurts a linear model most: alone it costs 12.1 / 8.4
-    points there and 2.2 on Fashion-MNIST pixels (7,850 parameters, 10,000 images). The
-    weights are not as clear-cut: on those pixels they help the linear model (+3.4 points with
-    CE), and over all 14 linear settings the weights with CE and plain CE are within 0.2
-    points (plain CE ahead in 7). On Fashion-MNIST and CIFAR-10N (networks of 200,000+
-    parameters, at most 30,000 images) the weights + ELR gain up to 35 points over CE
-    (``benchmarks/table2_final.py``).
+    cross-entropy is the better final loss. The measurements behind this rule (linear models
+    and MLPs on text embeddings, image networks on Fashion-MNIST and CIFAR-10N) are in the
+    results page of the documentation (``docs/results.md``).
 
     Args:
         model: a torch ``nn.Module``, or a callable returning a fresh one (called once).
@@ -95,9 +86,9 @@ def warn_if_elr_cannot_help(module: nn.Module, n_samples: int, loss_fn: nn.Modul
     p = n_parameters(module)
     warnings.warn(
         f"ELR counters the memorisation of wrong labels, but this model has {p:,} trainable "
-        f"parameters for {n_samples:,} training samples and cannot memorise them: on the "
-        "linear models of benchmarks/capacity_gate.py ELR cost 2 to 12 points of accuracy "
-        "against plain CE. Consider loss='ce' (see mislabel.train.can_memorize).",
+        f"parameters for {n_samples:,} training samples and cannot memorise them; there ELR "
+        "tends to cost accuracy against plain CE. Consider loss='ce' (see "
+        "mislabel.train.can_memorize).",
         UserWarning,
         stacklevel=5,
     )
