@@ -292,9 +292,10 @@ def find_issues_in(
 ) -> FindResult:
     """Train the detection model for ``data`` and flag the likely wrong labels.
 
-    Images get, by default (``model="auto"`` from 1,000 images on, or ``"cnn"``), the recipe of
-    :class:`mislabel.NoiseAwareClassifier`: one training run of a small CNN on mixup batches
-    (images shrunk to at most 32 px a side), its probabilities averaged over the epochs and with
+    Images get, by default (``model="auto"`` from 1,000 images on, or ``"cnn"``), the detection
+    of :class:`mislabel.NoiseAwareClassifier`, three times with three seeds: each a training run
+    of a small CNN on mixup batches (images shrunk to at most 32 px a side), its probabilities
+    averaged over the epochs (and over the three runs) and with
     the labels' vote among nearest neighbours in its features, cut at the confident-joint count.
     ``model="linear"`` trains k folds of pixels → PCA → logistic regression instead (fast,
     weak). Tables and texts train k folds of the default scikit-learn model for their kind.
@@ -418,6 +419,9 @@ FIND_MODELS = ("auto", "cnn", "linear")
 WEAK_AGREEMENT = 0.6
 #: Sample passes of the one-run recipe when ``epochs`` is not given.
 _ONE_RUN_PASSES = 100_000
+#: Runs of the images recipe (seeds ``random_state + r``) whose probabilities are averaged:
+#: a smaller share of each run's chance memorisation survives the mean.
+_ONE_RUN_SEEDS = 3
 #: The longer side of the images the one-run CNN sees.
 _CNN_MAX_SIDE = 32
 
@@ -450,7 +454,7 @@ def _find_one_run(
     n_epochs = int(epochs) if epochs is not None else one_run_epochs(data.n_samples)
     pixels = resize_images(np.asarray(data.X), max_side=_CNN_MAX_SIDE)
     clf = NoiseAwareClassifier(epochs=n_epochs, random_state=as_seed(random_state))
-    desc = f"{clf!r}|{data.n_classes}"
+    desc = f"{clf!r}|{data.n_classes}|runs={_ONE_RUN_SEEDS}"
     feat_desc = f"pixels {tuple(data.X.shape[1:])} → {tuple(pixels.shape[1:])}"
     path = None
     if cache_dir is not None:
@@ -459,7 +463,14 @@ def _find_one_run(
     probs = _read_cached_probs(path, data.n_samples, data.n_classes)
     cached = int(probs is not None)
     if probs is None:
-        probs = clf.find(pixels, data.labels).pred_probs_
+        seed = as_seed(random_state)
+        runs = [
+            clf.set_params(random_state=None if seed is None else seed + r)
+            .find(pixels, data.labels)
+            .pred_probs_
+            for r in range(_ONE_RUN_SEEDS)
+        ]
+        probs = np.mean(runs, axis=0)
         if path is not None:
             write_npy_atomic(path, np.asarray(probs, dtype=np.float32))
     if method == "noise_posterior":
@@ -472,7 +483,10 @@ def _find_one_run(
             data=data,
             pred_probs=np.asarray(probs, dtype=np.float64),
             issues=issues,
-            model=f"small CNN, one mixup run of {n_epochs} epochs + nearest-neighbour label vote",
+            model=(
+                f"small CNN, {_ONE_RUN_SEEDS} mixup runs of {n_epochs} epochs (seeds averaged) "
+                "+ nearest-neighbour label vote"
+            ),
             features=feat_desc,
             cv=None,
             noise_rate=noise_rate,
