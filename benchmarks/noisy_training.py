@@ -1,4 +1,4 @@
-"""Issue 4: noise-aware training of a small CNN on Fashion-MNIST, on the CPU.
+"""Noise-aware training of a small CNN on Fashion-MNIST, on the CPU.
 
 Rows (clean-test accuracy, mean ± std over seeds): plain CE, small-loss selection, co-teaching,
 detection + reweight (out-of-fold detection scores as sample weights), detection + remove
@@ -229,7 +229,7 @@ def pm(values) -> str:
 def table(records, oracles, timings, args) -> str:
     by = {k: [r for r in records if r["kind"] == k] for k in NOISES}
     lines = [
-        "# Noise-aware training on Fashion-MNIST (issue 4)",
+        "# Noise-aware training on Fashion-MNIST",
         "",
         f"Command: `{args.command}`",
         "",
