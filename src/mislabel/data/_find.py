@@ -514,6 +514,7 @@ def _find_backbone(
 
     from mislabel.data._embed import embed_images
     from mislabel.detect import neighbor_label_probs
+    from mislabel.train._noise_aware import vote_neighbors
 
     images: Any = np.asarray(data.X)
     if data.paths is not None and data.image_root is not None:
@@ -530,7 +531,7 @@ def _find_backbone(
         LogisticRegression(max_iter=2000), emb, labels, data.n_classes, n_folds, seed,
         cache_dir, f"{model} embeddings", None,
     )  # fmt: skip
-    k = min(30, max(5, data.n_samples // 10), data.n_samples - 1)
+    k = vote_neighbors(30, data.n_samples)
     probs = (oof + neighbor_label_probs(emb, labels, n_neighbors=k)) / 2
     method_: Any = method
     issues = find_label_issues(labels, probs, method=method_, noise_rate=noise_rate)

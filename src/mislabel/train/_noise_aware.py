@@ -39,6 +39,7 @@ __all__ = [
     "NoiseAwareClassifier",
     "one_run_issues",
     "one_run_pred_probs",
+    "vote_neighbors",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,13 @@ def one_run_issues(labels: Any, pred_probs: Any, *, noise_rate: float | None = N
     return find_label_issues(
         labels, pred_probs, n_issues=int(est.n_issues), noise_matrix=est.noise_matrix
     )
+
+
+def vote_neighbors(neighbors: int, n_samples: int) -> int:
+    """The neighbours of a label vote among ``n_samples``: at most ``neighbors``, and at most 5
+    or a tenth of the samples, whichever is more (a vote among a large share of a small set is
+    only the class prior)."""
+    return int(min(neighbors, max(5, n_samples // 10), n_samples - 1))
 
 
 def one_run_pred_probs(
@@ -310,8 +318,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             detector = self._torch_estimator(factory, x, epochs=d_epochs, mixup=self.mixup)
             detector.set_params(require_all_classes=False)
             if self.detection == "one-run":
-                # a vote among a large share of a small set is only the class prior
-                k = min(int(self.neighbors), max(5, y_enc.shape[0] // 10), y_enc.shape[0] - 1)
+                k = vote_neighbors(int(self.neighbors), y_enc.shape[0])
                 probs = one_run_pred_probs(detector, x, y_enc, neighbors=k)
                 self.n_neighbors_ = k
                 issues = one_run_issues(y_enc, probs, noise_rate=self.noise_rate)
