@@ -110,3 +110,36 @@ def test_parity_when_the_scan_spans_many_blocks(seed: int, monkeypatch: pytest.M
     for method in CL_METHODS:
         ours, theirs = _both(labels, pred_probs, method)
         assert np.array_equal(ours, theirs), (seed, method, int((ours != theirs).sum()))
+
+
+def test_parity_with_float32_just_below_a_threshold_and_a_class_absent() -> None:
+    # Class 2 has no sample, so cleanlab's thresholds are float64: a float32 probability one
+    # rounding below ``t - 1e-6`` is not confident there, and must not be here either.
+    t = np.float32(0.6)
+    below = np.float32(np.float64(t) - 1e-6)
+    pred_probs = np.array([[t, 1 - t, 0], [below, 1 - below, 0], [0.1, 0.9, 0]], np.float32)
+    labels = np.array([0, 1, 1])
+    for method in CL_METHODS:
+        ours, theirs = _both(labels, pred_probs, method)
+        assert np.array_equal(ours, theirs), (method, ours, theirs)
+    cj = cleanlab_count.compute_confident_joint(labels, pred_probs)
+    np.testing.assert_array_equal(mislabel.estimate_noise(labels, pred_probs).confident_joint, cj.T)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_parity_on_float32_inputs_with_a_class_absent(seed: int) -> None:
+    rng = np.random.default_rng(200 + seed)
+    k, n = 5, 400
+    true = rng.integers(0, k - 1, n)  # the last class is never given
+    labels = np.where(rng.random(n) < 0.3, rng.integers(0, k - 1, n), true)
+    logits = np.round(rng.normal(size=(n, k)) + 2.0 * np.eye(k)[true], 1)  # many ties
+    pred_probs = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+    for method in CL_METHODS:
+        ours, theirs = _both(labels, pred_probs, method)
+        assert np.array_equal(ours, theirs), (seed, method, int((ours != theirs).sum()))
+    for method in ("adjusted_self_confidence", "adjusted_normalized_margin"):
+        ours_s = mislabel.label_quality_scores(labels, pred_probs, method=method)
+        theirs_s = pytest.importorskip("cleanlab.rank").get_label_quality_scores(
+            labels, pred_probs, method=method.removeprefix("adjusted_"), adjust_pred_probs=True
+        )
+        np.testing.assert_allclose(ours_s, theirs_s, rtol=1e-6)

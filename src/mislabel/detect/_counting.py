@@ -84,14 +84,19 @@ def confident_thresholds(
     """Per-class mean self-confidence t_k = mean(p[i, k] for labels[i] == k).
 
     Same arithmetic (dtype, element order) as cleanlab's ``get_confident_thresholds``; a class
-    with no sample gets 2 so nothing is ever confidently counted in it.
+    with no sample gets 2 so nothing is ever confidently counted in it. As in cleanlab, the
+    thresholds are float64 when a class has no sample (its integer 2 promotes the means) and
+    in the input's dtype otherwise, so that a probability just below a threshold compares the
+    same way.
     """
     n_classes = len(bounds) - 1
-    out = np.empty(n_classes, dtype=dtype)
+    empty = bool(np.any(bounds[1:] == bounds[:-1]))
+    out_dtype = np.dtype(np.float64) if empty else np.dtype(dtype)
+    out = np.empty(n_classes, dtype=out_dtype)
     for k in range(n_classes):
         seg = self_confidence[order[bounds[k] : bounds[k + 1]]]
         out[k] = np.mean(seg) if seg.size else 2
-    return np.clip(out, CONFIDENT_THRESHOLDS_LOWER_BOUND, None).astype(dtype, copy=False)
+    return np.clip(out, CONFIDENT_THRESHOLDS_LOWER_BOUND, None).astype(out_dtype, copy=False)
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,9 @@ def confident_counts(
     among its confident classes (the first confident class if there is only one).
     """
     k = pred_probs.shape[1]
-    cmp = (thresholds - FLOATING_POINT_COMPARISON).astype(pred_probs.dtype, copy=False)
+    # cleanlab compares against ``thresholds - 1e-6`` in the thresholds' dtype (see
+    # confident_thresholds): float64 thresholds compare float32 probabilities exactly.
+    cmp = thresholds - thresholds.dtype.type(FLOATING_POINT_COMPARISON)
     eps = pred_probs.dtype.type(FLOATING_POINT_COMPARISON)
     # A sample whose argmax class is confident has the argmax as its guess, whatever else is
     # confident. Any other class j has p[j] <= max and p[j] <= row sum - max <= 1 + tol - max
