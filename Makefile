@@ -8,7 +8,7 @@ CORE := $(VENV)/.core
 # included), or pip may swap in another build; constraints-dev.txt pins the pair for dev and CI.
 INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints-dev.txt
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint docs install clean
 
 # The demo needs only the core dependencies (numpy, scikit-learn, pandas, typer, rich).
 $(CORE): pyproject.toml
@@ -33,6 +33,11 @@ test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m mypy
 	$(PY) -m pytest -n 2 -q
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -q -d $(VENV)/site
+
+# The documentation site (mkdocs.yml), served with live reload at http://127.0.0.1:8000.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks

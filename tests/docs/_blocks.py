@@ -1,0 +1,105 @@
+"""The code blocks of a Markdown page, and a script that runs them in order.
+
+Conventions of the pages (docs/ and README.md):
+
+- ```` ```python ```` blocks run in order, in one namespace per page;
+- ```` ```bash ```` / ```` ```console ```` blocks run line by line: ``mislabel ...`` through
+  ``python -m mislabel.cli``, ``python ...`` with the test's interpreter; a leading ``$ `` is
+  dropped, ``#`` starts a comment, lines ending in ``\\`` continue;
+- the line ``<!-- docs-test: skip -->`` right before a fence leaves that block out (an install
+  command, a server that keeps running, a GPU); any other language (``text``, ``toml``) is
+  never run.
+
+Every page runs in a fresh folder, so files written by one block are there for the next.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+SKIP = "<!-- docs-test: skip -->"
+RUN_LANGS = {"python": "python", "py": "python", "bash": "shell", "console": "shell", "sh": "shell"}
+_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "python" | "shell" | "other"
+    line: int  # 1-based line of the opening fence
+    code: str
+    skip: bool
+
+
+def blocks(text: str) -> list[Block]:
+    """Every fenced block of ``text``, in order."""
+    lines = text.splitlines()
+    out: list[Block] = []
+    i = 0
+    while i < len(lines):
+        m = _FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        indent, fence, lang = m.group(1), m.group(2), m.group(3).lower()
+        prev = next((ln.strip() for ln in reversed(lines[:i]) if ln.strip()), "")
+        start = i
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and not lines[i].strip().startswith(fence):
+            body.append(lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i])
+            i += 1
+        i += 1
+        out.append(Block(RUN_LANGS.get(lang, "other"), start + 1, "\n".join(body), prev == SKIP))
+    return out
+
+
+def shell_commands(code: str) -> list[list[str]]:
+    """The argv of each command of a shell block (continuations joined, comments dropped)."""
+    joined = re.sub(r"\\\n", " ", code)
+    cmds = []
+    for raw in joined.splitlines():
+        line = raw.strip()
+        if line.startswith("$ "):
+            line = line[2:]
+        argv = shlex.split(line, comments=True)
+        if argv:
+            cmds.append(argv)
+    return cmds
+
+
+def script(page: Path, text: str) -> str:
+    """A Python script that runs the page's blocks in order; a failure names the page line."""
+    parts = [
+        "import subprocess, sys, time",
+        "_t = [time.perf_counter()]",
+        "def _lap(where):",
+        "    now = time.perf_counter()",
+        "    print(f'== {where} ({now - _t[0]:.1f} s since the previous block)', flush=True)",
+        "    _t[0] = now",
+        "_ns = {'__name__': '__main__'}",
+        "def _sh(argv, where):",
+        "    if argv[0] == 'mislabel':",
+        "        argv = [sys.executable, '-m', 'mislabel.cli', *argv[1:]]",
+        "    elif argv[0] == 'python':",
+        "        argv = [sys.executable, *argv[1:]]",
+        "    else:",
+        "        raise SystemExit(f'{where}: only mislabel and python commands run; '",
+        "                         f'mark the block <!-- docs-test: skip --> ({argv[0]})')",
+        "    rc = subprocess.run(argv).returncode",
+        "    if rc != 0:",
+        "        raise SystemExit(f'{where}: {\" \".join(argv)} exited with {rc}')",
+    ]
+    for b in blocks(text):
+        if b.skip or b.kind == "other":
+            continue
+        where = f"{page}:{b.line}"
+        parts.append(f"_lap({where!r})")
+        if b.kind == "python":
+            parts.append(f"exec(compile({b.code!r}, {where!r}, 'exec'), _ns)")
+        else:
+            parts += [f"_sh({argv!r}, {where!r})" for argv in shell_commands(b.code)]
+    parts.append("_lap('end')")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,56 @@
+"""Every code block of the guides, the getting-started page and README.md runs (see
+``_blocks.py`` for the conventions), so the documentation cannot drift from the library."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.docs._blocks import blocks, script
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The pages that teach; the results pages quote the benchmarks' code, which runs in benchmarks/.
+PAGES = [
+    ROOT / "README.md",
+    ROOT / "docs" / "index.md",
+    ROOT / "docs" / "getting-started.md",
+    *sorted((ROOT / "docs" / "guides").glob("*.md")),
+]
+RUNNABLE = [
+    p for p in PAGES if any(not b.skip and b.kind != "other" for b in blocks(p.read_text()))
+]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    src = str(ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, env["PYTHONPATH"]]) if env.get("PYTHONPATH") else src
+    env.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    env["CUDA_VISIBLE_DEVICES"] = ""  # the examples say device="auto": keep them on the CPU
+    return env
+
+
+@pytest.mark.parametrize("page", RUNNABLE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_page_code_runs(page: Path, tmp_path: Path) -> None:
+    if "torch" in page.read_text():
+        pytest.importorskip("torch")
+    rel = page.relative_to(ROOT)
+    (tmp_path / "page.py").write_text(script(rel, page.read_text()))
+    proc = subprocess.run(
+        [sys.executable, "page.py"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"{rel} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+
+
+def test_skips_are_few() -> None:
+    skipped = [(p.name, b.line) for p in PAGES for b in blocks(p.read_text()) if b.skip]
+    runnable = [b for p in PAGES for b in blocks(p.read_text()) if b.kind != "other"]
+    assert len(skipped) <= max(8, len(runnable) // 4), skipped
