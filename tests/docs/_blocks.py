@@ -92,14 +92,16 @@ def script(page: Path, text: str) -> str:
         "    if rc != 0:",
         "        raise SystemExit(f'{where}: {\" \".join(argv)} exited with {rc}')",
     ]
+    # Guarded: worker processes started by the examples (Dask, joblib) import this script.
+    parts.append("if __name__ == '__main__':")
     for b in blocks(text):
         if b.skip or b.kind == "other":
             continue
         where = f"{page}:{b.line}"
-        parts.append(f"_lap({where!r})")
+        parts.append(f"    _lap({where!r})")
         if b.kind == "python":
-            parts.append(f"exec(compile({b.code!r}, {where!r}, 'exec'), _ns)")
+            parts.append(f"    exec(compile({b.code!r}, {where!r}, 'exec'), _ns)")
         else:
-            parts += [f"_sh({argv!r}, {where!r})" for argv in shell_commands(b.code)]
-    parts.append("_lap('end')")
+            parts += [f"    _sh({argv!r}, {where!r})" for argv in shell_commands(b.code)]
+    parts.append("    _lap('end')")
     return "\n".join(parts) + "\n"

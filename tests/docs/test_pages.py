@@ -14,10 +14,14 @@ from tests.docs._blocks import blocks, script
 ROOT = Path(__file__).resolve().parents[2]
 #: The pages that teach; the results pages quote the benchmarks' code, which runs in benchmarks/.
 PAGES = [
-    ROOT / "README.md",
-    ROOT / "docs" / "index.md",
-    ROOT / "docs" / "getting-started.md",
-    *sorted((ROOT / "docs" / "guides").glob("*.md")),
+    p
+    for p in (
+        ROOT / "README.md",
+        ROOT / "docs" / "index.md",
+        ROOT / "docs" / "getting-started.md",
+        *sorted((ROOT / "docs" / "guides").glob("*.md")),
+    )
+    if p.is_file()
 ]
 RUNNABLE = [
     p for p in PAGES if any(not b.skip and b.kind != "other" for b in blocks(p.read_text()))
