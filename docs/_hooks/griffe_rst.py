@@ -50,8 +50,66 @@ def _math_blocks(text: str) -> str:
     return "\n".join(out)
 
 
+_BORDER = re.compile(r"^(\s*)(=+)( +=+)+\s*$")
+
+
+def _columns(border: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"=+", border)]
+
+
+def _cells(line: str, cols: list[tuple[int, int]]) -> list[str]:
+    out = []
+    for i, (start, _) in enumerate(cols):
+        end = cols[i + 1][0] if i + 1 < len(cols) else len(line)
+        out.append(line[start:end].strip())
+    return out
+
+
+def _simple_tables(text: str) -> str:
+    """reST simple tables (``====  ====`` borders) as Markdown tables; a row whose first cell
+    is empty, or starts with "(", continues the row above."""
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        m = _BORDER.match(lines[i])
+        if not m:
+            out.append(lines[i])
+            i += 1
+            continue
+        indent, cols = m.group(1), _columns(lines[i])
+        rows: list[list[str]] = []
+        borders = 1
+        i += 1
+        header_rows = 0
+        while i < len(lines) and borders < 3:
+            if _BORDER.match(lines[i]):
+                borders += 1
+                i += 1
+                if borders == 2:
+                    header_rows = len(rows)
+                    if i >= len(lines) or not lines[i].strip():  # a table without a header
+                        break
+                continue
+            cells = _cells(lines[i], cols)
+            if rows and (not cells[0] or cells[0].startswith("(")):
+                rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+            elif any(cells):
+                rows.append(cells)
+            i += 1
+        if borders == 2 and header_rows == len(rows):  # two borders: header-less table
+            header_rows = 0
+        header = rows[:header_rows] or [[""] * len(cols)]
+        body = rows[header_rows:]
+        md = ["| " + " | ".join(header[0]) + " |", "|" + "---|" * len(cols)]
+        md += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in body]
+        out += ["", *(indent + row for row in md), ""]
+    return "\n".join(out)
+
+
 def rst_to_markdown(text: str) -> str:
     """The Markdown form of a docstring written with a few reStructuredText constructs."""
+    text = _simple_tables(text)
     text = _TILDE_ROLE.sub(_short, text)
     text = _ROLE.sub(r"`\1`", text)
     text = _MATH_ROLE.sub(r"$\1$", text)

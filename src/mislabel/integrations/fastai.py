@@ -503,7 +503,7 @@ class TemporalProbsRecorder(Callback):
     sum of the probabilities; :meth:`probs` is their mean over the epochs (a temporal
     ensemble) for :func:`mislabel.find_label_issues`, cut at
     ``mislabel.estimate_noise(labels, probs).n_issues`` (see
-    :func:`mislabel.integrations.torch.temporal_pred_probs` for why and what it measured).
+    :func:`mislabel.integrations.torch.temporal_pred_probs` for why).
     Train with fastai's ``MixUp()`` callback so that single wrong labels are hardly
     memorised; the predictions here are of the unmixed samples.
 

@@ -55,15 +55,21 @@ def forward_corrected_bce(
     weight: Tensor | None = None,
     reduction: str = "mean",
 ) -> Tensor:
-    """Binary cross-entropy of the noisy tags under the network's clean tag probabilities.
+    r"""Binary cross-entropy of the noisy tags under the network's clean tag probabilities.
 
-    Unreduced, for sample i and tag k with ``p = sigmoid(logits[i, k])`` and
-    ``T = noise_matrices[k]`` (rows = true absent / present, columns = given)::
+    Unreduced, for sample i and tag k with :math:`p_{ik} = \sigma(z_{ik})` the network's
+    probability that the tag is truly present and :math:`T^{(k)}` = ``noise_matrices[k]``
+    (rows = true absent / present, columns = given):
 
-        q = p * T[1, 1] + (1 - p) * T[0, 1]          # P(tag given | x)
-        loss[i, k] = -(y log q + (1 - y) log(1 - q)) * weight[i, k]
+    .. math::
+        q_{ik} = p_{ik} T^{(k)}_{11} + (1 - p_{ik}) T^{(k)}_{01}, \qquad
+        \ell_{ik} = -w_{ik} \big(y_{ik} \log q_{ik} + (1 - y_{ik}) \log(1 - q_{ik})\big)
 
-    computed in log space. With identity matrices it equals
+    computed in log space: :math:`q_{ik}` is the probability that the tag is *given*, so the
+    loss is minimised by the clean probability. Forward correction (Patrini et al., "Making
+    Deep Neural Networks Robust to Label Noise: a Loss Correction Approach", CVPR 2017) per
+    tag, with class-dependent flip rates (Natarajan et al., "Learning with Noisy Labels",
+    NeurIPS 2013). With identity matrices it equals
     :func:`torch.nn.functional.binary_cross_entropy_with_logits` (same ``weight`` and
     ``reduction`` semantics: ``"mean"`` averages the weighted entries).
 
@@ -108,8 +114,15 @@ def forward_corrected_bce(
 
 
 class ForwardCorrectedBCELoss(nn.Module):
-    """Module form of :func:`forward_corrected_bce`; ``noise_matrices`` and ``weight`` are
-    buffers (they follow ``.to(device)``).
+    r"""Forward-corrected binary cross-entropy for multi-label tags (Patrini et al., CVPR
+    2017, per tag; Natarajan et al., NeurIPS 2013): the module form of
+    :func:`forward_corrected_bce`.
+
+    .. math::
+        \ell_{ik} = -w_{k} \big(y_{ik} \log q_{ik} + (1 - y_{ik}) \log(1 - q_{ik})\big),
+        \qquad q_{ik} = \sigma(z_{ik}) T^{(k)}_{11} + (1 - \sigma(z_{ik})) T^{(k)}_{01}
+
+    ``noise_matrices`` and ``weight`` are buffers (they follow ``.to(device)``).
 
     Args:
         noise_matrices: (K, 2, 2) P(given | true) per tag, rows = true (absent, present).
