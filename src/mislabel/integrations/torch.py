@@ -26,8 +26,8 @@ this library's needs skorch would have needed as much glue as the wrapper itself
   ``random_state = seed + fold`` on each clone, which a skorch net would ignore (it relies on
   the global ``torch.manual_seed``).
 * **validation before training**: a network with too few outputs fails inside the first
-  batch with ``IndexError: Target 2 is out of bounds``; the issue asks for a clear error
-  naming the shape before any training.
+  batch with ``IndexError: Target 2 is out of bounds``; mislabel gives a clear error naming
+  the shape before any training.
 * **dependency**: one more package (and its tqdm/tabulate pins) for the ``torch`` extra.
 
 The progress bar (tqdm when installed, otherwise logging), device argument and per-fold cache
