@@ -3,9 +3,10 @@
 Conventions of the pages (docs/ and README.md):
 
 - ```` ```python ```` blocks run in order, in one namespace per page;
-- ```` ```bash ```` / ```` ```console ```` blocks run line by line: ``mislabel ...`` through
-  ``python -m mislabel.cli``, ``python ...`` with the test's interpreter; a leading ``$ `` is
-  dropped, ``#`` starts a comment, lines ending in ``\\`` continue;
+- ```` ```bash ```` / ```` ```console ```` blocks run line by line, in the same process:
+  ``mislabel ...`` through ``mislabel.cli.main``, ``python -m MODULE ...`` through
+  :mod:`runpy`, ``python -c CODE`` by ``exec``; a leading ``$ `` is dropped, ``#`` starts a
+  comment, lines ending in ``\\`` continue;
 - the line ``<!-- docs-test: skip -->`` right before a fence leaves that block out (an install
   command, a server that keeps running, a GPU); any other language (``text``, ``toml``) is
   never run.
@@ -80,15 +81,33 @@ def script(page: Path, text: str) -> str:
         "    print(f'== {where} ({now - _t[0]:.1f} s since the previous block)', flush=True)",
         "    _t[0] = now",
         "_ns = {'__name__': '__main__'}",
+        # Commands run in this process (one interpreter start and one import of mislabel per
+        # page, not per command); `python -m MOD` through runpy, `python -c CODE` by exec.
+        "import runpy",
+        "def _in_process(run, argv0, args):",
+        "    saved = sys.argv",
+        "    sys.argv = [argv0, *args]",
+        "    try:",
+        "        run()",
+        "    except SystemExit as exc:",
+        "        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)",
+        "    finally:",
+        "        sys.argv = saved",
+        "    return 0",
         "def _sh(argv, where):",
         "    if argv[0] == 'mislabel':",
-        "        argv = [sys.executable, '-m', 'mislabel.cli', *argv[1:]]",
+        "        from mislabel.cli import main",
+        "        rc = _in_process(lambda: main(argv[1:]), 'mislabel', argv[1:])",
+        "    elif argv[:2] == ['python', '-m']:",
+        "        run = lambda: runpy.run_module(argv[2], run_name='__main__', alter_sys=True)",
+        "        rc = _in_process(run, argv[2], argv[3:])",
+        "    elif argv[:2] == ['python', '-c']:",
+        "        rc = _in_process(lambda: exec(argv[2], {'__name__': '__main__'}), '-c', argv[3:])",
         "    elif argv[0] == 'python':",
-        "        argv = [sys.executable, *argv[1:]]",
+        "        rc = subprocess.run([sys.executable, *argv[1:]]).returncode",
         "    else:",
         "        raise SystemExit(f'{where}: only mislabel and python commands run; '",
         "                         f'mark the block <!-- docs-test: skip --> ({argv[0]})')",
-        "    rc = subprocess.run(argv).returncode",
         "    if rc != 0:",
         "        raise SystemExit(f'{where}: {\" \".join(argv)} exited with {rc}')",
     ]
