@@ -136,6 +136,19 @@ def check_labels(
     return out
 
 
+def check_features(features: Any, name: str = "features") -> np.ndarray:
+    """``features`` as a finite float64 (n_samples, n_features) array, or a clear error."""
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2:
+        raise InvalidInputError(
+            f"`{name}` must have shape (n_samples, n_features); got shape {x.shape}. "
+            f"Flatten each sample's features first, e.g. {name}.reshape(len({name}), -1)."
+        )
+    if not np.all(np.isfinite(x)):
+        raise InvalidInputError(f"`{name}` must be finite; got NaN or infinite values.")
+    return x
+
+
 def check_class_names(class_names: Any, n_classes: int, *, name: str = "class_names") -> list[Any]:
     """Return ``class_names`` as a list of one name per class (``n_classes`` of them)."""
     if isinstance(class_names, str | bytes) or not hasattr(class_names, "__iter__"):

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import mislabel.demo
 from mislabel.cli import app
 from mislabel.data import FIND_FILES, ISSUES_COLUMNS
+from mislabel.data._embed import default_backbone_available
 
 runner = CliRunner()
 
@@ -83,7 +84,11 @@ def test_find_image_folder_writes_issues_csv(found: tuple[Path, Path, dict[str, 
     assert (out / "classes.txt").read_text().split() == ["circle", "cross", "square"]
     meta = json.loads((out / "find.json").read_text())
     assert meta["kind"] == "images" and meta["detection"] == "k-fold" and meta["cv"] == 3
-    assert "LogisticRegression" in meta["model"]  # below 1,000 images: the k-fold linear model
+    if default_backbone_available():  # colour images: the pretrained backbone's embeddings
+        assert meta["model"].startswith("timm:efficientnet_lite0 → logistic regression")
+        assert meta["features"].startswith("timm:efficientnet_lite0 embeddings")
+    else:  # below 1,000 images without a backbone: the k-fold linear model
+        assert "LogisticRegression" in meta["model"]
 
 
 def test_find_cnn_model_on_images_trains_one_run(tmp_path: Path) -> None:
@@ -100,11 +105,12 @@ def test_find_cnn_model_on_images_trains_one_run(tmp_path: Path) -> None:
 
 def test_find_prints_summary_and_rerun_uses_fold_cache(tmp_path: Path) -> None:
     folder, _ = make_image_folder(tmp_path / "images", n_per_class=8)
-    first = run("find", folder, "-o", tmp_path / "out", "--cv", "2", "--top", "3")
+    linear = ("--model", "linear", "--cv", "2")
+    first = run("find", folder, "-o", tmp_path / "out", *linear, "--top", "3")
     text = first.stdout  # type: ignore[attr-defined]
     assert "likely label issues in 24 images (3 classes)" in text
     assert "Top" in text and "issues.csv" in text
-    again = run("find", folder, "-o", tmp_path / "out", "--cv", "2")
+    again = run("find", folder, "-o", tmp_path / "out", *linear)
     assert "2 from cache" in again.stdout  # type: ignore[attr-defined]
     if find_spec("torch") is not None:
         cnn = ("find", folder, "-o", tmp_path / "cnn", "--model", "cnn", "--epochs", "2")

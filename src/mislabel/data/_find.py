@@ -26,6 +26,7 @@ import numpy as np
 
 from mislabel._atomic import escape_frame, unescape_frame, write_npy_atomic
 from mislabel._validation import as_seed, check_option, check_scalar, optional_import
+from mislabel.data._embed import DEFAULT_IMAGE_MODEL
 from mislabel.data._features import TextEmbedding, default_model, model_inputs
 from mislabel.data._load import LabeledData, ProgressCallback
 from mislabel.data._outputs import (
@@ -42,6 +43,7 @@ from mislabel.detect import (
     estimate_noise,
     find_label_issues,
 )
+from mislabel.detect._knn import vote_neighbors
 from mislabel.exceptions import InvalidInputError
 
 __all__ = [
@@ -292,13 +294,18 @@ def find_issues_in(
 ) -> FindResult:
     """Train the detection model for ``data`` and flag the likely wrong labels.
 
-    Images get, by default (``model="auto"`` from 1,000 images on, or ``"cnn"``), the detection
-    of :class:`mislabel.NoiseAwareClassifier`, three times with three seeds: each a training run
-    of a small CNN on mixup batches (images shrunk to at most 32 px a side), its probabilities
-    averaged over the epochs (and over the three runs) and with
-    the labels' vote among nearest neighbours in its features, cut at the confident-joint count.
+    Colour images get, by default (``model="auto"``), the embeddings of a pretrained backbone
+    (:data:`~mislabel.data.DEFAULT_IMAGE_MODEL`, when its weights load without a download),
+    judged by :func:`mislabel.embedding_pred_probs` (the labels' vote among nearest
+    neighbours and a k-fold logistic-regression head, refined in rounds). Grey images, or
+    colour ones without a loadable backbone, get from 1,000 images on (or with ``"cnn"``) the
+    detection of :class:`mislabel.NoiseAwareClassifier`, three times with three seeds: each a
+    training run of a small CNN on mixup batches (images shrunk to at most 32 px a side), its
+    probabilities averaged over the epochs (and over the three runs) and with the labels' vote
+    among nearest neighbours in its features, cut at the confident-joint count.
     ``model="linear"`` trains k folds of pixels → PCA → logistic regression instead (fast,
-    weak). Tables and texts train k folds of the default scikit-learn model for their kind.
+    weak; what ``"auto"`` picks below 1,000 grey images). Tables and texts train k folds of the
+    default scikit-learn model for their kind.
 
     Args:
         data: from :func:`load_dataset` (or :func:`load_predictions`, which skips training).
@@ -310,11 +317,9 @@ def find_issues_in(
         random_state: seeds the folds and the models.
         cache_dir: fold cache; a rerun on the same data recomputes only missing folds.
         model: ``"auto"``, ``"cnn"`` (images: the one-run recipe), ``"linear"`` (images: k
-            folds of pixels → PCA → logistic regression; what ``"auto"`` picks below
-            :data:`MIN_CNN_IMAGES` images), ``"timm:NAME"`` (images: embeddings of a pretrained
-            timm backbone, :func:`mislabel.data.embed_images`, judged by k-fold logistic
-            regression averaged with the labels' vote among nearest neighbours), or a
-            scikit-learn classifier for k folds.
+            folds of pixels → PCA → logistic regression), ``"timm:NAME"`` (images: embeddings
+            of a pretrained timm backbone, :func:`mislabel.data.embed_images`, judged by
+            :func:`mislabel.embedding_pred_probs`), or a scikit-learn classifier for k folds.
         epochs: epochs of the one-run recipe (default :func:`one_run_epochs`).
         backbone_weights: a local weights file for a ``"timm:NAME"`` model.
         n_jobs: passed to models that take it; folds run one after the other.
@@ -352,6 +357,8 @@ def find_issues_in(
                 stacklevel=2,
             )
         choice = "auto" if model is None else model
+        if choice == "auto" and data.kind == "images" and _wants_backbone(data):
+            choice = DEFAULT_IMAGE_MODEL
         if isinstance(choice, str) and choice.startswith("timm:"):
             if data.kind != "images":
                 raise InvalidInputError(
@@ -424,6 +431,16 @@ _ONE_RUN_PASSES = 100_000
 _ONE_RUN_SEEDS = 3
 #: The longer side of the images the one-run CNN sees.
 _CNN_MAX_SIDE = 32
+
+
+def _wants_backbone(data: LabeledData) -> bool:
+    """``model="auto"`` embeds colour photos with the default pretrained backbone when it loads
+    without a download; grey images (scans, digits, sketches), which ImageNet backbones were
+    not trained on, get the CNN recipe."""
+    from mislabel.data._embed import default_backbone_available
+
+    x = np.asarray(data.X) if data.X is not None else None
+    return x is not None and x.ndim == 4 and x.shape[-1] == 3 and default_backbone_available()
 
 
 def one_run_epochs(n_samples: int, batch_size: int = 128) -> int:
@@ -508,13 +525,10 @@ def _find_backbone(
     n_folds: int,
     t0: float,
 ) -> FindResult:
-    """Images through a pretrained backbone: k-fold logistic regression on the embeddings,
-    averaged with the labels' vote among each image's 30 nearest neighbours in them."""
-    from sklearn.linear_model import LogisticRegression
-
+    """Images through a pretrained backbone: its embeddings judged by
+    :func:`mislabel.embedding_pred_probs`."""
     from mislabel.data._embed import embed_images
-    from mislabel.detect import neighbor_label_probs
-    from mislabel.train._noise_aware import vote_neighbors
+    from mislabel.detect import embedding_pred_probs
 
     images: Any = np.asarray(data.X)
     if data.paths is not None and data.image_root is not None:
@@ -525,14 +539,17 @@ def _find_backbone(
         weights=weights,
         cache_dir=None if cache_dir is None else Path(cache_dir) / "embeddings",
     )
-    seed = as_seed(random_state)
     labels = data.labels
-    oof, cached = _oof(
-        LogisticRegression(max_iter=2000), emb, labels, data.n_classes, n_folds, seed,
-        cache_dir, f"{model} embeddings", None,
-    )  # fmt: skip
     k = vote_neighbors(30, data.n_samples)
-    probs = (oof + neighbor_label_probs(emb, labels, n_neighbors=k)) / 2
+    probs = embedding_pred_probs(
+        emb,
+        labels,
+        n_neighbors=k,
+        cv=n_folds,
+        noise_rate=noise_rate,
+        n_classes=data.n_classes,
+        random_state=as_seed(random_state),
+    )
     method_: Any = method
     issues = find_label_issues(labels, probs, method=method_, noise_rate=noise_rate)
     return _finish_find(
@@ -545,7 +562,7 @@ def _find_backbone(
             cv=n_folds,
             noise_rate=noise_rate,
             seconds=time.perf_counter() - t0,
-            folds_cached=cached,
+            folds_cached=0,
             detection="k-fold",
         )
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mislabel.detect._counting import NoiseEstimate
+from mislabel.detect._embedding import embedding_pred_probs
 from mislabel.detect._health import HealthSummary, health_summary
 from mislabel.detect._issues import (
     CL_METHODS,
@@ -28,6 +29,7 @@ __all__ = [
     "LabelIssues",
     "NoiseEstimate",
     "cross_val_pred_probs",
+    "embedding_pred_probs",
     "estimate_noise",
     "expected_f1_cutoff",
     "find_label_issues",

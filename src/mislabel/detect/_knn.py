@@ -14,10 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from mislabel._validation import check_labels, check_scalar
+from mislabel._validation import check_features, check_labels, check_scalar
 from mislabel.exceptions import InvalidInputError, NotFittedError
 
-__all__ = ["TemporalVote", "neighbor_label_probs"]
+__all__ = ["TemporalVote", "neighbor_label_probs", "vote_neighbors"]
+
+
+def vote_neighbors(neighbors: int, n_samples: int) -> int:
+    """The neighbours of a label vote among ``n_samples``: at most ``neighbors``, and at most 5
+    or a tenth of the samples, whichever is more (a vote among a large share of a small set is
+    only the class prior)."""
+    return int(min(neighbors, max(5, n_samples // 10), n_samples - 1))
 
 
 def neighbor_label_probs(
@@ -51,14 +58,7 @@ def neighbor_label_probs(
     """
     from sklearn.neighbors import NearestNeighbors
 
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2:
-        raise InvalidInputError(
-            f"`features` must have shape (n_samples, n_features); got shape {x.shape}. "
-            "Flatten each sample's features first, e.g. features.reshape(len(features), -1)."
-        )
-    if not np.all(np.isfinite(x)):
-        raise InvalidInputError("`features` must be finite; got NaN or infinite values.")
+    x = check_features(features)
     y = check_labels(labels, n_classes=n_classes, n_samples=x.shape[0])
     k = int(y.max()) + 1 if n_classes is None else int(n_classes)
     n = x.shape[0]

@@ -7,14 +7,17 @@
    ensemble), are averaged with the given labels' vote among each sample's nearest neighbours
    in the network's penultimate features (:func:`one_run_pred_probs`), then cut by
    :func:`one_run_issues`. ``detection="kfold"`` uses out-of-fold probabilities instead (the
-   only choice for a scikit-learn model);
+   choice for a scikit-learn model); ``detection="embeddings"`` judges fixed features (the
+   embeddings of a pretrained backbone, which ``backbone`` computes from images) by a
+   neighbour vote and a logistic-regression head (:func:`mislabel.embedding_pred_probs`);
 2. **a fix policy** — ``"reweight"`` (each sample weighted by the probability that its label is
-   right), ``"remove"`` the flagged samples, or ``"relabel"`` them to the suggested class;
+   right; the default after a network's detection), ``"remove"`` the flagged samples (the
+   default after ``"embeddings"``), or ``"relabel"`` them to the suggested class;
 3. **the final training** — when the network can learn its training set by heart
    (:func:`mislabel.train.can_memorize`), the weights with ELR (early-learning
    regularisation); otherwise plain cross-entropy on the labels as given, because weights and
-   ELR cost such a model accuracy. A scikit-learn model gets the policy through
-   ``sample_weight``.
+   ELR cost such a model accuracy. After ``"embeddings"``, plain cross-entropy on what the
+   policy leaves. A scikit-learn model gets the policy through ``sample_weight``.
 
 This module imports torch only inside ``fit`` (``import mislabel`` stays light).
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import numbers
+import os
 import time
 from typing import Any, Literal
 
@@ -31,6 +35,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from mislabel._validation import as_seed, check_option, check_scalar, optional_import
+from mislabel.detect._knn import vote_neighbors
 from mislabel.exceptions import InvalidInputError, InvalidParameterError, NotFittedError
 
 __all__ = [
@@ -39,18 +44,17 @@ __all__ = [
     "NoiseAwareClassifier",
     "one_run_issues",
     "one_run_pred_probs",
-    "vote_neighbors",
 ]
 
 logger = logging.getLogger(__name__)
 
-Detection = Literal["one-run", "kfold"]
-Policy = Literal["reweight", "remove", "relabel"]
+Detection = Literal["auto", "one-run", "kfold", "embeddings"]
+Policy = Literal["auto", "reweight", "remove", "relabel"]
 FinalLoss = Literal["auto", "elr", "ce"]
 #: Detection modes of :class:`NoiseAwareClassifier`.
-DETECTIONS: tuple[str, ...] = ("one-run", "kfold")
+DETECTIONS: tuple[str, ...] = ("auto", "one-run", "kfold", "embeddings")
 #: Fix policies of :class:`NoiseAwareClassifier`.
-POLICIES: tuple[str, ...] = ("reweight", "remove", "relabel")
+POLICIES: tuple[str, ...] = ("auto", "reweight", "remove", "relabel")
 _FINAL_LOSSES: tuple[str, ...] = ("auto", "elr", "ce")
 
 
@@ -75,13 +79,6 @@ def one_run_issues(labels: Any, pred_probs: Any, *, noise_rate: float | None = N
     return find_label_issues(
         labels, pred_probs, n_issues=int(est.n_issues), noise_matrix=est.noise_matrix
     )
-
-
-def vote_neighbors(neighbors: int, n_samples: int) -> int:
-    """The neighbours of a label vote among ``n_samples``: at most ``neighbors``, and at most 5
-    or a tenth of the samples, whichever is more (a vote among a large share of a small set is
-    only the class prior)."""
-    return int(min(neighbors, max(5, n_samples // 10), n_samples - 1))
 
 
 def one_run_pred_probs(
@@ -118,29 +115,45 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             fresh one: it gets ``X`` as float32, as given. Any scikit-learn classifier with
             ``predict_proba``: detection is k-fold and the policy reaches the final training
             through ``sample_weight``.
-        detection: ``"one-run"`` (networks only): one mixup training run on all the data, its
-            probabilities averaged over the epochs and with the labels' vote among nearest
-            neighbours in the network's features. ``"kfold"``: ``cv`` out-of-fold trainings.
-            One-run probabilities are in-sample: a network that fits the given labels within
-            its first epochs (an MLP on strong fixed embeddings, say) hides the wrong labels
-            from them and few are flagged; use ``"kfold"`` there.
+        detection: ``"auto"`` (default): ``"embeddings"`` with a ``backbone``, ``"kfold"``
+            for a scikit-learn model, ``"one-run"`` otherwise. ``"one-run"`` (networks only):
+            one mixup training run on all the data, its probabilities averaged over the epochs
+            and with the labels' vote among nearest neighbours in the network's features.
+            ``"kfold"``: ``cv`` out-of-fold trainings. ``"embeddings"``: ``X`` (2-D) are fixed
+            features such as a pretrained backbone's embeddings, judged by the labels' vote
+            among nearest neighbours and a ``cv``-fold logistic-regression head, refined in
+            rounds (:func:`mislabel.embedding_pred_probs`). One-run probabilities are
+            in-sample: a network that fits the given labels within its first epochs (an MLP
+            on strong fixed embeddings, say) hides the wrong labels from them and few are
+            flagged; use ``"embeddings"`` there.
         policy: what happens to the suspects before the final training: ``"reweight"`` (each
             sample weighted by the estimated probability that its label is right),
-            ``"remove"`` the flagged samples, ``"relabel"`` them to the suggested class.
+            ``"remove"`` the flagged samples, ``"relabel"`` them to the suggested class;
+            ``"auto"`` (default): ``"remove"`` after ``"embeddings"`` detection, otherwise
+            ``"reweight"``.
         final_loss: ``"auto"``: ELR (:class:`mislabel.losses.ELRLoss`) when the network can
             learn its training set by heart (:func:`mislabel.train.can_memorize`), otherwise
             plain cross-entropy on the labels as given (the policy is then not applied: such
             a model does not fit single wrong labels, and weights or ELR cost it accuracy).
-            ``"elr"`` / ``"ce"`` force the loss (the policy is applied either way).
+            After ``"embeddings"`` detection, ``"auto"`` is plain cross-entropy with the
+            policy applied. ``"elr"`` / ``"ce"`` force the loss (the policy is applied either
+            way).
+        backbone: ``"timm:NAME"`` (e.g. ``"timm:efficientnet_lite0"``): ``X`` are images
+            (paths, a uint8 array or PIL images), embedded by that pretrained backbone
+            (:func:`mislabel.data.embed_images`) in ``fit`` and in ``predict``; the detection
+            and the final network (an MLP unless ``model`` is given) work on the embeddings.
+        backbone_weights: a local weights file for ``backbone``.
+        cache_dir: where ``backbone``'s embeddings are cached (keyed by model, weights and
+            image content); None: not cached.
         noise_rate: the known share of wrong labels ("10 % are wrong" → 0.1), if you know it.
         epochs: epochs of the final training (networks).
         detect_epochs: epochs of the detection run (default ``epochs``); with
             ``detection="kfold"``, the epochs of each fold.
         batch_size, lr, weight_decay: the optimisation (Adam) of every network training.
         mixup: α of the detection run's mixup batches (λ ~ Beta(α, α)); 0 turns it off.
-        neighbors: neighbours of the label vote of the one-run detection (at most 5 or a
-            tenth of the samples, whichever is more); 0 turns it off.
-        cv: folds of ``detection="kfold"``.
+        neighbors: neighbours of the label vote of the one-run and embeddings detections (at
+            most 5 or a tenth of the samples, whichever is more); 0 turns it off (one-run).
+        cv: folds of ``detection="kfold"`` and of the ``"embeddings"`` head.
         device: ``"auto"`` (a GPU when present), ``"cpu"``, ``"cuda"``, ...
         random_state: seeds every random step (initialisation, batches, mixup, folds).
         progress: a progress bar over each training's epochs (tqdm).
@@ -159,6 +172,9 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             or the fitted scikit-learn clone).
         seconds_: wall time of ``fit`` by stage (``detect``, ``train``).
         n_neighbors_: the neighbours of the one-run detection's label vote.
+        detection_: the detection that ran (``"one-run"``, ``"kfold"`` or ``"embeddings"``).
+        policy_: the policy that was applied (``"reweight"``, ``"remove"``, ``"relabel"``, or
+            ``"none"`` when plain cross-entropy trained on the labels as given).
 
     Example:
         >>> clf = NoiseAwareClassifier(random_state=0).fit(X, labels)   # doctest: +SKIP
@@ -170,8 +186,8 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         self,
         model: Any = None,
         *,
-        detection: Detection = "one-run",
-        policy: Policy = "reweight",
+        detection: Detection = "auto",
+        policy: Policy = "auto",
         final_loss: FinalLoss = "auto",
         noise_rate: float | None = None,
         epochs: int = 20,
@@ -182,6 +198,9 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         mixup: float = 4.0,
         neighbors: int = 30,
         cv: int = 3,
+        backbone: str | None = None,
+        backbone_weights: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
         device: str = "auto",
         random_state: int | np.random.Generator | None = None,
         progress: bool = False,
@@ -199,6 +218,9 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         self.mixup = mixup
         self.neighbors = neighbors
         self.cv = cv
+        self.backbone = backbone
+        self.backbone_weights = backbone_weights
+        self.cache_dir = cache_dir
         self.device = device
         self.random_state = random_state
         self.progress = progress
@@ -217,6 +239,13 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         check_scalar(self.mixup, "mixup", min_val=0.0)
         check_scalar(self.neighbors, "neighbors", kind=numbers.Integral, min_val=0)
         check_scalar(self.cv, "cv", kind=numbers.Integral, min_val=2)
+        if self.backbone is not None and (
+            not isinstance(self.backbone, str) or not self.backbone.startswith("timm:")
+        ):
+            raise InvalidParameterError(
+                "`backbone` must be None or 'timm:NAME' (e.g. 'timm:efficientnet_lite0'); got "
+                f"{self.backbone!r}."
+            )
         if self.model is not None and not callable(self.model) and not _is_sklearn(self.model):
             raise InvalidParameterError(
                 "`model` must be None (a default network), a torch nn.Module or a factory "
@@ -285,20 +314,45 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
 
     def _detect(self, X: Any, y: Any) -> tuple[Any, np.ndarray, Any]:
         """Check, encode, detect; return (network or model input, encoded labels, factory)."""
-        from mislabel.detect import cross_val_pred_probs, find_label_issues
+        from mislabel.detect import cross_val_pred_probs, embedding_pred_probs, find_label_issues
 
         t0 = time.perf_counter()
         self._check_params()
         X, y_enc = self._encode(X, y)
+        X = self._embed(X)
         seed = as_seed(self.random_state)
+        detection = self._resolved_detection()
+        self.detection_ = detection
+        if detection == "embeddings":
+            features = np.asarray(X, dtype=np.float64)
+            if features.ndim != 2:
+                raise InvalidInputError(
+                    "`detection='embeddings'` judges fixed feature vectors, (n_samples, "
+                    f"n_features); got shape {features.shape}. Pass backbone='timm:NAME' to "
+                    "embed images first."
+                )
+            probs = embedding_pred_probs(
+                features,
+                y_enc,
+                n_neighbors=max(int(self.neighbors), 1),
+                cv=int(self.cv),
+                noise_rate=self.noise_rate,
+                n_classes=self.n_classes_,
+                random_state=seed,
+            )
+            self.n_neighbors_ = vote_neighbors(max(int(self.neighbors), 1), y_enc.shape[0])
+            issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
         if self._sklearn:
-            if self.detection == "one-run":
+            if detection == "one-run":
                 raise InvalidParameterError(
                     "`detection='one-run'` records a network during its training; a "
                     f"scikit-learn model ({type(self.model).__name__}) needs detection='kfold'."
                 )
-            probs = cross_val_pred_probs(self.model, X, y_enc, cv=int(self.cv), random_state=seed)
-            issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
+            if detection == "kfold":
+                probs = cross_val_pred_probs(
+                    self.model, X, y_enc, cv=int(self.cv), random_state=seed
+                )
+                issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
             self._scaler = None
             x, factory = X, None
         else:
@@ -317,12 +371,12 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             d_epochs = self.detect_epochs if self.detect_epochs is not None else self.epochs
             detector = self._torch_estimator(factory, x, epochs=d_epochs, mixup=self.mixup)
             detector.set_params(require_all_classes=False)
-            if self.detection == "one-run":
+            if detection == "one-run":
                 k = vote_neighbors(int(self.neighbors), y_enc.shape[0])
                 probs = one_run_pred_probs(detector, x, y_enc, neighbors=k)
                 self.n_neighbors_ = k
                 issues = one_run_issues(y_enc, probs, noise_rate=self.noise_rate)
-            else:
+            elif detection == "kfold":
                 probs = cross_val_pred_probs(detector, x, y_enc, cv=int(self.cv), random_state=seed)
                 issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
         self.issues_ = issues
@@ -330,6 +384,33 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         self.seconds_ = {"detect": time.perf_counter() - t0}
         self.n_features_in_ = int(np.prod(np.shape(X)[1:])) if hasattr(X, "shape") else None
         return x, y_enc, factory
+
+    def _resolved_detection(self) -> str:
+        if self.detection != "auto":
+            return str(self.detection)
+        if self.backbone is not None:
+            return "embeddings"
+        return "kfold" if self._sklearn else "one-run"
+
+    def _resolved_policy(self) -> str:
+        if self.policy != "auto":
+            return str(self.policy)
+        return "remove" if self.detection_ == "embeddings" else "reweight"
+
+    def _embed(self, X: Any) -> Any:
+        """``X`` itself, or with a ``backbone`` its embeddings (float32, (n, d))."""
+        if self.backbone is None:
+            return X
+        from mislabel.data._embed import embed_images
+
+        return embed_images(
+            X,
+            model=self.backbone,
+            weights=self.backbone_weights,
+            device=self.device,
+            cache_dir=self.cache_dir,
+            progress=self.progress,
+        )
 
     def _torch_estimator(self, factory: Any, x: Any, **kwargs: Any) -> Any:
         from mislabel.integrations.torch import TorchClassifier
@@ -350,7 +431,9 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
     def _policy(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, Any]:
         """(labels, keep rows or None, weights or None) of the final training."""
         issues = self.issues_
-        if self.policy == "remove":
+        policy = self._resolved_policy()
+        self.policy_ = policy
+        if policy == "remove":
             keep = ~np.asarray(issues.mask)
             if np.count_nonzero(np.bincount(y[keep], minlength=self.n_classes_)) < 2:
                 raise InvalidInputError(
@@ -358,7 +441,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
                     "policy='reweight'."
                 )
             return y, keep, None
-        if self.policy == "relabel":
+        if policy == "relabel":
             return np.where(issues.mask, issues.suggested, y).astype(np.int64), None, None
         return y, None, np.clip(np.asarray(issues.scores, dtype=np.float64), 0.0, 1.0)
 
@@ -367,9 +450,14 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
 
         n = y.shape[0]
         memorizes = can_memorize(factory, n)
-        loss = self.final_loss if self.final_loss != "auto" else ("elr" if memorizes else "ce")
-        if self.final_loss == "auto" and not memorizes:
+        embeddings = self.detection_ == "embeddings"
+        if self.final_loss != "auto":
+            loss = str(self.final_loss)
+        else:
+            loss = "elr" if memorizes and not embeddings else "ce"
+        if self.final_loss == "auto" and not memorizes and not embeddings:
             labels, keep, weight = y, None, None
+            self.policy_ = "none"
             logger.info("the network cannot memorise %d samples: plain CE on all labels", n)
         else:
             labels, keep, weight = self._policy(y)
@@ -419,7 +507,8 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         """(n, n_classes) class probabilities, columns in the order of ``classes_``."""
         self._check_fitted()
         scaler = getattr(self, "_scaler", None)
-        x = scaler.transform(X) if scaler is not None else X
+        x = self._embed(X)
+        x = scaler.transform(x) if scaler is not None else x
         p = np.asarray(self.model_.predict_proba(x), dtype=np.float64)
         seen = np.asarray(getattr(self.model_, "classes_", np.arange(p.shape[1])), dtype=np.int64)
         if p.shape[1] == self.n_classes_ and np.array_equal(seen, np.arange(self.n_classes_)):
