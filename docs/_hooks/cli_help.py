@@ -20,11 +20,23 @@ def _help(args: list[str]) -> str:
     from mislabel.cli import app
 
     result = CliRunner().invoke(
-        app, [*args, "--help"], env={"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
+        app, [*args, "--help"], env={"COLUMNS": "84", "NO_COLOR": "1", "TERM": "dumb"}
     )
     if result.exit_code != 0:
         raise RuntimeError(f"mislabel {' '.join(args)} --help failed: {result.output}")
-    return "\n".join(line.rstrip() for line in result.output.strip("\n").splitlines())
+    return "\n".join(_unbox(line) for line in result.output.strip("\n").splitlines()).strip()
+
+
+def _unbox(line: str) -> str:
+    """The panels of rich's help without their frame: "╭─ Options ─╮" becomes "Options:"."""
+    stripped = line.strip()
+    if stripped.startswith("╭─"):
+        return stripped.strip("╭╮─ ") + ":"
+    if stripped.startswith("╰"):
+        return ""
+    if stripped.startswith("│"):
+        return " " + stripped[1:].rstrip("│").rstrip()
+    return line.rstrip()
 
 
 def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
