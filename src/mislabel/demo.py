@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         "--make-folder",
         metavar="DIR",
         help="instead of the demo, write the digits as PNGs into DIR/<class>/, with "
-        "--noise-rate of them in a wrong class folder (for the README walkthrough)",
+        "--noise-rate of them in a wrong class folder (the getting-started walkthrough)",
     )
     args = parser.parse_args(argv)
     if args.make_folder:

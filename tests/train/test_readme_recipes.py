@@ -1,4 +1,4 @@
-"""The README's recipes through the public API, on digits with 40 % pair-flip noise: each
+"""The recipes of docs/results.md through the public API, on digits with 40 % pair-flip noise: each
 detection's label-quality weights, then the final network trained with ELR on them."""
 
 from __future__ import annotations
