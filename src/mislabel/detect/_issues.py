@@ -21,6 +21,7 @@ from mislabel._validation import (
     iter_row_chunks,
 )
 from mislabel.detect import _counting as cnt
+from mislabel.detect import _default as dflt
 from mislabel.detect._scores import SCORE_METHODS, ScoreMethod, _row_scores, _simple_scores
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
@@ -149,6 +150,19 @@ def _scale_to_rate(t: np.ndarray, prior_true: np.ndarray, noise_rate: float) -> 
     return out
 
 
+def _detection_noise(
+    labels: np.ndarray, pred_probs: np.ndarray, *, validate: bool = False
+) -> tuple[np.ndarray, cnt.NoiseEstimate]:
+    """The noise matrix of the default detector (rows = true class: the average of the
+    calibrated joint's and the anchor points', see :mod:`mislabel.detect._default`) and the
+    calibrated joint's estimate."""
+    k = pred_probs.shape[1]
+    counts = _estimate_counts(labels, pred_probs, validate=validate)[1]
+    label_counts = np.bincount(labels, minlength=k)
+    est = cnt.noise_from_joint(cnt.calibrate(counts.confident_joint, label_counts), label_counts)
+    return dflt.detection_noise_matrix(est.noise_matrix, pred_probs), est
+
+
 def _noise_matrix_for(
     labels: np.ndarray,
     pred_probs: np.ndarray,
@@ -160,10 +174,7 @@ def _noise_matrix_for(
     k = pred_probs.shape[1]
     if noise_matrix is not None:
         return check_noise_matrix(noise_matrix, n_classes=k)
-    counts = _estimate_counts(labels, pred_probs, validate=validate)[1]
-    label_counts = np.bincount(labels, minlength=k)
-    est = cnt.noise_from_joint(cnt.calibrate(counts.confident_joint, label_counts), label_counts)
-    t = est.noise_matrix
+    t, est = _detection_noise(labels, pred_probs, validate=validate)
     if noise_rate is not None:
         t = _scale_to_rate(t, est.prior_true, noise_rate)
     return t
@@ -256,12 +267,13 @@ def noise_posterior(
 def true_label_posterior(labels: Any, pred_probs: Any, *, noise_matrix: Any = None) -> np.ndarray:
     """P(true class = j | x, given label) for every sample and class: the soft clean label.
 
-    Under class-conditional noise T (rows = true class, columns = given label; estimated by
-    confident learning unless given), the clean posterior is recovered from the out-of-fold
-    (noisy) one as ``pi = pred_probs @ inv(T)`` (clipped to a distribution), and Bayes with the
-    given label y gives ``q_j ∝ pi_j T[j, y]``. Its column ``y`` is the label-quality score
-    of ``noise_posterior``; its argmax is the most probable true class. Train on ``q`` as a
-    soft target (e.g. ``F.cross_entropy(logits, q)``) to keep every sample while correcting the
+    Under class-conditional noise T (rows = true class, columns = given label; estimated as in
+    :func:`label_quality_scores` unless given), the clean posterior is recovered from the
+    out-of-fold (noisy) one as ``pi = pred_probs @ inv(T)`` (clipped to a distribution), and
+    Bayes with the given label y gives ``q_j ∝ pi_j T[j, y]``. Its column ``y`` is the
+    label-quality score of ``noise_posterior`` (before its tie-break); its argmax is the most
+    probable true class. Train on ``q`` as a soft target (e.g.
+    ``F.cross_entropy(logits, q)``) to keep every sample while correcting the
     labels that are probably wrong, in proportion to the evidence.
 
     Args:
@@ -291,26 +303,6 @@ def true_label_posterior(labels: Any, pred_probs: Any, *, noise_matrix: Any = No
             den[bad] = 1.0
         out[start:stop] = q / den[:, None]
     return out
-
-
-def _suspect_order(wrong: np.ndarray, self_conf: np.ndarray) -> np.ndarray:
-    """Indices by decreasing ``wrong``, ties by increasing ``self_conf`` (then index).
-
-    Same order as ``np.lexsort((self_conf, -wrong))``, but only the tied runs pay for the
-    second key.
-    """
-    order = np.argsort(-wrong, kind="stable")
-    w = wrong[order]
-    same = np.flatnonzero(w[1:] == w[:-1])
-    if same.size:
-        tied = np.zeros(w.size, dtype=bool)
-        tied[same] = True
-        tied[same + 1] = True
-        pos = np.flatnonzero(tied)
-        run = np.cumsum(np.r_[True, w[pos[1:]] != w[pos[:-1]]] | np.r_[True, np.diff(pos) > 1])
-        sub = order[pos]
-        order[pos] = sub[np.lexsort((sub, self_conf[sub], run))]
-    return order
 
 
 def _suggest(
@@ -497,7 +489,10 @@ def find_label_issues(
             in chunks without a float64 copy.
         method: ``"noise_posterior"`` (default) flags by the posterior probability that the
             label is wrong under class-conditional noise (see :func:`label_quality_scores`),
-            with the cut that maximises the expected F1; the confident-learning family
+            with the cut that maximises the expected F1, kept within what the calibrated
+            confident joint supports (it moves toward the joint's count of wrong labels when the
+            posterior expects far fewer, and never flags more than 1.25 times that count);
+            the confident-learning family
             (Northcutt et al., JAIR 2021) follows cleanlab 2.9's ``filter_by`` semantics
             exactly: ``"prune_by_noise_rate"``, ``"prune_by_class"``, ``"both"``,
             ``"confident_learning"`` (C_confusion off-diagonal), ``"predicted_neq_given"``
@@ -506,7 +501,7 @@ def find_label_issues(
             estimate: the noise matrix is rescaled to it and about ``noise_rate * n`` samples
             are flagged.
         noise_matrix: a known (K, K) P(given = j | true = i), **rows = true class**, each row
-            summing to 1. Replaces the confident-joint estimate.
+            summing to 1. Replaces the estimate (and its bounds on the cut).
         n_issues: flag exactly this many (ranking methods), or prune this many in total
             (prune methods).
         rank_by: score used for ``scores`` and the order of ``ranked``; defaults to the
@@ -568,27 +563,30 @@ def _find_noise_posterior(
     rank_by: str | None,
 ) -> LabelIssues:
     n, k = pred_probs.shape
+    joint_count = None
     if t is None:
-        t = _noise_matrix_for(
-            labels, pred_probs, noise_matrix=None, noise_rate=noise_rate, validate=True
-        )
+        t, est = _detection_noise(labels, pred_probs, validate=True)
+        joint_count = est.n_issues
+        if noise_rate is not None:
+            t = _scale_to_rate(t, est.prior_true, noise_rate)
     wrong, self_conf = noise_posterior(labels, pred_probs, t)
-    order = _suspect_order(wrong, self_conf)
+    quality = dflt.quality_scores(wrong, self_conf)
     del self_conf
+    order = np.argsort(quality, kind="stable")
     if n_issues is not None:
         count = n_issues
     elif noise_rate is not None:
         count = round(noise_rate * n)
     else:
         count = expected_f1_cutoff(wrong[order])
+        if joint_count is not None:
+            count = dflt.bounded_count(count, float(wrong.sum(dtype=np.float64)), joint_count)
     top = order[:count].copy()  # not a view: frees the full order
-    del order
+    del order, wrong
     mask = np.zeros(n, dtype=bool)
     mask[top] = True
     flagged = np.sort(top)
     ranked: np.ndarray | None = top
-    quality = 1.0 - wrong.astype(np.float64)
-    del wrong
     sugg = labels.astype(np.intp, copy=True)
     sugg_p = quality.copy()
     sugg[flagged], sugg_p[flagged] = _suggest(pred_probs, labels, flagged, t)
@@ -655,7 +653,7 @@ def _assemble(
             if t is not None
             else _noise_matrix_for(labels, pred_probs, noise_matrix=None, noise_rate=None)
         )
-        scores = 1.0 - noise_posterior(labels, pred_probs, tt)[0]
+        scores = dflt.quality_scores(*noise_posterior(labels, pred_probs, tt))
     elif rank_by == "self_confidence":
         scores = sc.astype(np.float64)
     elif rank_by == "normalized_margin" and stats.max_other is not None:

@@ -45,8 +45,13 @@ def label_quality_scores(
               class-conditional noise model. The clean posterior is recovered from the noisy one
               as ``pi = pred_probs @ inv(T)`` and the score is
               ``pi[y] T[y, y] / sum_j pi[j] T[j, y]``, with T the noise matrix (rows = true
-              class, columns = given label), estimated by confident learning unless given.
-              Chosen as default on evidence: see ``benchmarks/score_choice.py``.
+              class, columns = given label). Unless given, T is (with three classes or
+              more) the average of two estimates that fail in different places: the
+              calibrated confident joint (Northcutt et al., JAIR 2021) and anchor points
+              (Patrini et al., CVPR 2017: row i is the mean ``pred_probs`` of the 5 % of
+              samples most confidently in class i). Ties (a posterior of exactly 0 or 1) are
+              broken by ``p[y]`` with weight 1e-4. Chosen as default on evidence: see
+              ``benchmarks/score_choice.py`` and ``benchmarks/robustness.py``.
             - ``"self_confidence"``: ``p[y]``.
             - ``"normalized_margin"``: ``(p[y] - max_{j != y} p[j] + 1) / 2``.
             - ``"confidence_weighted_entropy"``: ``log(1 + H/p[y]) / (H/p[y])`` with H the
@@ -63,6 +68,7 @@ def label_quality_scores(
     pred_probs = check_pred_probs(pred_probs, check_rows=False)
     labels = check_labels(labels, n_classes=pred_probs.shape[1], n_samples=pred_probs.shape[0])
     if method == "noise_posterior":
+        from mislabel.detect._default import quality_scores
         from mislabel.detect._issues import _noise_matrix_for, noise_posterior
 
         if noise_matrix is not None:  # no counting pass to check the values in
@@ -70,7 +76,7 @@ def label_quality_scores(
         t = _noise_matrix_for(
             labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None, validate=True
         )
-        return 1.0 - noise_posterior(labels, pred_probs, t)[0].astype(np.float64)
+        return quality_scores(*noise_posterior(labels, pred_probs, t))
     return _simple_scores(labels, pred_probs, method, validate=True)
 
 

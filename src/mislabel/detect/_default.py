@@ -1,0 +1,100 @@
+"""What the default detector (``noise_posterior``) estimates: its noise matrix and its cut.
+
+Two estimators of the noise matrix T (rows = true class, columns = given label) fail in
+different places:
+
+- the calibrated confident joint (Northcutt et al., JAIR 2021) counts the samples whose
+  probability of a class reaches that class's mean self-confidence; where the probabilities sit
+  near those thresholds (a calibrated model on symmetric noise, a weak model, sparse matrices)
+  it misplaces whole cells;
+- anchor points (Patrini et al., CVPR 2017) read row i off the samples most confidently in
+  class i; an over-confident model makes those rows too clean.
+
+With three classes or more the detector uses their average, which is never far from the
+better of the two; with two classes it uses the calibrated joint alone (the anchor rows of a
+majority class are nearly one-hot, and the average flagged worse on per-tag multi-label
+detection). Its cut is the
+expected-F1 cut of the posterior, kept within what the calibrated joint supports: it moves
+toward the joint's count when the posterior expects far fewer wrong labels than the joint
+counts (the posterior is then too sure of the labels), and it never flags more than
+``MAX_COUNT_RATIO`` times the joint's count.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mislabel._validation import iter_row_chunks
+from mislabel.detect import _counting as cnt
+
+#: Share of the samples whose mean predicted distribution is an anchor row.
+ANCHOR_FRACTION = 0.05
+#: Weight of the given label's probability in the label-quality score (breaks the ties of a
+#: posterior that is exactly 0 or 1).
+TIE_BREAK = 1e-4
+#: The expected-F1 count moves fully to the joint's count when the posterior's expected number
+#: of wrong labels is below ``LOW_AGREEMENT`` times the joint's count, not at all above
+#: ``LOW_AGREEMENT + AGREEMENT_BAND``.
+LOW_AGREEMENT = 0.6
+AGREEMENT_BAND = 0.2
+#: The cut flags at most this many times the calibrated joint's count.
+MAX_COUNT_RATIO = 1.25
+
+
+def anchor_noise_matrix(pred_probs: np.ndarray) -> np.ndarray:
+    """T (rows = true class) with row i the mean of ``pred_probs`` over the
+    ``ceil(ANCHOR_FRACTION * n)`` samples with the largest probability of class i.
+
+    Two chunked passes: the per-class thresholds (running top values), then the row sums of the
+    samples at or above them. Rows sum to 1.
+    """
+    n, k = pred_probs.shape
+    m = max(1, math.ceil(ANCHOR_FRACTION * n))
+    top = np.full((0, k), -np.inf, dtype=np.float64)
+    for _, chunk in iter_row_chunks(pred_probs):
+        both = np.concatenate([top, chunk.astype(np.float64, copy=False)], axis=0)
+        keep = min(m, both.shape[0])
+        top = np.partition(both, both.shape[0] - keep, axis=0)[-keep:]
+    threshold = top.min(axis=0)
+    sums = np.zeros((k, k))
+    counts = np.zeros(k)
+    for _, chunk in iter_row_chunks(pred_probs):
+        p = chunk.astype(np.float64, copy=False)
+        sel = (p >= threshold).astype(np.float64)
+        sums += sel.T @ p
+        counts += sel.sum(axis=0)
+    t = sums / np.clip(counts, 1.0, None)[:, None]
+    return t / np.clip(t.sum(axis=1, keepdims=True), cnt.TINY_VALUE, None)
+
+
+def detection_noise_matrix(joint_noise_matrix: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
+    """The average of the calibrated joint's noise matrix and the anchor-point one (both rows =
+    true class); the joint's alone for two classes."""
+    joint = np.asarray(joint_noise_matrix, dtype=np.float64)
+    if joint.shape[0] < 3:
+        return joint
+    return (joint + anchor_noise_matrix(pred_probs)) / 2
+
+
+def quality_scores(prob_wrong: np.ndarray, self_confidence: np.ndarray) -> np.ndarray:
+    """P(label is right), ties broken by the given label's probability (weight
+    ``TIE_BREAK``), float64 in [0, 1]."""
+    q = 1.0 - prob_wrong.astype(np.float64)
+    q *= 1.0 - TIE_BREAK
+    q += TIE_BREAK * self_confidence.astype(np.float64)
+    return q
+
+
+def bounded_count(count: int, expected_wrong: float, joint_count: int) -> int:
+    """Keep the expected-F1 ``count`` within what the calibrated joint's ``joint_count``
+    supports (see the module docstring); ``expected_wrong`` is the sum of the posterior's
+    P(wrong)."""
+    if joint_count <= 0:
+        return count
+    agreement = expected_wrong / joint_count
+    weight = min(max((LOW_AGREEMENT + AGREEMENT_BAND - agreement) / AGREEMENT_BAND, 0.0), 1.0)
+    if count < joint_count:
+        count = round(count + weight * (joint_count - count))
+    return int(min(count, math.floor(MAX_COUNT_RATIO * joint_count)))

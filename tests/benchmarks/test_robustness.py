@@ -1,0 +1,53 @@
+"""Smoke part of the robustness suite (``python -m benchmarks.robustness``): the default
+detector against cleanlab's default on simulated noise, the six CIFAR-10 files, and a real-error
+set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import _robustness_sets as sets
+from benchmarks import robustness
+
+pytest.importorskip("cleanlab.filter", reason="cleanlab is the reference")
+
+
+def _smoke(name: str) -> bool:
+    """The part of the simulated suite the smoke test runs: the noise × sparsity grid, class
+    imbalance and pair swaps (not the look-alike swaps and the models of other strengths)."""
+    return name.startswith(("noise ", "imbalance", "pair swaps")) and not any(
+        word in name for word in ("confident", "weaker", "stronger")
+    )
+
+
+def test_default_is_not_below_cleanlab_on_simulated_noise(shared_data: Path) -> None:
+    cases = [c for c in sets.simulated(shared_data, n=10_000, seed=0) if _smoke(c.name)]
+    assert len(cases) >= 40
+    rows = [robustness.evaluate(c) for c in cases]
+    below = [(r.name, round(r.gap, 3)) for r in rows if r.gap < -0.005]
+    assert not below, f"F1 more than 0.005 below cleanlab's default on {below}"
+
+
+def test_default_mean_f1_on_the_six_cifar10_files(shared_data: Path) -> None:
+    rows = [robustness.evaluate(c) for c in robustness.six_files(shared_data)]
+    assert len(rows) == 6
+    assert np.mean([r.ours[1] for r in rows]) >= 0.85
+    assert all(r.gap >= 0 for r in rows)
+
+
+def test_default_ranks_rt_snippets_errors_as_well_as_the_simple_scores(shared_data: Path) -> None:
+    from benchmarks.harness import datasets
+    from sklearn.linear_model import LogisticRegression
+
+    import mislabel
+
+    ds = datasets.load_rt_snippets(root=shared_data)
+    p = mislabel.cross_val_pred_probs(
+        LogisticRegression(max_iter=2000), ds.X, ds.y, cv=5, random_state=0
+    )
+    case = sets.Case("real", "rt", ds.y, p.astype(np.float32), ds.y_true)
+    row = robustness.evaluate(case)
+    assert row.ap_gap >= 0, (row.ours, row.self_confidence, row.normalized_margin)

@@ -1,0 +1,69 @@
+"""The pieces of the default detector: its noise matrix, its score and its cut."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mislabel
+from mislabel.detect import _default as dflt
+
+
+def _noisy_posterior(seed: int = 0, n: int = 4000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels drawn from T and the exact noisy posterior ``pi @ T`` of sharp clean posteriors."""
+    rng = np.random.default_rng(seed)
+    t = np.array([[0.7, 0.3, 0.0], [0.0, 0.9, 0.1], [0.2, 0.0, 0.8]])
+    true = rng.integers(0, 3, n)
+    pi = np.full((n, 3), 0.01)
+    pi[np.arange(n), true] = 0.98
+    labels = np.array([rng.choice(3, p=t[c]) for c in true])
+    return labels, pi @ t, t
+
+
+def test_anchor_rows_are_the_noise_matrix_when_anchors_exist() -> None:
+    _, p, t = _noisy_posterior()
+    est = dflt.anchor_noise_matrix(p)
+    np.testing.assert_allclose(est.sum(axis=1), 1.0)
+    # every anchor of class i has pi = 0.98 at i and 0.01 elsewhere
+    np.testing.assert_allclose(est, (np.full((3, 3), 0.01) + 0.97 * np.eye(3)) @ t, atol=1e-9)
+
+
+def test_anchor_rows_are_the_same_when_read_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, p, _ = _noisy_posterior(n=3000)
+    whole = dflt.anchor_noise_matrix(p)
+    monkeypatch.setattr("mislabel._validation._CHUNK_BYTES", 1)
+    np.testing.assert_allclose(dflt.anchor_noise_matrix(p), whole)
+
+
+def test_scores_break_ties_by_the_given_labels_probability() -> None:
+    wrong = np.array([0.0, 0.0, 1.0, 1.0], dtype=np.float32)
+    sc = np.array([0.9, 0.6, 0.2, 0.1], dtype=np.float32)
+    q = dflt.quality_scores(wrong, sc)
+    assert q[0] > q[1] > q[2] > q[3]
+    assert q.min() >= 0 and q.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("count", "expected_wrong", "joint", "out"),
+    [
+        (80, 90.0, 100, 80),  # posterior and joint agree: the expected-F1 count stands
+        (40, 50.0, 100, 100),  # the posterior expects half the joint's count: the joint's
+        (40, 70.0, 100, 70),  # in between: half-way
+        (400, 300.0, 100, 125),  # never more than 1.25 times the joint's count
+        (7, 3.0, 0, 7),  # no joint count: nothing to bound by
+    ],
+)
+def test_the_cut_stays_within_what_the_joint_supports(
+    count: int, expected_wrong: float, joint: int, out: int
+) -> None:
+    assert dflt.bounded_count(count, expected_wrong, joint) == out
+
+
+def test_default_flags_at_most_the_bound_of_the_joint_count() -> None:
+    labels, p, _ = _noisy_posterior(seed=1)
+    issues = mislabel.find_label_issues(labels, p)
+    joint = mislabel.estimate_noise(labels, p).n_issues
+    assert 0 < issues.n_issues <= dflt.MAX_COUNT_RATIO * joint
+    # a known noise matrix is trusted as given: no estimate, no bound
+    known = mislabel.find_label_issues(labels, p, noise_matrix=np.eye(3) * 0.5 + 0.5 / 3)
+    assert known.n_issues > 0
