@@ -33,7 +33,7 @@ test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m mypy
 	$(PY) -m pytest -n 2 -q
-	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -q -d $(VENV)/site
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d $(VENV)/site
 
 # The documentation site (mkdocs.yml), served with live reload at http://127.0.0.1:8000.
 docs: $(STAMP)

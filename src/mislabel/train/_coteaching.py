@@ -105,7 +105,8 @@ def coteaching(
             for both the ranking and the update. Co-teaching uses ``"ce"``.
         loss_kwargs: arguments of the named loss.
         sample_weight: optional (n,) non-negative weights applied to the selected samples.
-        epochs, batch_size, lr, optimizer, weight_decay, device, random_state, progress,
+        epochs, batch_size, lr, optimizer: as in :func:`small_loss`.
+        weight_decay, device, random_state, progress: as in :func:`small_loss`.
         channels_last, record_dynamics, n_classes: as in :func:`small_loss` (dynamics are
             recorded for network 1).
 

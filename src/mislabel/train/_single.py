@@ -228,9 +228,9 @@ def train_weighted(
         X: (n, ...) features.
         labels: (n,) given labels.
         sample_weight: (n,) finite, non-negative weights, not all zero.
-        loss, loss_kwargs, epochs, batch_size, lr, optimizer, weight_decay, device,
-        random_state, progress, channels_last, record_dynamics, n_classes: as in
-            :func:`small_loss`.
+        loss, loss_kwargs, epochs, batch_size, lr, optimizer: as in :func:`small_loss`.
+        weight_decay, device, random_state, progress: as in :func:`small_loss`.
+        channels_last, record_dynamics, n_classes: as in :func:`small_loss`.
         mixup: α > 0 trains on mixup batches (Zhang et al., ICLR 2018): each batch mixed with
             a shuffled copy of itself, ``x = λ x_i + (1 - λ) x_j``, λ ~ Beta(α, α), loss
             ``λ l(x, y_i) + (1 - λ) l(x, y_j)`` with the weights mixed alike. It keeps the
