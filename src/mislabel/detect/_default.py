@@ -10,10 +10,11 @@ different places:
 - anchor points (Patrini et al., CVPR 2017) read row i off the samples most confidently in
   class i; an over-confident model makes those rows too clean.
 
-With three classes or more the detector uses their average, which is never far from the
-better of the two; with two classes it uses the calibrated joint alone (the anchor rows of a
-majority class are nearly one-hot, and the average flagged worse on per-tag multi-label
-detection). Its cut is the
+With three classes or more the detector averages the posteriors under three matrices: the
+two estimates and their mean (an equal-weight model average, never far from the better
+estimate); with two classes it uses the calibrated joint alone (the anchor rows of a majority
+class are nearly one-hot, and the average flagged worse on per-tag multi-label detection). Its
+cut is the
 expected-F1 cut of the posterior, kept within what the calibrated joint supports: it moves
 toward the joint's count when the posterior expects far fewer wrong labels than the joint
 counts (the posterior is then too sure of the labels), and it never flags more than
@@ -69,13 +70,16 @@ def anchor_noise_matrix(pred_probs: np.ndarray) -> np.ndarray:
     return t / np.clip(t.sum(axis=1, keepdims=True), cnt.TINY_VALUE, None)
 
 
-def detection_noise_matrix(joint_noise_matrix: np.ndarray, pred_probs: np.ndarray) -> np.ndarray:
-    """The average of the calibrated joint's noise matrix and the anchor-point one (both rows =
-    true class); the joint's alone for two classes."""
+def detection_noise_matrices(
+    joint_noise_matrix: np.ndarray, pred_probs: np.ndarray
+) -> list[np.ndarray]:
+    """The noise matrices (rows = true class) whose posteriors the detector averages: the
+    calibrated joint's, the anchor points' and their mean; the joint's alone for two classes."""
     joint = np.asarray(joint_noise_matrix, dtype=np.float64)
     if joint.shape[0] < 3:
-        return joint
-    return (joint + anchor_noise_matrix(pred_probs)) / 2
+        return [joint]
+    anchor = anchor_noise_matrix(pred_probs)
+    return [joint, anchor, (joint + anchor) / 2]
 
 
 def quality_scores(prob_wrong: np.ndarray, self_confidence: np.ndarray) -> np.ndarray:

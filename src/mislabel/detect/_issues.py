@@ -56,7 +56,9 @@ class LabelIssues:
         labels: (n,) the given labels.
         method: the detection method used.
         n_classes: number of classes.
-        noise_matrix: (K, K) P(given | true) used (rows = true class), or None.
+        noise_matrix: (K, K) P(given | true) used (rows = true class), or None; for the
+            default method with an estimated noise, the mean of the matrices whose posteriors
+            it averages.
     """
 
     mask: np.ndarray
@@ -152,32 +154,42 @@ def _scale_to_rate(t: np.ndarray, prior_true: np.ndarray, noise_rate: float) -> 
 
 def _detection_noise(
     labels: np.ndarray, pred_probs: np.ndarray, *, validate: bool = False
-) -> tuple[np.ndarray, cnt.NoiseEstimate]:
-    """The noise matrix of the default detector (rows = true class: the average of the
-    calibrated joint's and the anchor points', see :mod:`mislabel.detect._default`) and the
-    calibrated joint's estimate."""
+) -> tuple[list[np.ndarray], cnt.NoiseEstimate]:
+    """The noise matrices whose posteriors the default detector averages (rows = true class,
+    see :mod:`mislabel.detect._default`) and the calibrated joint's estimate."""
     k = pred_probs.shape[1]
     counts = _estimate_counts(labels, pred_probs, validate=validate)[1]
     label_counts = np.bincount(labels, minlength=k)
     est = cnt.noise_from_joint(cnt.calibrate(counts.confident_joint, label_counts), label_counts)
-    return dflt.detection_noise_matrix(est.noise_matrix, pred_probs), est
+    return dflt.detection_noise_matrices(est.noise_matrix, pred_probs), est
 
 
-def _noise_matrix_for(
+def _noise_matrices_for(
     labels: np.ndarray,
     pred_probs: np.ndarray,
     *,
     noise_matrix: Any,
     noise_rate: float | None,
     validate: bool = False,
-) -> np.ndarray:
+) -> list[np.ndarray]:
     k = pred_probs.shape[1]
     if noise_matrix is not None:
-        return check_noise_matrix(noise_matrix, n_classes=k)
-    t, est = _detection_noise(labels, pred_probs, validate=validate)
+        return [check_noise_matrix(noise_matrix, n_classes=k)]
+    ts, est = _detection_noise(labels, pred_probs, validate=validate)
     if noise_rate is not None:
-        t = _scale_to_rate(t, est.prior_true, noise_rate)
-    return t
+        ts = [_scale_to_rate(t, est.prior_true, noise_rate) for t in ts]
+    return ts
+
+
+def _mixture_posterior(
+    labels: np.ndarray, pred_probs: np.ndarray, noise_matrices: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`noise_posterior` averaged over ``noise_matrices``: (prob_wrong, self_confidence)."""
+    wrong, self_conf = noise_posterior(labels, pred_probs, noise_matrices[0])
+    for t in noise_matrices[1:]:
+        wrong += noise_posterior(labels, pred_probs, t)[0]
+    wrong /= len(noise_matrices)
+    return wrong, self_conf
 
 
 def _inverse(t: np.ndarray) -> np.ndarray:
@@ -270,7 +282,8 @@ def true_label_posterior(labels: Any, pred_probs: Any, *, noise_matrix: Any = No
     Under class-conditional noise T (rows = true class, columns = given label; estimated as in
     :func:`label_quality_scores` unless given), the clean posterior is recovered from the
     out-of-fold (noisy) one as ``pi = pred_probs @ inv(T)`` (clipped to a distribution), and
-    Bayes with the given label y gives ``q_j ∝ pi_j T[j, y]``. Its column ``y`` is the
+    Bayes with the given label y gives ``q_j ∝ pi_j T[j, y]`` (averaged over the estimates of T
+    as the score is). Its column ``y`` is the
     label-quality score of ``noise_posterior`` (before its tie-break); its argmax is the most
     probable true class. Train on ``q`` as a soft target (e.g.
     ``F.cross_entropy(logits, q)``) to keep every sample while correcting the
@@ -287,35 +300,42 @@ def true_label_posterior(labels: Any, pred_probs: Any, *, noise_matrix: Any = No
     pred_probs = check_pred_probs(pred_probs)
     n, k = pred_probs.shape
     labels = check_labels(labels, n_classes=k, n_samples=n)
-    t = _noise_matrix_for(labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None)
-    t32 = np.asarray(t, dtype=np.float32)
-    t_inv = _inverse(np.asarray(t, dtype=np.float64)).astype(np.float32)
-    out = np.empty((n, k), dtype=np.float32)
-    for start, chunk in iter_row_chunks(pred_probs):
-        stop = start + chunk.shape[0]
-        y = labels[start:stop]
-        pi, den = _clean_posterior(chunk.astype(np.float32, copy=False), y, t32, t_inv)
-        q = pi * t32[:, y].T
-        bad = den <= 0
-        if bad.any():  # T gives the label no chance from any likely class: trust the label
-            q[bad] = 0.0
-            q[bad, y[bad]] = 1.0
-            den[bad] = 1.0
-        out[start:stop] = q / den[:, None]
+    ts = _noise_matrices_for(labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None)
+    out = np.zeros((n, k), dtype=np.float32)
+    for t in ts:
+        t32 = np.asarray(t, dtype=np.float32)
+        t_inv = _inverse(np.asarray(t, dtype=np.float64)).astype(np.float32)
+        for start, chunk in iter_row_chunks(pred_probs):
+            stop = start + chunk.shape[0]
+            y = labels[start:stop]
+            pi, den = _clean_posterior(chunk.astype(np.float32, copy=False), y, t32, t_inv)
+            q = pi * t32[:, y].T
+            bad = den <= 0
+            if bad.any():  # T gives the label no chance from any likely class: trust the label
+                q[bad] = 0.0
+                q[bad, y[bad]] = 1.0
+                den[bad] = 1.0
+            out[start:stop] += q / den[:, None]
+    out /= len(ts)
     return out
 
 
 def _suggest(
-    pred_probs: np.ndarray, labels: np.ndarray, which: np.ndarray, t: np.ndarray
+    pred_probs: np.ndarray, labels: np.ndarray, which: np.ndarray, ts: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """For the samples ``which`` (sorted), the most probable true class other than the given
-    label under the noise posterior, and its probability."""
+    label under the noise posterior (averaged over the noise matrices ``ts``), and its
+    probability."""
     if which.size == 0:
         return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
-    t_inv = _inverse(t).astype(np.float32)
-    t_cols = np.ascontiguousarray(t.T, dtype=np.float32)
     y = labels[which]
-    post = _posterior_rows(_take_rows(pred_probs, which), y, t_inv, t_cols)
+    rows = _take_rows(pred_probs, which)
+    post = np.zeros((which.size, pred_probs.shape[1]), dtype=np.float32)
+    for t in ts:
+        t_inv = _inverse(t).astype(np.float32)
+        t_cols = np.ascontiguousarray(t.T, dtype=np.float32)
+        post += _posterior_rows(rows, y, t_inv, t_cols)
+    post /= len(ts)
     at = np.arange(which.size)
     post[at, y] = -1.0
     best = post.argmax(axis=1)
@@ -565,11 +585,13 @@ def _find_noise_posterior(
     n, k = pred_probs.shape
     joint_count = None
     if t is None:
-        t, est = _detection_noise(labels, pred_probs, validate=True)
+        ts, est = _detection_noise(labels, pred_probs, validate=True)
         joint_count = est.n_issues
         if noise_rate is not None:
-            t = _scale_to_rate(t, est.prior_true, noise_rate)
-    wrong, self_conf = noise_posterior(labels, pred_probs, t)
+            ts = [_scale_to_rate(m, est.prior_true, noise_rate) for m in ts]
+    else:
+        ts = [t]
+    wrong, self_conf = _mixture_posterior(labels, pred_probs, ts)
     quality = dflt.quality_scores(wrong, self_conf)
     del self_conf
     order = np.argsort(quality, kind="stable")
@@ -589,7 +611,7 @@ def _find_noise_posterior(
     ranked: np.ndarray | None = top
     sugg = labels.astype(np.intp, copy=True)
     sugg_p = quality.copy()
-    sugg[flagged], sugg_p[flagged] = _suggest(pred_probs, labels, flagged, t)
+    sugg[flagged], sugg_p[flagged] = _suggest(pred_probs, labels, flagged, ts)
     if rank_by is not None and rank_by != "noise_posterior":
         quality = _simple_scores(labels, pred_probs, rank_by)
         ranked = None
@@ -601,7 +623,7 @@ def _find_noise_posterior(
         sugg_p,
         method="noise_posterior",
         n_classes=k,
-        t=t,
+        t=np.mean(ts, axis=0),
         ranked=ranked,
     )
 
@@ -648,12 +670,12 @@ def _assemble(
     k = pred_probs.shape[1]
     sc = stats.self_confidence
     if rank_by == "noise_posterior":
-        tt = (
-            t
+        ts = (
+            [t]
             if t is not None
-            else _noise_matrix_for(labels, pred_probs, noise_matrix=None, noise_rate=None)
+            else _noise_matrices_for(labels, pred_probs, noise_matrix=None, noise_rate=None)
         )
-        scores = dflt.quality_scores(*noise_posterior(labels, pred_probs, tt))
+        scores = dflt.quality_scores(*_mixture_posterior(labels, pred_probs, ts))
     elif rank_by == "self_confidence":
         scores = sc.astype(np.float64)
     elif rank_by == "normalized_margin" and stats.max_other is not None:

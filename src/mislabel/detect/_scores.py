@@ -45,11 +45,12 @@ def label_quality_scores(
               class-conditional noise model. The clean posterior is recovered from the noisy one
               as ``pi = pred_probs @ inv(T)`` and the score is
               ``pi[y] T[y, y] / sum_j pi[j] T[j, y]``, with T the noise matrix (rows = true
-              class, columns = given label). Unless given, T is (with three classes or
-              more) the average of two estimates that fail in different places: the
-              calibrated confident joint (Northcutt et al., JAIR 2021) and anchor points
-              (Patrini et al., CVPR 2017: row i is the mean ``pred_probs`` of the 5 % of
-              samples most confidently in class i). Ties (a posterior of exactly 0 or 1) are
+              class, columns = given label). Unless T is given, the score (with three
+              classes or more) is the average of the posteriors under two estimates that fail
+              in different places, the calibrated confident joint (Northcutt et al., JAIR
+              2021) and anchor points (Patrini et al., CVPR 2017: row i is the mean
+              ``pred_probs`` of the 5 % of samples most confidently in class i), and under
+              their mean. Ties (a posterior of exactly 0 or 1) are
               broken by ``p[y]`` with weight 1e-4. Chosen as default on evidence: see
               ``benchmarks/score_choice.py`` and ``benchmarks/robustness.py``.
             - ``"self_confidence"``: ``p[y]``.
@@ -69,14 +70,14 @@ def label_quality_scores(
     labels = check_labels(labels, n_classes=pred_probs.shape[1], n_samples=pred_probs.shape[0])
     if method == "noise_posterior":
         from mislabel.detect._default import quality_scores
-        from mislabel.detect._issues import _noise_matrix_for, noise_posterior
+        from mislabel.detect._issues import _mixture_posterior, _noise_matrices_for
 
         if noise_matrix is not None:  # no counting pass to check the values in
             check_pred_probs(pred_probs)
-        t = _noise_matrix_for(
+        ts = _noise_matrices_for(
             labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None, validate=True
         )
-        return quality_scores(*noise_posterior(labels, pred_probs, t))
+        return quality_scores(*_mixture_posterior(labels, pred_probs, ts))
     return _simple_scores(labels, pred_probs, method, validate=True)
 
 
