@@ -62,23 +62,18 @@ def one_run_issues(labels: Any, pred_probs: Any, *, noise_rate: float | None = N
     """Flag wrong labels from the in-sample probabilities of one training run.
 
     One-run probabilities (:func:`one_run_pred_probs`, fastai's ``TemporalProbsRecorder``)
-    are in-sample: the network has seen every label, so the expected-F1 cut of
-    :func:`mislabel.find_label_issues`, made for out-of-fold probabilities, flags too few. This
-    flags as many samples as the calibrated confident joint of the same probabilities
-    estimates (:func:`mislabel.estimate_noise`), ranked by the noise posterior under the
-    same estimated noise matrix; a known ``noise_rate`` replaces both.
+    are in-sample: the network has seen every label. They are cut like out-of-fold ones, by
+    :func:`mislabel.find_label_issues` with its defaults, whose count stays within what the
+    calibrated confident joint of the same probabilities supports; flagging exactly the
+    joint's count over-flags where the network learned part of the noise. A known
+    ``noise_rate`` sets the count.
 
     Returns:
         A :class:`mislabel.LabelIssues`.
     """
-    from mislabel.detect import estimate_noise, find_label_issues
+    from mislabel.detect import find_label_issues
 
-    if noise_rate is not None:
-        return find_label_issues(labels, pred_probs, noise_rate=noise_rate)
-    est = estimate_noise(labels, pred_probs)
-    return find_label_issues(
-        labels, pred_probs, n_issues=int(est.n_issues), noise_matrix=est.noise_matrix
-    )
+    return find_label_issues(labels, pred_probs, noise_rate=noise_rate)
 
 
 def one_run_pred_probs(
