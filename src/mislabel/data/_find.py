@@ -302,7 +302,7 @@ def find_issues_in(
     detection of :class:`mislabel.NoiseAwareClassifier`, three times with three seeds: each a
     training run of a small CNN on mixup batches (images shrunk to at most 32 px a side), its
     probabilities averaged over the epochs (and over the three runs) and with the labels' vote
-    among nearest neighbours in its features, cut at the confident-joint count.
+    among nearest neighbours in its features, cut by :func:`mislabel.train.one_run_issues`.
     ``model="linear"`` trains k folds of pixels → PCA → logistic regression instead (fast,
     weak; what ``"auto"`` picks below 1,000 grey images). Tables and texts train k folds of the
     default scikit-learn model for their kind.

@@ -501,8 +501,8 @@ class TrainingDynamicsRecorder(Callback):
 class TemporalProbsRecorder(Callback):
     """After each epoch's training phase, predict every training sample and keep the running
     sum of the probabilities; :meth:`probs` is their mean over the epochs (a temporal
-    ensemble) for :func:`mislabel.find_label_issues`, cut at
-    ``mislabel.estimate_noise(labels, probs).n_issues`` (see
+    ensemble) for :func:`mislabel.find_label_issues` with its default cut
+    (:func:`mislabel.train.one_run_issues`; see
     :func:`mislabel.integrations.torch.temporal_pred_probs` for why).
     Train with fastai's ``MixUp()`` callback so that single wrong labels are hardly
     memorised; the predictions here are of the unmixed samples.
@@ -1266,8 +1266,8 @@ def find_suspects(
     Trains ``learn`` (in place) for ``epochs`` with fastai's ``MixUp(mixup)`` and a
     :class:`TemporalProbsRecorder` with ``neighbors``, which predicts every item of the
     DataLoaders (training and validation, without augmentation) after each epoch; the
-    averaged probabilities are cut by :func:`mislabel.train.one_run_issues` (at the
-    confident-joint estimate of the number of wrong labels, or ``noise_rate``).
+    averaged probabilities are cut by :func:`mislabel.train.one_run_issues` (the default cut of
+    :func:`mislabel.find_label_issues`, or ``noise_rate``).
 
     Args:
         learn: a fastai ``Learner`` whose DataLoaders have an item list (``ImageDataLoaders``,
