@@ -13,12 +13,12 @@ different places:
 With three classes or more the detector averages the posteriors under three matrices: the
 two estimates and their mean (an equal-weight model average, never far from the better
 estimate); with two classes it uses the calibrated joint alone (the anchor rows of a majority
-class are nearly one-hot, and the average flagged worse on per-tag multi-label detection). Its
-cut is the
-expected-F1 cut of the posterior, kept within what the calibrated joint supports: it moves
-toward the joint's count when the posterior expects far fewer wrong labels than the joint
-counts (the posterior is then too sure of the labels), and it never flags more than
-``MAX_COUNT_RATIO`` times the joint's count.
+class are nearly one-hot, and the average flagged worse on per-tag multi-label detection).
+
+Its cut is the expected-F1 cut of the posterior, kept within what the calibrated joint
+supports: it moves toward the joint's count when the posterior expects far fewer wrong labels
+than the joint counts (the posterior is then too sure of the labels), and it never flags more
+than ``MAX_COUNT_RATIO`` times the joint's count.
 """
 
 from __future__ import annotations
