@@ -170,8 +170,9 @@ def find(
         str,
         typer.Option(
             "--model",
-            help="auto (images: cnn from 1,000 images on, else linear; tables and texts: "
-            "their default k-fold model), cnn (one "
+            help="auto (colour images: timm:efficientnet_lite0 when its weights are "
+            "installed; other images: cnn from 1,000 images on, else linear; tables and "
+            "texts: their default k-fold model), cnn (one "
             "mixup training run of a small CNN + nearest-neighbour label vote), linear "
             "(images: k folds of pixels → PCA → logistic regression; fast, weak), "
             "timm:NAME (images: a pretrained timm backbone's embeddings, e.g. "
