@@ -222,3 +222,19 @@ def test_a_backbone_embeds_images_for_fit_and_predict(tmp_path):
     assert any(tmp_path.rglob("*.npy"))  # the embeddings were cached
     with pytest.raises(InvalidParameterError, match="backbone"):
         mislabel.NoiseAwareClassifier(backbone="resnet50").fit(X, noisy)
+
+
+def test_one_run_cut_stretches_the_default_count_toward_the_joints(digits_noisy, fitted):
+    """In-sample probabilities make the expected-F1 cut flag too few; the one-run cut takes
+    the calibrated joint's count where it is larger, within 1.25 times the default's."""
+    _, noisy, ytr, _, _ = digits_noisy
+    probs = fitted.pred_probs_
+    default = mislabel.find_label_issues(noisy, probs)
+    joint = int(mislabel.estimate_noise(noisy, probs).n_issues)
+    issues = mislabel.train.one_run_issues(noisy, probs)
+    n_default, n = int(default.mask.sum()), int(issues.mask.sum())
+    assert n == max(n_default, min(joint, round(1.25 * n_default)))
+    truth = noisy != ytr
+    assert precision_recall_f1(issues.mask, truth)[2] >= precision_recall_f1(default.mask, truth)[2]
+    known = mislabel.train.one_run_issues(noisy, probs, noise_rate=0.2)
+    assert abs(int(known.mask.sum()) - round(0.2 * noisy.size)) <= 2

@@ -501,8 +501,7 @@ class TrainingDynamicsRecorder(Callback):
 class TemporalProbsRecorder(Callback):
     """After each epoch's training phase, predict every training sample and keep the running
     sum of the probabilities; :meth:`probs` is their mean over the epochs (a temporal
-    ensemble) for :func:`mislabel.find_label_issues` with its default cut
-    (:func:`mislabel.train.one_run_issues`; see
+    ensemble), to cut with :func:`mislabel.train.one_run_issues` (see
     :func:`mislabel.integrations.torch.temporal_pred_probs` for why).
     Train with fastai's ``MixUp()`` callback so that single wrong labels are hardly
     memorised; the predictions here are of the unmixed samples.
@@ -1266,8 +1265,8 @@ def find_suspects(
     Trains ``learn`` (in place) for ``epochs`` with fastai's ``MixUp(mixup)`` and a
     :class:`TemporalProbsRecorder` with ``neighbors``, which predicts every item of the
     DataLoaders (training and validation, without augmentation) after each epoch; the
-    averaged probabilities are cut by :func:`mislabel.train.one_run_issues` (the default cut of
-    :func:`mislabel.find_label_issues`, or ``noise_rate``).
+    averaged probabilities are cut by :func:`mislabel.train.one_run_issues` (or at
+    ``noise_rate``).
 
     Args:
         learn: a fastai ``Learner`` whose DataLoaders have an item list (``ImageDataLoaders``,

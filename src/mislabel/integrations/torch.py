@@ -442,9 +442,8 @@ def temporal_pred_probs(
     A network fits most correct labels early and wrong ones late, if at all; averaged over the
     run, a wrong label keeps a low probability. Train with ``mixup`` (α = 1 to 4) so that the
     network hardly memorises single wrong labels. These probabilities are in-sample: cut them
-    with :func:`mislabel.train.one_run_issues` (the default cut of
-    :func:`mislabel.find_label_issues`), not at the calibrated joint's count, which over-flags
-    where the network learned part of the noise. Give the run the
+    with :func:`mislabel.train.one_run_issues`, which allows for the network's certainty about
+    wrong labels it has seen. Give the run the
     sample passes of a k-fold run, (k - 1) × the epochs of one fold.
     :class:`mislabel.NoiseAwareClassifier` runs this detection, with ``neighbors=30`` and
     mixup α = 4, before its final training.
