@@ -91,6 +91,20 @@ def test_find_image_folder_writes_issues_csv(found: tuple[Path, Path, dict[str, 
         assert "LogisticRegression" in meta["model"]
 
 
+def test_find_says_which_model_ran_on_colour_images_without_a_backbone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Colour photos go to the pretrained backbone only when its weights load offline;
+    otherwise the models for images of their number, and find.json says which ran."""
+    import mislabel.data._embed as embed
+
+    monkeypatch.setattr(embed, "default_backbone_available", lambda: False)
+    folder, _ = make_image_folder(tmp_path / "images", n_per_class=8)
+    run("find", folder, "-o", tmp_path / "out", "--cv", "2")
+    meta = json.loads((tmp_path / "out" / "find.json").read_text())
+    assert "LogisticRegression" in meta["model"] and "timm" not in meta["features"]
+
+
 def test_find_cnn_model_on_images_trains_one_run(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     folder, _ = make_image_folder(tmp_path / "images")
