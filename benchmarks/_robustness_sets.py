@@ -1,6 +1,6 @@
 """The settings of the robustness suite (``python -m benchmarks.robustness``).
 
-Three kinds, each a :class:`Case` (given labels, probabilities, true labels):
+Four kinds, each a :class:`Case` (given labels, probabilities, true labels):
 
 - **simulated**: CIFAR-10 out-of-fold probabilities simulated for new noise
   (:mod:`benchmarks._simulate`): noise 10–70 % × sparsity 0–0.8, class imbalance, pair and
@@ -9,6 +9,9 @@ Three kinds, each a :class:`Case` (given labels, probabilities, true labels):
   a weak and a stronger model on Fashion-MNIST pixels, logistic regression on CIFAR-10
   EfficientNet-Lite0 embeddings (when ``benchmarks/.cache/embed`` holds them), and on the
   MiniLM embeddings of SMS spam and TREC;
+- **two-class**: 5-fold out-of-fold probabilities of real models on two-class tasks cut from the
+  same data (SMS spam; TREC, Fashion-MNIST and CIFAR-10 embeddings as one class against the
+  rest or as pairs of look-alike classes), with symmetric, one-sided and unequal flips;
 - **real**: human label errors checked against a second, trusted source: RT-snippets' 289
   crowd-validated errors, CIFAR-10N's human labels against the clean CIFAR-10 labels.
 
@@ -249,6 +252,144 @@ def _cifar10_embeddings(root: Path) -> Iterator[Case]:
         except LookupError:
             return
         yield _from_cache("trained", f"CIFAR-10 10k, EfficientNet-Lite0 embeddings, {n_name}", d)
+
+
+# --------------------------------------------------------------------------- two classes
+
+#: Two-class noise matrices (rows = true class 0 / 1, columns = given label).
+TWO_CLASS_NOISE: tuple[tuple[str, tuple[float, float]], ...] = (
+    ("10 % both ways", (0.1, 0.1)),
+    ("20 % both ways", (0.2, 0.2)),
+    ("30 % of class 0 given 1", (0.3, 0.0)),
+    ("40 % of class 1 given 0", (0.0, 0.4)),
+    ("class 0 5 % / class 1 25 % wrong", (0.05, 0.25)),
+    ("class 0 35 % / class 1 10 % wrong", (0.35, 0.1)),
+)
+
+
+def two_class(root: Path) -> Iterator[Case]:
+    """Two-class tasks (class 1 = the named class) with the flips of ``TWO_CLASS_NOISE``
+    (cached out-of-fold probabilities)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    from benchmarks.harness import datasets
+
+    def text(load: Callable, cls: int | None) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        def get() -> tuple[np.ndarray, np.ndarray]:
+            ds = load(root=root)
+            y = np.asarray(ds.y)
+            return ds.X, (y if cls is None else (y == cls)).astype(np.int64)
+
+        return get
+
+    def fmnist(a: int, b: int | None, cols: int) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        def get() -> tuple[np.ndarray, np.ndarray]:
+            X, y = _fmnist_features(root)
+            if b is None:
+                return X[:, :cols], (y == a).astype(np.int64)
+            keep = (y == a) | (y == b)
+            return X[keep, :cols], (y[keep] == b).astype(np.int64)
+
+        return get
+
+    def cifar(a: int, b: int | None) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+        def get() -> tuple[np.ndarray, np.ndarray]:
+            d = _cifar10n_embedded()
+            if d is None:
+                raise LookupError
+            X, y = d["X_train"], np.asarray(d["y_clean"])
+            if b is None:
+                return X, (y == a).astype(np.int64)
+            keep = (y == a) | (y == b)
+            return X[keep], (y[keep] == b).astype(np.int64)
+
+        return get
+
+    def logreg(c: float = 1.0) -> Callable[[], object]:
+        return lambda: LogisticRegression(max_iter=2000, C=c)
+
+    tasks: list[tuple[str, str, Callable[[], tuple[np.ndarray, np.ndarray]], Callable]] = [
+        (
+            "sms",
+            "SMS spam (MiniLM, logistic regression)",
+            text(datasets.load_sms_spam, None),
+            logreg(),
+        ),
+    ]
+    for cls in (0, 2, 5):
+        tasks.append(
+            (
+                f"trec{cls}",
+                f"TREC class {cls} against the rest (MiniLM, logistic regression)",
+                text(datasets.load_trec, cls),
+                logreg(),
+            )
+        )
+    for a, b in ((0, 6), (2, 4)):
+        tasks.append(
+            (
+                f"fmnist{a}v{b}",
+                f"Fashion-MNIST {a} against {b} (logistic regression on 20 principal components)",
+                fmnist(a, b, 20),
+                logreg(),
+            )
+        )
+    tasks.append(
+        (
+            "fmnist3",
+            "Fashion-MNIST 3 against the rest (logistic regression on 20 principal components)",
+            fmnist(3, None, 20),
+            logreg(),
+        )
+    )
+    tasks.append(
+        (
+            "fmnist4v6mlp",
+            "Fashion-MNIST 4 against 6 (MLP (128) on 50 principal components)",
+            fmnist(4, 6, 50),
+            lambda: MLPClassifier((128,), max_iter=60, random_state=0),
+        )
+    )
+    tasks.append(
+        (
+            "cifar3v5",
+            "CIFAR-10 cat against dog (EfficientNet-Lite0 embeddings)",
+            cifar(3, 5),
+            logreg(0.1),
+        )
+    )
+    tasks.append(
+        (
+            "cifar0",
+            "CIFAR-10 airplane against the rest (EfficientNet-Lite0 embeddings)",
+            cifar(0, None),
+            logreg(0.1),
+        )
+    )
+    data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for key, title, get, make_model in tasks:
+        for n_i, (n_name, (r0, r1)) in enumerate(TWO_CLASS_NOISE):
+            t = np.array([[1 - r0, r0], [r1, 1 - r1]])
+
+            def make(
+                key: str = key,
+                get: Callable = get,
+                make_model: Callable = make_model,
+                t: np.ndarray = t,
+                seed: int = n_i,
+            ) -> dict[str, np.ndarray]:
+                if key not in data:
+                    data[key] = get()
+                X, true = data[key]
+                labels = _noisy(true, t, seed)
+                return {"labels": labels, "true": true, "p": _oof(make_model(), X, labels)}
+
+            try:
+                d = _cached(f"two_class_{key}_s{n_i}", make)
+            except LookupError:
+                break
+            yield _from_cache("two-class", f"{title}, {n_name}", d)
 
 
 # --------------------------------------------------------------------------- real errors

@@ -2,8 +2,8 @@
 
 For every setting of :mod:`benchmarks._robustness_sets` (simulated CIFAR-10 noise of every
 sparsity, imbalance, pair and look-alike swaps, models of several strengths; out-of-fold
-probabilities of real models on Fashion-MNIST, CIFAR-10 embeddings and text; human errors of
-RT-snippets and CIFAR-10N), on the same probabilities:
+probabilities of real models on Fashion-MNIST, CIFAR-10 embeddings and text, with ten classes
+or two; human errors of RT-snippets and CIFAR-10N), on the same probabilities:
 
 - **ours**: ``mislabel.find_label_issues(labels, pred_probs)``, its defaults;
 - **cleanlab**: ``cleanlab.filter.find_label_issues(labels, pred_probs)``, its defaults (ranked,
@@ -38,7 +38,7 @@ from benchmarks._common import shared_data
 from mislabel.metrics import precision_recall_f1
 
 RESULTS = Path(__file__).resolve().parent / "results" / "robustness.md"
-KINDS = ("simulated", "trained", "real")
+KINDS = ("simulated", "trained", "two-class", "real")
 Detector = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -104,7 +104,7 @@ def evaluate(case: sets.Case, detector: Detector = ours) -> Row:
 
 def cases(root: Path, kinds: Iterable[str]) -> Iterable[sets.Case]:
     for kind in kinds:
-        yield from getattr(sets, kind)(root)
+        yield from getattr(sets, kind.replace("-", "_"))(root)
 
 
 def six_files(root: Path) -> Iterable[sets.Case]:

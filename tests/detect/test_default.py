@@ -67,3 +67,38 @@ def test_default_flags_at_most_the_bound_of_the_joint_count() -> None:
     # a known noise matrix is trusted as given: no estimate, no bound
     known = mislabel.find_label_issues(labels, p, noise_matrix=np.eye(3) * 0.5 + 0.5 / 3)
     assert known.n_issues > 0
+
+
+def _two_class(seed: int = 0, n: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+    """A rare class 1 (5 %) with 10 % flips both ways and a noisy posterior of some spread."""
+    rng = np.random.default_rng(seed)
+    true = (rng.random(n) < 0.05).astype(np.int64)
+    labels = np.where(rng.random(n) < 0.1, 1 - true, true)
+    logit = rng.normal(3.0 * (2 * true - 1), 1.5)
+    p1 = 0.1 + 0.8 / (1 + np.exp(-logit))
+    return labels, np.stack([1 - p1, p1], axis=1)
+
+
+def test_two_classes_never_flag_the_models_most_probable_class() -> None:
+    labels, p = _two_class()
+    issues = mislabel.find_label_issues(labels, p)
+    assert issues.n_issues > 0
+    assert not np.any(issues.mask & (p.argmax(axis=1) == labels))
+    # the count and the rate given by the user are kept as asked
+    assert mislabel.find_label_issues(labels, p, n_issues=500).n_issues == 500
+
+
+def test_two_classes_average_the_posteriors_with_and_without_the_inverse() -> None:
+    from mislabel.detect._issues import noise_posterior
+
+    labels, p = _two_class(seed=1)
+    rows = np.arange(labels.size)
+    ts = dflt.detection_noise_matrices(mislabel.estimate_noise(labels, p).noise_matrix, p)
+    wrong = np.mean(
+        [noise_posterior(labels, p, t, invert=inv)[0] for t in ts for inv in (True, False)], axis=0
+    )
+    q = mislabel.true_label_posterior(labels, p)
+    np.testing.assert_allclose(q[rows, labels], 1 - wrong, atol=1e-5)
+    scores = mislabel.label_quality_scores(labels, p)
+    np.testing.assert_allclose(scores, dflt.quality_scores(wrong, p[rows, labels]), atol=1e-6)
+    np.testing.assert_allclose(mislabel.find_label_issues(labels, p).scores, scores)

@@ -10,10 +10,16 @@ different places:
 - anchor points (Patrini et al., CVPR 2017) read row i off the samples most confidently in
   class i; an over-confident model makes those rows too clean.
 
-With three classes or more the detector averages the posteriors under three matrices: the
-two estimates and their mean (an equal-weight model average, never far from the better
-estimate); with two classes it uses the calibrated joint alone (the anchor rows of a majority
-class are nearly one-hot, and the average flagged worse on per-tag multi-label detection).
+The detector averages the posteriors under three matrices: the two estimates and their mean
+(an equal-weight model average, never far from the better estimate).
+
+With two classes it also hedges between two readings of ``pred_probs``: a model that learned
+the noise (the clean posterior is recovered through ``inv(T)``) and one that resisted it
+(``pred_probs`` read as the clean posterior); the posterior is the average of both. A binary
+noise matrix has one free cell a row, and the row of a rare or very noisy class is easily
+misplaced by either estimate; the inverse then turns that error into a wrong ranking, while
+the plain reading does not. For the same reason the cut never flags, with two classes, a sample
+whose given label is the model's most probable class (as confident learning never does).
 
 Its cut is the expected-F1 cut of the posterior, kept within what the calibrated joint
 supports: it moves toward the joint's count when the posterior expects far fewer wrong labels
@@ -74,12 +80,22 @@ def detection_noise_matrices(
     joint_noise_matrix: np.ndarray, pred_probs: np.ndarray
 ) -> list[np.ndarray]:
     """The noise matrices (rows = true class) whose posteriors the detector averages: the
-    calibrated joint's, the anchor points' and their mean; the joint's alone for two classes."""
+    calibrated joint's, the anchor points' and their mean."""
     joint = np.asarray(joint_noise_matrix, dtype=np.float64)
-    if joint.shape[0] < 3:
-        return [joint]
     anchor = anchor_noise_matrix(pred_probs)
     return [joint, anchor, (joint + anchor) / 2]
+
+
+def inversion_modes(n_classes: int) -> tuple[bool, ...]:
+    """How the clean posterior is read for an estimated noise matrix, one posterior each:
+    through ``inv(T)`` (True) or as ``pred_probs`` itself (False); both with two classes."""
+    return (True,) if n_classes >= 3 else (True, False)
+
+
+def guards_prediction(n_classes: int) -> bool:
+    """Whether the cut keeps the samples whose given label is the model's most probable
+    class (two classes, estimated noise)."""
+    return n_classes == 2
 
 
 def quality_scores(prob_wrong: np.ndarray, self_confidence: np.ndarray) -> np.ndarray:

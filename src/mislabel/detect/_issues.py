@@ -181,14 +181,30 @@ def _noise_matrices_for(
     return ts
 
 
+def _components(
+    noise_matrices: list[np.ndarray], n_classes: int, *, estimated: bool
+) -> list[tuple[np.ndarray, bool]]:
+    """(T, invert) for every posterior the default averages: each matrix, read through
+    ``inv(T)`` and, for an estimated matrix with two classes, also without it."""
+    modes = dflt.inversion_modes(n_classes) if estimated else (True,)
+    return [(t, invert) for t in noise_matrices for invert in modes]
+
+
 def _mixture_posterior(
-    labels: np.ndarray, pred_probs: np.ndarray, noise_matrices: list[np.ndarray]
+    labels: np.ndarray,
+    pred_probs: np.ndarray,
+    noise_matrices: list[np.ndarray],
+    *,
+    estimated: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`noise_posterior` averaged over ``noise_matrices``: (prob_wrong, self_confidence)."""
-    wrong, self_conf = noise_posterior(labels, pred_probs, noise_matrices[0])
-    for t in noise_matrices[1:]:
-        wrong += noise_posterior(labels, pred_probs, t)[0]
-    wrong /= len(noise_matrices)
+    """:func:`noise_posterior` averaged over ``noise_matrices`` (and, for an estimated matrix,
+    the readings of :func:`mislabel.detect._default.inversion_modes`): (prob_wrong,
+    self_confidence)."""
+    parts = _components(noise_matrices, pred_probs.shape[1], estimated=estimated)
+    wrong, self_conf = noise_posterior(labels, pred_probs, parts[0][0], invert=parts[0][1])
+    for t, invert in parts[1:]:
+        wrong += noise_posterior(labels, pred_probs, t, invert=invert)[0]
+    wrong /= len(parts)
     return wrong, self_conf
 
 
@@ -243,20 +259,21 @@ def _clean_posterior(
 
 
 def noise_posterior(
-    labels: np.ndarray, pred_probs: np.ndarray, noise_matrix: np.ndarray
+    labels: np.ndarray, pred_probs: np.ndarray, noise_matrix: np.ndarray, *, invert: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """P(given label is wrong | x, given) under class-conditional noise T (rows = true).
 
     The model was trained on noisy labels, so ``pred_probs`` estimates the noisy posterior
     P(given | x) = T^T pi(x). We recover the clean posterior ``pi = p @ inv(T)`` (clipped to be
-    a distribution) and apply Bayes: P(true = j | x, given = y) ∝ pi_j T[j, y].
+    a distribution) and apply Bayes: P(true = j | x, given = y) ∝ pi_j T[j, y]. With
+    ``invert=False``, ``pi = p`` (a model that did not learn the noise).
 
     Returns (prob_wrong, self_confidence); self_confidence (p[y]) breaks ties among samples
     whose posterior is exactly 0 or 1.
     """
     n = pred_probs.shape[0]
     t = np.asarray(noise_matrix, dtype=np.float64)
-    t_inv = _inverse(t).astype(np.float32)
+    t_inv = (_inverse(t) if invert else np.eye(t.shape[0])).astype(np.float32)
     t32 = t.astype(np.float32)
     diag = np.diagonal(t32)
     wrong = np.empty(n, dtype=np.float32)
@@ -301,10 +318,13 @@ def true_label_posterior(labels: Any, pred_probs: Any, *, noise_matrix: Any = No
     n, k = pred_probs.shape
     labels = check_labels(labels, n_classes=k, n_samples=n)
     ts = _noise_matrices_for(labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None)
+    parts = _components(ts, k, estimated=noise_matrix is None)
     out = np.zeros((n, k), dtype=np.float32)
-    for t in ts:
+    for t, invert in parts:
         t32 = np.asarray(t, dtype=np.float32)
-        t_inv = _inverse(np.asarray(t, dtype=np.float64)).astype(np.float32)
+        t_inv = (_inverse(np.asarray(t, dtype=np.float64)) if invert else np.eye(k)).astype(
+            np.float32
+        )
         for start, chunk in iter_row_chunks(pred_probs):
             stop = start + chunk.shape[0]
             y = labels[start:stop]
@@ -316,26 +336,33 @@ def true_label_posterior(labels: Any, pred_probs: Any, *, noise_matrix: Any = No
                 q[bad, y[bad]] = 1.0
                 den[bad] = 1.0
             out[start:stop] += q / den[:, None]
-    out /= len(ts)
+    out /= len(parts)
     return out
 
 
 def _suggest(
-    pred_probs: np.ndarray, labels: np.ndarray, which: np.ndarray, ts: list[np.ndarray]
+    pred_probs: np.ndarray,
+    labels: np.ndarray,
+    which: np.ndarray,
+    ts: list[np.ndarray],
+    *,
+    estimated: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For the samples ``which`` (sorted), the most probable true class other than the given
-    label under the noise posterior (averaged over the noise matrices ``ts``), and its
-    probability."""
+    label under the noise posterior (averaged as the score is over the noise matrices ``ts``),
+    and its probability."""
     if which.size == 0:
         return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
+    k = pred_probs.shape[1]
     y = labels[which]
     rows = _take_rows(pred_probs, which)
-    post = np.zeros((which.size, pred_probs.shape[1]), dtype=np.float32)
-    for t in ts:
-        t_inv = _inverse(t).astype(np.float32)
+    post = np.zeros((which.size, k), dtype=np.float32)
+    parts = _components(ts, k, estimated=estimated)
+    for t, invert in parts:
+        t_inv = (_inverse(t) if invert else np.eye(k)).astype(np.float32)
         t_cols = np.ascontiguousarray(t.T, dtype=np.float32)
         post += _posterior_rows(rows, y, t_inv, t_cols)
-    post /= len(ts)
+    post /= len(parts)
     at = np.arange(which.size)
     post[at, y] = -1.0
     best = post.argmax(axis=1)
@@ -511,8 +538,9 @@ def find_label_issues(
             label is wrong under class-conditional noise (see :func:`label_quality_scores`),
             with the cut that maximises the expected F1, kept within what the calibrated
             confident joint supports (it moves toward the joint's count of wrong labels when the
-            posterior expects far fewer, and never flags more than 1.25 times that count);
-            the confident-learning family
+            posterior expects far fewer, and never flags more than 1.25 times that count; with
+            two classes it never flags a sample whose given label is the model's most probable
+            class); the confident-learning family
             (Northcutt et al., JAIR 2021) follows cleanlab 2.9's ``filter_by`` semantics
             exactly: ``"prune_by_noise_rate"``, ``"prune_by_class"``, ``"both"``,
             ``"confident_learning"`` (C_confusion off-diagonal), ``"predicted_neq_given"``
@@ -591,7 +619,8 @@ def _find_noise_posterior(
             ts = [_scale_to_rate(m, est.prior_true, noise_rate) for m in ts]
     else:
         ts = [t]
-    wrong, self_conf = _mixture_posterior(labels, pred_probs, ts)
+    estimated = t is None
+    wrong, self_conf = _mixture_posterior(labels, pred_probs, ts, estimated=estimated)
     quality = dflt.quality_scores(wrong, self_conf)
     del self_conf
     order = np.argsort(quality, kind="stable")
@@ -605,13 +634,15 @@ def _find_noise_posterior(
             count = dflt.bounded_count(count, float(wrong.sum(dtype=np.float64)), joint_count)
     top = order[:count].copy()  # not a view: frees the full order
     del order, wrong
+    if n_issues is None and noise_rate is None and estimated and dflt.guards_prediction(k):
+        top = top[_take_rows(pred_probs, top).argmax(axis=1) != labels[top]]
     mask = np.zeros(n, dtype=bool)
     mask[top] = True
     flagged = np.sort(top)
     ranked: np.ndarray | None = top
     sugg = labels.astype(np.intp, copy=True)
     sugg_p = quality.copy()
-    sugg[flagged], sugg_p[flagged] = _suggest(pred_probs, labels, flagged, ts)
+    sugg[flagged], sugg_p[flagged] = _suggest(pred_probs, labels, flagged, ts, estimated=estimated)
     if rank_by is not None and rank_by != "noise_posterior":
         quality = _simple_scores(labels, pred_probs, rank_by)
         ranked = None
@@ -675,7 +706,9 @@ def _assemble(
             if t is not None
             else _noise_matrices_for(labels, pred_probs, noise_matrix=None, noise_rate=None)
         )
-        scores = dflt.quality_scores(*_mixture_posterior(labels, pred_probs, ts))
+        scores = dflt.quality_scores(
+            *_mixture_posterior(labels, pred_probs, ts, estimated=t is None)
+        )
     elif rank_by == "self_confidence":
         scores = sc.astype(np.float64)
     elif rank_by == "normalized_margin" and stats.max_other is not None:

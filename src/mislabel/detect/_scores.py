@@ -45,12 +45,13 @@ def label_quality_scores(
               class-conditional noise model. The clean posterior is recovered from the noisy one
               as ``pi = pred_probs @ inv(T)`` and the score is
               ``pi[y] T[y, y] / sum_j pi[j] T[j, y]``, with T the noise matrix (rows = true
-              class, columns = given label). Unless T is given, the score (with three
-              classes or more) is the average of the posteriors under two estimates that fail
-              in different places, the calibrated confident joint (Northcutt et al., JAIR
-              2021) and anchor points (Patrini et al., CVPR 2017: row i is the mean
-              ``pred_probs`` of the 5 % of samples most confidently in class i), and under
-              their mean. Ties (a posterior of exactly 0 or 1) are
+              class, columns = given label). Unless T is given, the score is the average of
+              the posteriors under two estimates that fail in different places, the
+              calibrated confident joint (Northcutt et al., JAIR 2021) and anchor points
+              (Patrini et al., CVPR 2017: row i is the mean ``pred_probs`` of the 5 % of
+              samples most confidently in class i), and under their mean; with two classes
+              each posterior is also taken with ``pi = pred_probs`` (no inverse) and averaged
+              in. Ties (a posterior of exactly 0 or 1) are
               broken by ``p[y]`` with weight 1e-4. Chosen as default on evidence: see
               ``benchmarks/score_choice.py`` and ``benchmarks/robustness.py``.
             - ``"self_confidence"``: ``p[y]``.
@@ -77,7 +78,9 @@ def label_quality_scores(
         ts = _noise_matrices_for(
             labels, pred_probs, noise_matrix=noise_matrix, noise_rate=None, validate=True
         )
-        return quality_scores(*_mixture_posterior(labels, pred_probs, ts))
+        return quality_scores(
+            *_mixture_posterior(labels, pred_probs, ts, estimated=noise_matrix is None)
+        )
     return _simple_scores(labels, pred_probs, method, validate=True)
 
 
