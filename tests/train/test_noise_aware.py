@@ -238,3 +238,15 @@ def test_one_run_cut_stretches_the_default_count_toward_the_joints(digits_noisy,
     assert precision_recall_f1(issues.mask, truth)[2] >= precision_recall_f1(default.mask, truth)[2]
     known = mislabel.train.one_run_issues(noisy, probs, noise_rate=0.2)
     assert abs(int(known.mask.sum()) - round(0.2 * noisy.size)) <= 2
+
+
+def test_one_run_cut_of_two_classes_is_the_default_cut():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 200)
+    p1 = np.clip(rng.beta(5, 2, 400), 0.01, 0.99)
+    probs = np.column_stack([np.where(labels == 0, p1, 1 - p1), np.where(labels == 0, 1 - p1, p1)])
+    default = mislabel.find_label_issues(labels, probs)
+    issues = mislabel.train.one_run_issues(labels, probs)
+    np.testing.assert_array_equal(issues.mask, default.mask)
+    agree = probs.argmax(axis=1) == labels
+    assert not np.any(issues.mask & agree)  # the model's own class is never flagged

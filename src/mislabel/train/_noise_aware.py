@@ -64,9 +64,10 @@ def one_run_issues(labels: Any, pred_probs: Any, *, noise_rate: float | None = N
     One-run probabilities (:func:`one_run_pred_probs`, fastai's ``TemporalProbsRecorder``)
     are in-sample: the network has seen every label and is surer of some wrong ones than an
     out-of-fold model would be, so the expected-F1 cut of :func:`mislabel.find_label_issues`
-    tends to flag too few. This flags the calibrated confident joint's count
-    (:func:`mislabel.estimate_noise`) where it is larger, but at most 1.25 times the default
-    cut's count, ranked by the default score. A known ``noise_rate`` sets the count.
+    tends to flag too few. With three classes or more this flags the calibrated confident
+    joint's count (:func:`mislabel.estimate_noise`) where it is larger, but at most 1.25
+    times the default cut's count, ranked by the default score; with two, the default cut.
+    A known ``noise_rate`` sets the count.
 
     Returns:
         A :class:`mislabel.LabelIssues`.
@@ -76,6 +77,8 @@ def one_run_issues(labels: Any, pred_probs: Any, *, noise_rate: float | None = N
     if noise_rate is not None:
         return find_label_issues(labels, pred_probs, noise_rate=noise_rate)
     issues = find_label_issues(labels, pred_probs)
+    if np.shape(pred_probs)[1] == 2:
+        return issues  # two classes: the default cut's own guard decides the count
     default = int(np.count_nonzero(issues.mask))
     joint = int(estimate_noise(labels, pred_probs).n_issues)
     count = max(default, min(joint, round(_ONE_RUN_MAX_STRETCH * default)))
