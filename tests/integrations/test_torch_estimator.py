@@ -214,3 +214,30 @@ def test_mixup_fits_fewer_wrong_labels_and_keys_the_fold_cache(mlp) -> None:
     np.testing.assert_array_equal(p, clone(mixed).fit(X, noisy).predict_proba(X))
     with pytest.raises(InvalidParameterError, match="mixup"):
         TorchClassifier(mlp(dim=64, n_classes=10), loss="elr", mixup=1.0, **FAST).fit(X, noisy)
+
+
+def test_forget_rate_trains_on_the_small_loss_share_and_resists_wrong_labels() -> None:
+    """digits with 30 % of the labels moved to the next class: dropping the largest-loss
+    share of each batch keeps the network from fitting them."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    noisy = ytr.copy()
+    flip = np.random.default_rng(0).random(ytr.size) < 0.3
+    noisy[flip] = (noisy[flip] + 1) % 10
+
+    def net():
+        return nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+
+    kw = {"epochs": 60, "batch_size": 64, "lr": 1e-3, "progress": False, "random_state": 0}
+    plain = TorchClassifier(net, **kw).fit(Xtr, noisy)
+    small = TorchClassifier(net, forget_rate=0.3, **kw).fit(Xtr, noisy)
+    rates = [log.keep_rate for log in small.history_]
+    assert rates[0] == 1.0 and rates[-1] == pytest.approx(0.7)
+    assert all(log.keep_rate == 1.0 for log in plain.history_)
+    assert small.score(Xte, yte) > plain.score(Xte, yte) + 0.03
+    with pytest.raises(InvalidParameterError, match="forget_rate"):
+        TorchClassifier(net, forget_rate=1.0, **kw).fit(Xtr, noisy)

@@ -72,8 +72,13 @@ from mislabel.train._loop import (  # noqa: E402
     resolve_device,
     seeded,
 )
+from mislabel.train._schedule import keep_rate  # noqa: E402
 
 __all__ = ["TorchClassifier", "stable_repr", "temporal_pred_probs", "to_estimator"]
+
+#: Epochs over which ``TorchClassifier(forget_rate=τ)`` ramps from keeping every sample of a
+#: batch to keeping ``1 - τ`` of them.
+_FORGET_RAMP_EPOCHS = 10
 
 
 def stable_repr(obj: Any) -> str:
@@ -139,6 +144,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             network fits fewer single wrong labels, so out-of-fold or one-run probabilities
             from it flag label errors better. Not with losses that keep per-sample state
             (``"elr"``).
+        forget_rate: τ > 0 trains on the small-loss share of each batch: over the first 10
+            epochs the share kept falls from all to ``1 - τ``, the samples with the largest
+            loss dropped (:func:`mislabel.train.small_loss`'s selection; Han et al., NeurIPS
+            2018), for labels with some wrong ones left.
 
     Attributes:
         module_: the trained network (eval mode).
@@ -172,6 +181,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         require_all_classes: bool = True,
         predict_batch_size: int = 1024,
         mixup: float = 0.0,
+        forget_rate: float = 0.0,
     ) -> None:
         self.module = module
         self.loss = loss
@@ -189,6 +199,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.require_all_classes = require_all_classes
         self.predict_batch_size = predict_batch_size
         self.mixup = mixup
+        self.forget_rate = forget_rate
 
     # ------------------------------------------------------------------ sklearn protocol
 
@@ -266,6 +277,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.loss_ = loss_fn
         objective = Objective(loss_fn, prep.sample_weight, settings.epochs)
         alpha = check_mixup(self.mixup, objective, None)
+        tau = float(check_scalar(self.forget_rate, "forget_rate", min_val=0.0, max_val=1.0,
+                                 include_max=False))  # fmt: skip
         history: list[EpochLog] = fit_module(
             module,
             prep.x,
@@ -275,6 +288,11 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             desc="fit",
             mixup=alpha,
             on_epoch=on_epoch,
+            keep_schedule=(
+                functools.partial(keep_rate, forget_rate=tau, t_k=_FORGET_RAMP_EPOCHS)
+                if tau > 0
+                else None
+            ),
         )
         self.module_ = module
         self.history_ = tuple(history)

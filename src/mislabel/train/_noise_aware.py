@@ -16,8 +16,9 @@
 3. **the final training** — when the network can learn its training set by heart
    (:func:`mislabel.train.can_memorize`), the weights with ELR (early-learning
    regularisation); otherwise plain cross-entropy on the labels as given, because weights and
-   ELR cost such a model accuracy. After ``"embeddings"``, plain cross-entropy on what the
-   policy leaves. A scikit-learn model gets the policy through ``sample_weight``.
+   ELR cost such a model accuracy. After ``"embeddings"``, cross-entropy on what the policy
+   leaves, on the small-loss share of each batch. A scikit-learn model gets the policy
+   through ``sample_weight``.
 
 This module imports torch only inside ``fit`` (``import mislabel`` stays light).
 """
@@ -87,6 +88,9 @@ def one_run_issues(labels: Any, pred_probs: Any, *, noise_rate: float | None = N
     return find_label_issues(labels, pred_probs, n_issues=count)
 
 
+#: After the embeddings detection, the final training drops this share of each batch with
+#: the largest loss (small-loss selection) against the wrong labels the detection missed.
+_EMBEDDINGS_FORGET_RATE = 0.2
 #: How far :func:`one_run_issues` may stretch the default cut's count toward the joint's.
 _ONE_RUN_MAX_STRETCH = 1.25
 
@@ -145,9 +149,10 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             learn its training set by heart (:func:`mislabel.train.can_memorize`), otherwise
             plain cross-entropy on the labels as given (the policy is then not applied: such
             a model does not fit single wrong labels, and weights or ELR cost it accuracy).
-            After ``"embeddings"`` detection, ``"auto"`` is plain cross-entropy with the
-            policy applied. ``"elr"`` / ``"ce"`` force the loss (the policy is applied either
-            way).
+            After ``"embeddings"`` detection, ``"auto"`` is cross-entropy on what the policy
+            leaves, on the small-loss 80 % of each batch (``TorchClassifier(forget_rate=0.2)``)
+            against the wrong labels the detection missed. ``"elr"`` / ``"ce"`` force the
+            loss (the policy is applied either way).
         backbone: ``"timm:NAME"`` (e.g. ``"timm:efficientnet_lite0"``): ``X`` are images
             (paths, a uint8 array or PIL images), embedded by that pretrained backbone
             (:func:`mislabel.data.embed_images`) in ``fit`` and in ``predict``; the detection
@@ -474,7 +479,8 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         x_fit, y_fit = x, labels
         if keep is not None:
             x_fit, y_fit = np.asarray(x)[keep], labels[keep]
-        final = self._torch_estimator(factory, x, loss=loss, epochs=self.epochs)
+        forget = _EMBEDDINGS_FORGET_RATE if embeddings and self.final_loss == "auto" else 0.0
+        final = self._torch_estimator(factory, x, loss=loss, epochs=self.epochs, forget_rate=forget)
         final.fit(x_fit, y_fit, sample_weight=weight)
         self.model_ = final
         self.sample_weight_ = weight
