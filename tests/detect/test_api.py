@@ -275,8 +275,9 @@ def test_dask_array_gives_the_in_memory_result(method) -> None:
 
 
 def test_a_second_round_with_score_weights_sharpens_the_flags() -> None:
-    # The README's recipe: out-of-fold models retrained with the first round's scores as sample
-    # weights learn less of the noise, so the second round's flags are better.
+    # The two-round recipe of docs/results.md: out-of-fold models retrained with the first
+    # round's scores as sample weights learn less of the noise, so the second round's flags
+    # are better.
     from sklearn.datasets import load_digits
     from sklearn.linear_model import LogisticRegression
 

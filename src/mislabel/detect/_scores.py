@@ -51,9 +51,8 @@ def label_quality_scores(
               (Patrini et al., CVPR 2017: row i is the mean ``pred_probs`` of the 5 % of
               samples most confidently in class i), and under their mean; with two classes
               each posterior is also taken with ``pi = pred_probs`` (no inverse) and averaged
-              in. Ties (a posterior of exactly 0 or 1) are
-              broken by ``p[y]`` with weight 1e-4. Chosen as default on evidence: see
-              ``benchmarks/score_choice.py`` and ``benchmarks/robustness.py``.
+              in. Ties (a posterior of exactly 0 or 1) are broken by ``p[y]`` with weight
+              1e-4. The results page of the documentation compares it with the other scores.
             - ``"self_confidence"``: ``p[y]``.
             - ``"normalized_margin"``: ``(p[y] - max_{j != y} p[j] + 1) / 2``.
             - ``"confidence_weighted_entropy"``: ``log(1 + H/p[y]) / (H/p[y])`` with H the
