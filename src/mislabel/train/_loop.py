@@ -200,7 +200,6 @@ def resolve_device(device: Any) -> Any:
     return device
 
 
-
 def as_features(X: Any, name: str = "X") -> Tensor:
     """``X`` as a float tensor of shape (n_samples, ...) on the CPU (no copy when possible)."""
     if isinstance(X, Tensor):
