@@ -21,8 +21,6 @@ recall / F1 against the truth, and the validation accuracy against the true labe
 from __future__ import annotations
 
 import difflib
-import gzip
-import os
 import sys
 import tempfile
 import time
@@ -30,12 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.find_folder import make_folder as make_folder_of
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "fastai_recipe.md"
 N_IMAGES, N_WRONG, EPOCHS, SEED = 1200, 120, 5, 0
-LOOK_ALIKE = {0: 6, 6: 0, 2: 4, 4: 2, 7: 9, 9: 7}
-NAMES = ("tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
-         "boot")  # fmt: skip
 
 PLAIN = """\
 from fastai.vision.all import *
@@ -59,32 +56,13 @@ learn.export("model.pkl")
 
 
 def make_folder(root: Path) -> dict[str, str]:
-    """The folder under ``root``; returns relative path → true class name."""
-    from PIL import Image
+    """``root/images`` (the folder of ``benchmarks/find_folder.py`` at this size); returns
+    relative path → true class name."""
+    import pandas as pd
 
-    data = Path(os.environ.get("MISLABEL_DATA", ROOT.parent / "shared" / "data"))
-    with gzip.open(data / "fashion-mnist" / "t10k-images-idx3-ubyte.gz") as f:
-        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(data / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz") as f:
-        y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-    rng = np.random.default_rng(SEED)
-    idx = np.sort(rng.choice(y.size, N_IMAGES, replace=False))
-    x, y = x[idx], y[idx]
-    given = y.copy()
-    order = rng.permutation(N_IMAGES)
-    pairs = [i for i in order if y[i] in LOOK_ALIKE][: N_WRONG // 2]
-    for i in pairs:
-        given[i] = LOOK_ALIKE[int(y[i])]
-    rest = [i for i in order if i not in set(pairs)][: N_WRONG - len(pairs)]
-    for i in rest:
-        given[i] = (y[i] + rng.integers(1, 10)) % 10
-    truth = {}
-    for i in range(N_IMAGES):
-        rel = f"{NAMES[given[i]]}/img_{i:05d}.png"
-        (root / NAMES[given[i]]).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(x[i]).save(root / rel)
-        truth[rel] = NAMES[y[i]]
-    return truth
+    make_folder_of(SEED, root, n_images=N_IMAGES, n_wrong=N_WRONG)
+    truth = pd.read_csv(root / "truth.csv", keep_default_na=False)
+    return dict(zip(truth["path"], truth["true_label"], strict=True))
 
 
 def prf(flagged: set[str], wrong: set[str]) -> str:
@@ -122,8 +100,8 @@ def main() -> None:
     ]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        truth = make_folder(Path(tmp))
         root = Path(tmp) / "images"
-        truth = make_folder(root)
         wrong = {p for p, t in truth.items() if Path(p).parent.name != t}
 
         def dls():

@@ -53,26 +53,27 @@ def fashion_mnist_test() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     return x, y, names
 
 
-def make_folder(seed: int, root: Path) -> Path:
-    """The folder (class subfolders of PNGs) and ``root/truth.csv`` beside it."""
+def make_folder(seed: int, root: Path, n_images: int = N_IMAGES, n_wrong: int = N_WRONG) -> Path:
+    """``root/images`` (class subfolders of ``n_images`` PNGs, ``n_wrong`` of them in a wrong
+    folder: half look-alike swaps, half random) and ``root/truth.csv`` beside it."""
     from PIL import Image
 
     x, y, names = fashion_mnist_test()
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(y.size, N_IMAGES, replace=False))
+    idx = np.sort(rng.choice(y.size, n_images, replace=False))
     x, y = x[idx], y[idx]
     given = y.copy()
-    order = rng.permutation(N_IMAGES)
-    pairs = [i for i in order if y[i] in LOOK_ALIKE][: N_WRONG // 2]
+    order = rng.permutation(n_images)
+    pairs = [i for i in order if y[i] in LOOK_ALIKE][: n_wrong // 2]
     for i in pairs:
         given[i] = LOOK_ALIKE[int(y[i])]
     taken = set(pairs)
-    rest = [i for i in order if i not in taken][: N_WRONG - len(pairs)]
+    rest = [i for i in order if i not in taken][: n_wrong - len(pairs)]
     for i in rest:
         given[i] = (y[i] + rng.integers(1, 10)) % 10
     folder = root / "images"
     rows = ["path,true_label,given_label,kind"]
-    for i in range(N_IMAGES):
+    for i in range(n_images):
         rel = f"{names[given[i]]}/img_{i:05d}.png"
         (folder / names[given[i]]).mkdir(parents=True, exist_ok=True)
         Image.fromarray(x[i]).save(folder / rel)

@@ -63,6 +63,7 @@ def embedding_pred_probs(
         >>> probs = embedding_pred_probs(X, labels, random_state=0)   # doctest: +SKIP
         >>> issues = mislabel.find_label_issues(labels, probs)       # doctest: +SKIP
     """
+    from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -100,7 +101,7 @@ def embedding_pred_probs(
         judged[kept] = cross_val_pred_probs(
             head, z[kept], y[kept], cv=folds, random_state=seed, n_classes=k
         )
-        fitted = LogisticRegression(C=4.0 / d, max_iter=300).fit(z[kept], y[kept])
+        fitted = clone(head).fit(z[kept], y[kept])
         judged[flagged] = 0.0
         judged[np.ix_(flagged, fitted.classes_)] = fitted.predict_proba(z[flagged])
         probs = _mean(judged, neighbor_label_probs(z, voted, n_neighbors=n_vote, n_classes=k))

@@ -338,36 +338,12 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         seed = as_seed(self.random_state)
         detection = self._resolved_detection()
         self.detection_ = detection
-        if detection == "embeddings":
-            features = np.asarray(X, dtype=np.float64)
-            if features.ndim != 2:
-                raise InvalidInputError(
-                    "`detection='embeddings'` judges fixed feature vectors, (n_samples, "
-                    f"n_features); got shape {features.shape}. Pass backbone='timm:NAME' to "
-                    "embed images first."
-                )
-            probs = embedding_pred_probs(
-                features,
-                y_enc,
-                n_neighbors=max(int(self.neighbors), 1),
-                cv=int(self.cv),
-                noise_rate=self.noise_rate,
-                n_classes=self.n_classes_,
-                random_state=seed,
-            )
-            self.n_neighbors_ = vote_neighbors(max(int(self.neighbors), 1), y_enc.shape[0])
-            issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
         if self._sklearn:
             if detection == "one-run":
                 raise InvalidParameterError(
                     "`detection='one-run'` records a network during its training; a "
                     f"scikit-learn model ({type(self.model).__name__}) needs detection='kfold'."
                 )
-            if detection == "kfold":
-                probs = cross_val_pred_probs(
-                    self.model, X, y_enc, cv=int(self.cv), random_state=seed
-                )
-                issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
             self._scaler = None
             x, factory = X, None
         else:
@@ -383,16 +359,34 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             else:
                 self._scaler = None
                 x, factory = X, self.model
-            d_epochs = self.detect_epochs if self.detect_epochs is not None else self.epochs
-            detector = self._torch_estimator(factory, x, epochs=d_epochs, mixup=self.mixup)
-            detector.set_params(require_all_classes=False)
+        if detection == "embeddings":
+            if np.ndim(X) != 2:
+                raise InvalidInputError(
+                    "`detection='embeddings'` judges fixed feature vectors, (n_samples, "
+                    f"n_features); got shape {np.shape(X)}. Pass backbone='timm:NAME' to "
+                    "embed images first."
+                )
+            k = vote_neighbors(max(int(self.neighbors), 1), y_enc.shape[0])
+            probs = embedding_pred_probs(
+                X,
+                y_enc,
+                n_neighbors=k,
+                cv=int(self.cv),
+                noise_rate=self.noise_rate,
+                n_classes=self.n_classes_,
+                random_state=seed,
+            )
+            self.n_neighbors_ = k
+            issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
+        else:
+            judge = self.model if self._sklearn else self._detector(factory, x)
             if detection == "one-run":
                 k = vote_neighbors(int(self.neighbors), y_enc.shape[0])
-                probs = one_run_pred_probs(detector, x, y_enc, neighbors=k)
+                probs = one_run_pred_probs(judge, x, y_enc, neighbors=k)
                 self.n_neighbors_ = k
                 issues = one_run_issues(y_enc, probs, noise_rate=self.noise_rate)
-            elif detection == "kfold":
-                probs = cross_val_pred_probs(detector, x, y_enc, cv=int(self.cv), random_state=seed)
+            else:
+                probs = cross_val_pred_probs(judge, x, y_enc, cv=int(self.cv), random_state=seed)
                 issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
         self.issues_ = issues
         self.pred_probs_ = probs
@@ -426,6 +420,12 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             cache_dir=self.cache_dir,
             progress=self.progress,
         )
+
+    def _detector(self, factory: Any, x: Any) -> Any:
+        """The network trained by the one-run or k-fold detection."""
+        epochs = self.detect_epochs if self.detect_epochs is not None else self.epochs
+        detector = self._torch_estimator(factory, x, epochs=epochs, mixup=self.mixup)
+        return detector.set_params(require_all_classes=False)
 
     def _torch_estimator(self, factory: Any, x: Any, **kwargs: Any) -> Any:
         from mislabel.integrations.torch import TorchClassifier
