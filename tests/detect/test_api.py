@@ -64,12 +64,15 @@ def test_true_label_posterior_is_the_soft_clean_label() -> None:
     assert q.shape == p.shape and q.dtype == np.float32
     np.testing.assert_allclose(q.sum(axis=1), 1.0, atol=1e-5)
     assert q.min() >= 0
-    # its column y is the default label-quality score, P(given label is right), whose ties are
-    # broken by the self-confidence with weight TIE_BREAK
+    # its column y is the posterior label-quality score, P(given label is right), whose ties
+    # are broken by the self-confidence with weight TIE_BREAK, and the default's prob_right
     rows = np.arange(labels.size)
     w = TIE_BREAK
     expected = (1 - w) * q[rows, labels] + w * p[rows, labels]
-    np.testing.assert_allclose(mislabel.label_quality_scores(labels, p), expected, atol=1e-5)
+    scores = mislabel.label_quality_scores(labels, p, method="noise_posterior")
+    np.testing.assert_allclose(scores, expected, atol=1e-5)
+    prob_right = mislabel.find_label_issues(labels, p).prob_right
+    np.testing.assert_allclose(np.asarray(prob_right), expected, atol=1e-5)
     # its argmax recovers the true class of most wrong labels, and keeps most right ones
     wrong = labels != true
     # (these probabilities are the clean posterior, a model that learned none of the noise:

@@ -99,6 +99,78 @@ def test_two_classes_average_the_posteriors_with_and_without_the_inverse() -> No
     )
     q = mislabel.true_label_posterior(labels, p)
     np.testing.assert_allclose(q[rows, labels], 1 - wrong, atol=1e-5)
-    scores = mislabel.label_quality_scores(labels, p)
+    scores = mislabel.label_quality_scores(labels, p, method="noise_posterior")
     np.testing.assert_allclose(scores, dflt.quality_scores(wrong, p[rows, labels]), atol=1e-6)
-    np.testing.assert_allclose(mislabel.find_label_issues(labels, p).scores, scores)
+    np.testing.assert_allclose(np.asarray(mislabel.find_label_issues(labels, p).prob_right), scores)
+
+
+def _overlapping_two_class(seed: int = 0, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """Two overlapping classes, 10 % of the labels flipped, a model surer than the noise
+    allows: the posterior expects far fewer wrong labels than the calibrated joint counts."""
+    rng = np.random.default_rng(seed)
+    true = np.arange(n) % 2
+    x = rng.normal(size=n) + (2 * true - 1)
+    labels = np.where(rng.random(n) < 0.1, 1 - true, true)
+    p1 = 1 / (1 + np.exp(-1.3 * x))
+    return labels, np.c_[1 - p1, p1]
+
+
+def test_scores_rank_by_self_confidence_unless_the_noise_matrix_is_known() -> None:
+    labels, p, t = _noisy_posterior(n=1500)
+    rows = np.arange(labels.size)
+    issues = mislabel.find_label_issues(labels, p)
+    # an estimated noise matrix decides the flags, not the order: scores are p[y]
+    np.testing.assert_allclose(issues.scores, p[rows, labels], rtol=1e-6)
+    np.testing.assert_allclose(mislabel.label_quality_scores(labels, p), issues.scores)
+    assert np.all(np.diff(issues.scores[issues.ranked]) >= 0)
+    frame = issues.to_frame(only_issues=False)
+    assert np.all(np.diff(frame["score"].to_numpy()) >= 0)
+    # the posterior is kept as prob_right, the training weights
+    assert issues.prob_right is not None
+    np.testing.assert_allclose(issues.weights, np.clip(issues.prob_right, 0, 1))
+    by_posterior = mislabel.find_label_issues(labels, p, rank_by="noise_posterior")
+    np.testing.assert_array_equal(by_posterior.mask, issues.mask)
+    np.testing.assert_allclose(by_posterior.scores, np.asarray(issues.prob_right))
+    # a known noise matrix is trusted with the order too
+    known = mislabel.find_label_issues(labels, p, noise_matrix=t)
+    np.testing.assert_allclose(known.scores, np.asarray(known.prob_right))
+    np.testing.assert_allclose(
+        mislabel.label_quality_scores(labels, p, noise_matrix=t), known.scores, atol=1e-6
+    )
+    assert not np.allclose(known.scores, p[rows, labels], atol=1e-3)
+
+
+def test_the_order_never_changes_the_flags() -> None:
+    labels, p, _ = _noisy_posterior(seed=1, n=1200)
+    base = mislabel.find_label_issues(labels, p)
+    for rank_by in ("self_confidence", "normalized_margin", "noise_posterior"):
+        other = mislabel.find_label_issues(labels, p, rank_by=rank_by)
+        np.testing.assert_array_equal(other.mask, base.mask)
+        assert set(other.ranked.tolist()) == set(np.flatnonzero(base.mask).tolist())
+
+
+def test_two_classes_take_the_joints_count_per_class_when_the_posterior_is_too_sure() -> None:
+    labels, p = _overlapping_two_class()
+    est = mislabel.estimate_noise(labels, p)
+    ts = dflt.detection_noise_matrices(est.noise_matrix, p)
+    from mislabel.detect._issues import _mixture_posterior
+
+    wrong, _ = _mixture_posterior(labels, p, ts, estimated=True)
+    assert dflt.follows_joint_per_class(2, float(wrong.sum()), est.n_issues)
+    issues = mislabel.find_label_issues(labels, p)
+    cj = est.confident_joint
+    for c in (0, 1):
+        mine = issues.mask & (labels == c)
+        eligible = (labels == c) & (p.argmax(axis=1) != c)
+        # the joint's count for the class, the model's most probable class never flagged
+        assert mine.sum() == min(int(cj[1 - c, c]), int(eligible.sum()))
+        flagged_sc, kept_sc = p[mine, c], p[(labels == c) & ~mine & eligible, c]
+        assert kept_sc.size == 0 or flagged_sc.max() <= kept_sc.min()
+
+
+def test_the_joints_count_per_class_holds_only_for_two_classes_and_a_too_sure_posterior() -> None:
+    assert dflt.follows_joint_per_class(2, 50.0, 100)
+    assert dflt.follows_joint_per_class(2, 60.0, 100)
+    assert not dflt.follows_joint_per_class(2, 70.0, 100)
+    assert not dflt.follows_joint_per_class(3, 50.0, 100)
+    assert not dflt.follows_joint_per_class(2, 0.0, 0)

@@ -40,12 +40,13 @@ def test_reweight_is_a_policy() -> None:
     assert "reweight" in POLICIES
 
 
-def test_reweight_keeps_every_sample_with_its_clipped_score() -> None:
+def test_reweight_keeps_every_sample_weighted_by_the_probability_its_label_is_right() -> None:
     issues = _issues()
     cleaned = apply_policy(issues, "reweight")
     assert cleaned.keep.all() and cleaned.n_removed == 0 and cleaned.n_relabelled == 0
     np.testing.assert_array_equal(cleaned.labels, cleaned.given)
-    np.testing.assert_allclose(cleaned.weight, np.clip(issues.scores, 0, 1))
+    assert issues.prob_right is not None
+    np.testing.assert_allclose(cleaned.weight, np.clip(issues.prob_right, 0, 1))
     frame = cleaned.labels_frame()
     assert list(frame.columns) == ["id", "path", "label", "weight"]
     assert frame["weight"].between(0, 1).all()

@@ -43,12 +43,12 @@ def test_mixup_out_of_fold_rounds_then_elr_beat_plain_ce(pair_noised_digits, mlp
     make = mlp(dim=64, n_classes=10, hidden=128)
     oof_est = TorchClassifier(make, epochs=10, mixup=1.0, **FAST)
     p1 = mislabel.cross_val_pred_probs(oof_est, X_tr, labels, cv=3, random_state=0)
-    w1 = mislabel.label_quality_scores(labels, p1)
+    w1 = mislabel.label_quality_scores(labels, p1, method="noise_posterior")
     p2 = mislabel.cross_val_pred_probs(
         oof_est, X_tr, labels, cv=3, random_state=0, sample_weight=w1
     )
     issues = mislabel.find_label_issues(labels, p2)
-    ce, ours = _ce_and_elr_accuracy(pair_noised_digits, make, issues.scores)
+    ce, ours = _ce_and_elr_accuracy(pair_noised_digits, make, issues.weights)
     # plain CE learns the wrong labels (0.66 when written); the recipe recovers nearly
     # clean-label accuracy (0.95)
     assert ce < 0.8
@@ -62,7 +62,7 @@ def test_one_mixup_run_then_elr_beats_plain_ce(pair_noised_digits, mlp) -> None:
     probs = temporal_pred_probs(TorchClassifier(make, epochs=20, mixup=1.0, **FAST), X_tr, labels)
     count = mislabel.estimate_noise(labels, probs).n_issues
     issues = mislabel.find_label_issues(labels, probs, n_issues=count)
-    ce, ours = _ce_and_elr_accuracy(pair_noised_digits, make, issues.scores)
+    ce, ours = _ce_and_elr_accuracy(pair_noised_digits, make, issues.weights)
     # one mixup run finds the wrong labels (433 flagged of 504 when written) and the ELR model
     # trained on its weights reaches 0.94 on clean held-out labels (CE 0.66)
     assert ce < 0.8

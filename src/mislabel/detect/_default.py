@@ -24,7 +24,19 @@ whose given label is the model's most probable class (as confident learning neve
 Its cut is the expected-F1 cut of the posterior, kept within what the calibrated joint
 supports: it moves toward the joint's count when the posterior expects far fewer wrong labels
 than the joint counts (the posterior is then too sure of the labels), and it never flags more
-than ``MAX_COUNT_RATIO`` times the joint's count.
+than ``MAX_COUNT_RATIO`` times the joint's count. With two classes, when the posterior expects
+so few wrong labels that the count moves all the way to the joint's, the posterior is not
+trusted with where the wrong labels are either: each given class gets the joint's count for it
+(its off-diagonal cell), its least self-confident samples flagged, as confident learning does.
+
+The posterior decides the flags; it does not order them. Its per-class reweighting (the
+estimated T) recovers class-conditional noise well, but real label errors depend on the sample
+(an ambiguous image, a hard sentence), and there an estimated T reorders the samples by class
+in a way that ranks the wrong labels worse than the model's own probability of the given label.
+So with an estimated noise matrix the label-quality score, the order of ``ranked`` and of every
+table is self-confidence, ``p[y]``; with a known ``noise_matrix`` it is the posterior
+P(label right). The posterior P(label right) itself stays available as
+``LabelIssues.prob_right`` (the training weights of the ``reweight`` policy).
 """
 
 from __future__ import annotations
@@ -98,6 +110,12 @@ def guards_prediction(n_classes: int) -> bool:
     return n_classes == 2
 
 
+def ranks_by_posterior(estimated: bool) -> bool:
+    """Whether the label-quality score is the posterior P(label right) (a known noise matrix)
+    rather than self-confidence (an estimated one); see the module docstring."""
+    return not estimated
+
+
 def quality_scores(prob_wrong: np.ndarray, self_confidence: np.ndarray) -> np.ndarray:
     """P(label is right), ties broken by the given label's probability (weight
     ``TIE_BREAK``), float64 in [0, 1]."""
@@ -107,14 +125,45 @@ def quality_scores(prob_wrong: np.ndarray, self_confidence: np.ndarray) -> np.nd
     return q
 
 
+def joint_weight(expected_wrong: float, joint_count: int) -> float:
+    """How far the cut moves from the posterior's count toward the calibrated joint's
+    ``joint_count``: 0 when the posterior's ``expected_wrong`` (the sum of its P(wrong)) is at
+    least ``LOW_AGREEMENT + AGREEMENT_BAND`` times the joint's count, 1 at or below
+    ``LOW_AGREEMENT`` times it, linear between."""
+    if joint_count <= 0:
+        return 0.0
+    agreement = expected_wrong / joint_count
+    return min(max((LOW_AGREEMENT + AGREEMENT_BAND - agreement) / AGREEMENT_BAND, 0.0), 1.0)
+
+
+def follows_joint_per_class(n_classes: int, expected_wrong: float, joint_count: int) -> bool:
+    """Whether the cut takes the calibrated joint's count in each given class (two classes,
+    estimated noise, a posterior that the cut has moved all the way to the joint's count)."""
+    return n_classes == 2 and joint_weight(expected_wrong, joint_count) >= 1.0
+
+
 def bounded_count(count: int, expected_wrong: float, joint_count: int) -> int:
     """Keep the expected-F1 ``count`` within what the calibrated joint's ``joint_count``
     supports (see the module docstring); ``expected_wrong`` is the sum of the posterior's
     P(wrong)."""
     if joint_count <= 0:
         return count
-    agreement = expected_wrong / joint_count
-    weight = min(max((LOW_AGREEMENT + AGREEMENT_BAND - agreement) / AGREEMENT_BAND, 0.0), 1.0)
+    weight = joint_weight(expected_wrong, joint_count)
     if count < joint_count:
         count = round(count + weight * (joint_count - count))
     return int(min(count, math.floor(MAX_COUNT_RATIO * joint_count)))
+
+
+def joint_flags(
+    labels: np.ndarray, self_confidence: np.ndarray, confident_joint: np.ndarray
+) -> np.ndarray:
+    """Indices flagged by the calibrated ``confident_joint`` (rows = true class, columns =
+    given label) class by class: in each given class c, its ``sum_{i != c} joint[i, c]``
+    least self-confident samples (ties by index)."""
+    out = []
+    for c in range(confident_joint.shape[0]):
+        idx = np.flatnonzero(labels == c)
+        wanted = int(confident_joint[:, c].sum() - confident_joint[c, c])
+        if wanted > 0 and idx.size:
+            out.append(idx[np.argsort(self_confidence[idx], kind="stable")[:wanted]])
+    return np.concatenate(out) if out else np.empty(0, dtype=np.intp)

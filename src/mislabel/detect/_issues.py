@@ -49,8 +49,11 @@ class LabelIssues:
 
     Attributes:
         mask: (n,) bool, True where the given label is flagged as wrong.
-        scores: (n,) float, label quality in [0, 1]; **low = suspect**.
-        ranked: indices of the flagged samples, most suspect first.
+        scores: (n,) float, label quality in [0, 1]; **low = suspect**: the order of
+            ``ranked`` and of every table. For the default method, self-confidence ``p[y]``
+            with an estimated noise matrix and the posterior P(label right) with a known one
+            (see :func:`find_label_issues`).
+        ranked: indices of the flagged samples, most suspect (lowest score) first.
         suggested: (n,) int, the label we would put instead (the given label where not flagged).
         suggested_prob: (n,) float, the estimated probability of ``suggested``.
         labels: (n,) the given labels.
@@ -59,6 +62,8 @@ class LabelIssues:
         noise_matrix: (K, K) P(given | true) used (rows = true class), or None; for the
             default method with an estimated noise, the mean of the matrices whose posteriors
             it averages.
+        prob_right: (n,) float, the default method's estimate of P(given label is right | x,
+            given) under its noise model, in [0, 1]; None for the other methods.
     """
 
     mask: np.ndarray
@@ -70,6 +75,14 @@ class LabelIssues:
     method: str
     n_classes: int
     noise_matrix: np.ndarray | None = field(default=None, repr=False)
+    prob_right: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """(n,) training weights in [0, 1]: the probability that each given label is right,
+        ``prob_right`` where the method estimates it, else ``scores``, clipped."""
+        w = self.scores if self.prob_right is None else self.prob_right
+        return np.clip(np.asarray(w, dtype=np.float64), 0.0, 1.0)
 
     @property
     def n_issues(self) -> int:
@@ -540,7 +553,13 @@ def find_label_issues(
             confident joint supports (it moves toward the joint's count of wrong labels when the
             posterior expects far fewer, and never flags more than 1.25 times that count; with
             two classes it never flags a sample whose given label is the model's most probable
-            class); the confident-learning family
+            class, and where the count has moved all the way to the joint's, it takes the
+            joint's count in each class). The flags come from the posterior; the order does
+            not: with an estimated noise matrix, ``scores`` and ``ranked`` are self-confidence
+            (the estimated matrix reorders real, sample-dependent errors worse than the model's
+            own probability of the given label does), with a known ``noise_matrix`` the
+            posterior P(label right); the posterior is kept as ``prob_right``. The
+            confident-learning family
             (Northcutt et al., JAIR 2021) follows cleanlab 2.9's ``filter_by`` semantics
             exactly: ``"prune_by_noise_rate"``, ``"prune_by_class"``, ``"both"``,
             ``"confident_learning"`` (C_confusion off-diagonal), ``"predicted_neq_given"``
@@ -552,9 +571,9 @@ def find_label_issues(
             summing to 1. Replaces the estimate (and its bounds on the cut).
         n_issues: flag exactly this many (ranking methods), or prune this many in total
             (prune methods).
-        rank_by: score used for ``scores`` and the order of ``ranked``; defaults to the
-            method's own score (``noise_posterior``, or ``self_confidence`` for the CL family as
-            in cleanlab).
+        rank_by: score used for ``scores`` and the order of ``ranked``; by default
+            ``self_confidence`` (as cleanlab ranks), except ``noise_posterior`` for the default
+            method with a known ``noise_matrix``. It never changes which samples are flagged.
         min_examples_per_class: CL prune methods never flag a class below this many samples.
         frac_noise: CL prune methods flag only this fraction of the estimated count.
 
@@ -621,41 +640,51 @@ def _find_noise_posterior(
         ts = [t]
     estimated = t is None
     wrong, self_conf = _mixture_posterior(labels, pred_probs, ts, estimated=estimated)
-    quality = dflt.quality_scores(wrong, self_conf)
-    del self_conf
-    order = np.argsort(quality, kind="stable")
+    prob_right = dflt.quality_scores(wrong, self_conf)
+    order = np.argsort(prob_right, kind="stable")
     if n_issues is not None:
-        count = n_issues
+        top = order[:n_issues]
     elif noise_rate is not None:
-        count = round(noise_rate * n)
+        top = order[: round(noise_rate * n)]
     else:
         count = expected_f1_cutoff(wrong[order])
-        if joint_count is not None:
-            count = dflt.bounded_count(count, float(wrong.sum(dtype=np.float64)), joint_count)
-    top = order[:count].copy()  # not a view: frees the full order
+        if joint_count is None:
+            top = order[:count]
+        else:
+            expected = float(wrong.sum(dtype=np.float64))
+            if dflt.follows_joint_per_class(k, expected, joint_count):
+                top = dflt.joint_flags(labels, self_conf, est.confident_joint)
+            else:
+                top = order[: dflt.bounded_count(count, expected, joint_count)]
+    top = np.sort(top)  # a copy, not a view: frees the full order
     del order, wrong
     if n_issues is None and noise_rate is None and estimated and dflt.guards_prediction(k):
         top = top[_take_rows(pred_probs, top).argmax(axis=1) != labels[top]]
     mask = np.zeros(n, dtype=bool)
     mask[top] = True
-    flagged = np.sort(top)
-    ranked: np.ndarray | None = top
+    flagged = np.flatnonzero(mask)
     sugg = labels.astype(np.intp, copy=True)
-    sugg_p = quality.copy()
+    sugg_p = prob_right.copy()
     sugg[flagged], sugg_p[flagged] = _suggest(pred_probs, labels, flagged, ts, estimated=estimated)
-    if rank_by is not None and rank_by != "noise_posterior":
-        quality = _simple_scores(labels, pred_probs, rank_by)
-        ranked = None
+    if rank_by is None:
+        rank_by = "noise_posterior" if dflt.ranks_by_posterior(estimated) else "self_confidence"
+    if rank_by == "noise_posterior":
+        scores = prob_right
+    elif rank_by == "self_confidence":
+        scores = self_conf.astype(np.float64)
+    else:
+        scores = _simple_scores(labels, pred_probs, rank_by)
+    del self_conf
     return _finish(
         labels,
         mask,
-        quality,
+        scores,
         sugg,
         sugg_p,
         method="noise_posterior",
         n_classes=k,
         t=np.mean(ts, axis=0),
-        ranked=ranked,
+        prob_right=prob_right,
     )
 
 
@@ -669,13 +698,12 @@ def _finish(
     method: str,
     n_classes: int,
     t: np.ndarray | None,
-    ranked: np.ndarray | None = None,
+    prob_right: np.ndarray | None = None,
 ) -> LabelIssues:
     """Wrap up; ``suggested``/``suggested_prob`` already hold the given label (and its
     probability) where a sample is not flagged."""
-    if ranked is None:
-        flagged = np.flatnonzero(mask)
-        ranked = flagged[np.argsort(scores[flagged], kind="stable")]
+    flagged = np.flatnonzero(mask)
+    ranked = flagged[np.argsort(scores[flagged], kind="stable")]
     return LabelIssues(
         mask=mask,
         scores=np.asarray(scores, dtype=np.float64),
@@ -686,6 +714,7 @@ def _finish(
         method=method,
         n_classes=n_classes,
         noise_matrix=t,
+        prob_right=prob_right,
     )
 
 

@@ -24,14 +24,15 @@ ScoreMethod = Literal[
     "adjusted_normalized_margin",
 ]
 SCORE_METHODS: tuple[str, ...] = get_args(ScoreMethod)
-DEFAULT_SCORE_METHOD: ScoreMethod = "noise_posterior"
+#: The score :func:`label_quality_scores` gives without a known noise matrix.
+DEFAULT_SCORE_METHOD: ScoreMethod = "self_confidence"
 
 
 def label_quality_scores(
     labels: np.ndarray,
     pred_probs: np.ndarray,
     *,
-    method: ScoreMethod = DEFAULT_SCORE_METHOD,
+    method: ScoreMethod | None = None,
     noise_matrix: np.ndarray | None = None,
 ) -> np.ndarray:
     """Score how well each given label agrees with its out-of-fold prediction.
@@ -39,9 +40,13 @@ def label_quality_scores(
     Args:
         labels: (n,) given labels in ``[0, n_classes)``.
         pred_probs: (n, n_classes) out-of-fold predicted probabilities.
-        method: how to score (all in [0, 1], low = suspect):
+        method: how to score (all in [0, 1], low = suspect). By default
+            ``"noise_posterior"`` when ``noise_matrix`` is given, else ``"self_confidence"``:
+            an estimated noise matrix recovers class-conditional noise well but orders real,
+            sample-dependent label errors worse than self-confidence does, so it decides the
+            flags of :func:`find_label_issues` but not the default ranking.
 
-            - ``"noise_posterior"`` (default): P(given label is right | x), the posterior of the
+            - ``"noise_posterior"``: P(given label is right | x), the posterior of the
               class-conditional noise model. The clean posterior is recovered from the noisy one
               as ``pi = pred_probs @ inv(T)`` and the score is
               ``pi[y] T[y, y] / sum_j pi[j] T[j, y]``, with T the noise matrix (rows = true
@@ -64,6 +69,8 @@ def label_quality_scores(
     Returns:
         (n,) float64 array, low = suspect.
     """
+    if method is None:
+        method = DEFAULT_SCORE_METHOD if noise_matrix is None else "noise_posterior"
     check_option(method, "method", SCORE_METHODS)
     # The values are checked block by block in the first scan over pred_probs (one pass less).
     pred_probs = check_pred_probs(pred_probs, check_rows=False)

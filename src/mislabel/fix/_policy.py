@@ -53,7 +53,7 @@ class CleanedLabels:
         policy: the policy applied.
         min_confidence: the threshold applied.
         weight: (n,) per-sample training weights in [0, 1] with ``policy="reweight"`` (the
-            label quality score, clipped), else None.
+            estimated probability that the label is right, clipped), else None.
     """
 
     ids: np.ndarray
@@ -136,8 +136,10 @@ def apply_policy(
             ``suggested_label``, ``suggested_prob``, ``is_issue``).
         policy: ``"remove"`` drops the flagged samples, ``"relabel"`` gives them their
             suggested label, ``"reweight"`` keeps every sample and its label and gives each a
-            training weight equal to its label quality score clipped to [0, 1] (the
-            ``weight`` column of :meth:`CleanedLabels.labels_frame`), ``"keep"`` changes
+            training weight, the estimated probability that its label is right
+            (:attr:`~mislabel.LabelIssues.weights`; from an issues table, its ``score``)
+            clipped to [0, 1] (the ``weight`` column of :meth:`CleanedLabels.labels_frame`),
+            ``"keep"`` changes
             nothing (a baseline with the same outputs).
         min_confidence: act only on flagged samples whose suggested label has at least this
             estimated probability (``suggested_prob``); the other flagged samples are kept
@@ -167,7 +169,7 @@ def apply_policy(
                 f"reweight; sample id {int(ids[i])} has {score[i]!r}. Pass the issues.csv of "
                 "`mislabel find` or a LabelIssues."
             )
-        weight = np.clip(score, 0.0, 1.0)
+        weight = issues.weights if isinstance(issues, LabelIssues) else np.clip(score, 0.0, 1.0)
     act = flagged & (np.nan_to_num(conf, nan=0.0) >= min_confidence)
     if policy == "reweight":
         act[:] = False

@@ -37,7 +37,7 @@ instead; it leaves ``learn.yb`` before the loss and metrics see it.
 
 Callbacks
 ---------
-* :class:`SampleWeightCallback` — per-sample weights (e.g. ``issues.scores``): the batch loss
+* :class:`SampleWeightCallback` — per-sample weights (e.g. ``issues.weights``): the batch loss
   becomes the weighted mean ``sum s_i l_i / sum s_i w_{y_i}``; with ``MixUp``, each of a
   mixed sample's two losses carries its own sample's weight.
 * :class:`SmallLossCallback` — drops the largest-loss share of each batch after a warm-up,
@@ -727,9 +727,10 @@ class SampleWeightCallback(Callback):
     Args:
         weights: finite non-negative weights, one per position of :func:`item_list` (the
             training items, then the validation items; :func:`n_items` of them) or one per
-            training item; e.g. ``issues.scores`` of :func:`mislabel.find_label_issues` (low =
-            suspect), or ``(~issues.mask).astype(float)`` to drop the flagged samples. With
-            an :class:`IndexedDataset`, one per sample of its whole dataset.
+            training item; e.g. ``issues.weights`` of :func:`mislabel.find_label_issues` (the
+            probability that each label is right), or ``(~issues.mask).astype(float)`` to drop
+            the flagged samples. With an :class:`IndexedDataset`, one per sample of its whole
+            dataset.
 
     Attributes:
         n_seen, n_zero_weight, weight_sum: counters over the batches trained on.
@@ -1223,7 +1224,7 @@ class FastaiIssues:
     def weights(self) -> np.ndarray:
         """(n_items,) the estimated probability that each label is right, in [0, 1]: the
         weights of the final training (:class:`SampleWeightCallback`)."""
-        return np.clip(np.asarray(self.issues.scores, dtype=np.float64), 0.0, 1.0)
+        return np.asarray(self.issues.weights, dtype=np.float64)
 
     def to_frame(self) -> Any:
         """One row per flagged item, most suspect first: ``position``, ``item``, ``split``,

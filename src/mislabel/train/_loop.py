@@ -351,7 +351,7 @@ def check_sample_weight(sample_weight: Any, n: int) -> Tensor | None:
         i = int(np.flatnonzero(~np.isfinite(w) | (w < 0))[0])
         raise InvalidInputError(
             f"`sample_weight` must be finite and non-negative; got {w[i]} at position {i}. "
-            "Detection scores (issues.scores) are valid weights as they are."
+            "Detection weights (issues.weights) are valid weights as they are."
         )
     if w.sum() <= 0:
         raise InvalidInputError("`sample_weight` must not be all zero.")

@@ -458,7 +458,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             return y, keep, None
         if policy == "relabel":
             return np.where(issues.mask, issues.suggested, y).astype(np.int64), None, None
-        return y, None, np.clip(np.asarray(issues.scores, dtype=np.float64), 0.0, 1.0)
+        return y, None, issues.weights
 
     def _train_torch(self, x: Any, y: np.ndarray, factory: Any) -> None:
         from mislabel.train._capacity import can_memorize

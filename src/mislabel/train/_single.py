@@ -219,9 +219,9 @@ def train_weighted(
 
     The batch loss is ``sum_i s_i l_i / sum_i s_i w_{y_i}`` (``w``: the loss's per-class
     weight, if any), the weighted mean of ``F.cross_entropy``; importance reweighting (Liu &
-    Tao, TPAMI 2016). ``issues.scores`` of :func:`mislabel.find_label_issues` (label quality in
-    [0, 1], low = suspect) are valid weights as they are; ``~issues.mask`` as weights removes
-    the flagged samples.
+    Tao, TPAMI 2016). ``issues.weights`` of :func:`mislabel.find_label_issues` (the
+    probability that each label is right) are valid weights as they are; ``~issues.mask`` as
+    weights removes the flagged samples.
 
     Args:
         model_factory: a callable returning a fresh ``nn.Module``, or a module (deep-copied).
@@ -243,8 +243,8 @@ def train_weighted(
 
     Example:
         >>> issues = mislabel.find_label_issues(labels, pred_probs)  # doctest: +SKIP
-        >>> res = train_weighted(make_cnn, X, labels, issues.scores)  # doctest: +SKIP
-        >>> w = issues.scores  # doctest: +SKIP
+        >>> res = train_weighted(make_cnn, X, labels, issues.weights)  # doctest: +SKIP
+        >>> w = issues.weights  # doctest: +SKIP
         >>> res = train_weighted(make_cnn, X, labels, w, loss="gce", mixup=1.0)  # doctest: +SKIP
     """
     settings = TrainSettings.check(
@@ -263,7 +263,7 @@ def train_weighted(
     if sample_weight is None:
         raise InvalidInputError(
             "`sample_weight` must be an (n,) array of per-sample weights; got None. Use "
-            "issues.scores from mislabel.find_label_issues."
+            "issues.weights from mislabel.find_label_issues."
         )
     prep, module = prepare(
         model_factory,
