@@ -46,7 +46,7 @@ def test_one_mixup_run_flags_pair_noise_better_than_out_of_fold_models(digits_pa
     def quality(probs: np.ndarray) -> tuple[float, float]:
         count = mislabel.estimate_noise(labels, probs).n_issues
         issues = mislabel.find_label_issues(labels, probs, n_issues=count)
-        auc = roc_auc_score(wrong, -np.asarray(issues.scores))
+        auc = roc_auc_score(wrong, -np.asarray(issues.prob_right))
         return auc, precision_recall_f1(issues.mask, wrong)[2]
 
     auc_oof, f1_oof = quality(oof)
@@ -113,7 +113,7 @@ def test_neighbors_and_stronger_mixup_find_more_pair_flips(digits_pair40, mlp) -
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
         count = mislabel.estimate_noise(labels, probs).n_issues
         issues = mislabel.find_label_issues(labels, probs, n_issues=count)
-        auc = roc_auc_score(wrong, -np.asarray(issues.scores))
+        auc = roc_auc_score(wrong, -np.asarray(issues.prob_right))
         return auc, precision_recall_f1(issues.mask, wrong)[2]
 
     _, f1_plain = quality(1.0, 0)
