@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -146,6 +147,17 @@ def test_issues_frame_with_two_classes_and_round_trip(tmp_path: Path) -> None:
     assert back.issues["is_issue"].sum() == result.issues.n_issues
     scores = back.scores_by_id()
     np.testing.assert_allclose(scores, result.issues.scores)
+    # training weights are P(label right), not the ranking score
+    np.testing.assert_allclose(back.weights_by_id(), result.issues.weights)
+    assert not np.allclose(back.weights_by_id(), scores)
+    # a table written without prob_right still loads; its weights come from the score
+    legacy = back.issues.drop(columns="prob_right")
+    legacy.to_csv(tmp_path / "issues.csv", index=False)
+    manifest = json.loads((tmp_path / "find.json").read_text())
+    del manifest["files"]  # as an older version wrote it
+    (tmp_path / "find.json").write_text(json.dumps(manifest))
+    old = load_find_outputs(tmp_path)
+    np.testing.assert_allclose(old.weights_by_id(), np.clip(scores, 0.0, 1.0))
 
 
 def test_load_predictions_checks(tmp_path: Path) -> None:

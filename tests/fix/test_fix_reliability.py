@@ -58,9 +58,17 @@ def test_reweight_clips_a_table_s_scores() -> None:
     np.testing.assert_allclose(cleaned.weight, [0.9, 0.0, 1.0])
 
 
+def test_reweight_takes_a_table_s_prob_right_over_its_ranking_score() -> None:
+    cleaned = apply_policy(_frame(prob_right=[0.2, 0.6, 1.3]), "reweight")
+    np.testing.assert_allclose(cleaned.weight, [0.2, 0.6, 1.0])
+    np.testing.assert_allclose(cleaned.score, [0.9, -0.5, 1.7])  # the order is untouched
+
+
 def test_reweight_needs_every_score() -> None:
     with pytest.raises(InvalidInputError, match="`score`"):
         apply_policy(_frame(score=[0.5, np.nan, 0.5]), "reweight")
+    with pytest.raises(InvalidInputError, match="sample id 2"):
+        apply_policy(_frame(prob_right=[0.5, 0.5, np.nan]), "reweight")
 
 
 @pytest.mark.parametrize(
@@ -94,6 +102,10 @@ def test_clean_reweight_writes_a_weight_column(tmp_path: Path) -> None:
     frame = pd.read_csv(tmp_path / "labels_clean.csv")
     assert list(frame.columns) == ["id", "path", "label", "weight"]
     assert len(frame) == 30 and frame["weight"].between(0, 1).all()
+    # the weights are the detector's P(label right), the same as from the LabelIssues
+    found = mislabel.find_label_issues(issues.labels, p)
+    assert not np.allclose(found.weights, found.scores)
+    np.testing.assert_allclose(frame.sort_values("id")["weight"], found.weights, rtol=1e-6)
     assert (tmp_path / "changes.csv").exists()
     _, keep = load_cleaned_labels(
         tmp_path / "labels_clean.csv", classes=["0", "1", "2"], n_samples=30

@@ -390,8 +390,9 @@ def clean(
         typer.Option(
             "--policy",
             help="remove: drop flagged samples; relabel: give them the suggested label; "
-            "reweight: keep every sample, with a `weight` column (its label quality score, "
-            "0-1) that `mislabel train` uses; keep: change nothing.",
+            "reweight: keep every sample, with a `weight` column (the estimated probability "
+            "that its label is right, prob_right) that `mislabel train` uses; keep: change "
+            "nothing.",
         ),
     ] = "remove",
     min_confidence: Annotated[
@@ -499,8 +500,8 @@ def train(
         Path | None,
         typer.Option(
             "--weights",
-            help="Output folder of `mislabel find`: weight each sample by its label quality "
-            "score (--recipe plain, any loss).",
+            help="Output folder of `mislabel find`: weight each sample by the estimated "
+            "probability that its label is right (its prob_right; --recipe plain, any loss).",
             show_default=False,
         ),
     ] = None,
@@ -562,7 +563,7 @@ def train(
                 )
             from mislabel.data import load_find_outputs
 
-            sample_weight = load_find_outputs(weights).scores_by_id()
+            sample_weight = load_find_outputs(weights).weights_by_id()
         if recipe == "robust" and (loss is not None or loss_arg):
             raise InvalidParameterError(
                 "--loss and --loss-arg choose the loss of --recipe plain; the robust recipe "

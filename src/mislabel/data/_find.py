@@ -67,6 +67,7 @@ ISSUES_COLUMNS: tuple[str, ...] = (
     "suggested_label",
     "suggested_prob",
     "score",
+    "prob_right",
     "is_issue",
     "top1_label",
     "top1_prob",
@@ -75,6 +76,9 @@ ISSUES_COLUMNS: tuple[str, ...] = (
     "top3_label",
     "top3_prob",
 )
+#: Columns an ``issues.csv`` may lack (tables written before they existed): without
+#: ``prob_right``, the training weights are read from ``score``.
+_OPTIONAL_COLUMNS = ("prob_right",)
 #: The files :meth:`FindResult.save` writes (and ``annotators.csv`` for annotated data).
 FIND_FILES = ("issues.csv", "pred_probs.npy", "labels.npy", "classes.txt", "find.json")
 #: Written beside :data:`FIND_FILES` when the labels are the consensus of several annotators.
@@ -212,6 +216,7 @@ def issues_frame(data: LabeledData, pred_probs: np.ndarray, issues: LabelIssues)
         "suggested_label": names[issues.suggested[order]],
         "suggested_prob": issues.suggested_prob[order],
         "score": issues.scores[order],
+        "prob_right": issues.weights[order],
         "is_issue": np.where(issues.mask[order], "true", "false"),
     }
     rows = np.arange(order.size)
@@ -692,8 +697,17 @@ class FindOutputs:
 
     def scores_by_id(self) -> np.ndarray:
         """(n,) label quality scores in ``id`` order (low = suspect)."""
+        return self._by_id("score")
+
+    def weights_by_id(self) -> np.ndarray:
+        """(n,) training weights in ``id`` order: the estimated probability that each label
+        is right (the ``prob_right`` column; the ``score`` of a table written without it)."""
+        column = "prob_right" if "prob_right" in self.issues.columns else "score"
+        return np.clip(self._by_id(column), 0.0, 1.0)
+
+    def _by_id(self, column: str) -> np.ndarray:
         out = np.full(self.labels.shape[0], np.nan)
-        out[self.issues["id"].to_numpy()] = self.issues["score"].to_numpy(dtype=np.float64)
+        out[self.issues["id"].to_numpy()] = self.issues[column].to_numpy(dtype=np.float64)
         return out
 
 
@@ -714,7 +728,9 @@ def read_issues(path: PathLike) -> Any:
     except (ValueError, OSError) as exc:
         raise InvalidInputError(f"cannot read issues file '{p}': {exc}") from exc
     unescape_frame(issues)
-    missing_cols = [c for c in ISSUES_COLUMNS if c not in issues.columns]
+    missing_cols = [
+        c for c in ISSUES_COLUMNS if c not in issues.columns and c not in _OPTIONAL_COLUMNS
+    ]
     if missing_cols:
         raise InvalidInputError(
             f"'{p}' lacks the columns {missing_cols}; was it written by `mislabel find`?"
@@ -725,6 +741,8 @@ def read_issues(path: PathLike) -> Any:
         raise InvalidInputError(f"'{p}' has a non-integer id: {exc}") from exc
     for c in ("suggested_prob", "score", "top1_prob", "top2_prob", "top3_prob"):
         issues[c] = pd.to_numeric(issues[c], errors="coerce")
+    if "prob_right" in issues.columns:
+        issues["prob_right"] = pd.to_numeric(issues["prob_right"], errors="coerce")
     issues["is_issue"] = issues["is_issue"].astype(str).str.strip().str.lower().isin(["true", "1"])
     for c in ("path", "given_label", "suggested_label", "top1_label", "top2_label", "top3_label"):
         issues[c] = issues[c].astype(str)

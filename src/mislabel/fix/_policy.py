@@ -137,10 +137,10 @@ def apply_policy(
         policy: ``"remove"`` drops the flagged samples, ``"relabel"`` gives them their
             suggested label, ``"reweight"`` keeps every sample and its label and gives each a
             training weight, the estimated probability that its label is right
-            (:attr:`~mislabel.LabelIssues.weights`; from an issues table, its ``score``)
-            clipped to [0, 1] (the ``weight`` column of :meth:`CleanedLabels.labels_frame`),
-            ``"keep"`` changes
-            nothing (a baseline with the same outputs).
+            (:attr:`~mislabel.LabelIssues.weights`; from an issues table, its ``prob_right``
+            column, or its ``score`` without one) clipped to [0, 1] (the ``weight`` column of
+            :meth:`CleanedLabels.labels_frame`), ``"keep"`` changes nothing (a baseline with
+            the same outputs).
         min_confidence: act only on flagged samples whose suggested label has at least this
             estimated probability (``suggested_prob``); the other flagged samples are kept
             as they are. Not used by ``"reweight"``, which weighs every sample.
@@ -159,17 +159,18 @@ def apply_policy(
         cols = _from_label_issues(issues, class_names)
     else:
         cols = _from_frame(issues)
-    ids, given, sugg, conf, score, flagged, paths = cols
+    ids, given, sugg, conf, score, prob_right, flagged, paths = cols
     weight = None
     if policy == "reweight":
-        if not np.all(np.isfinite(score)):
-            i = int(np.flatnonzero(~np.isfinite(score))[0])
+        if not np.all(np.isfinite(prob_right)):
+            i = int(np.flatnonzero(~np.isfinite(prob_right))[0])
             raise InvalidInputError(
-                "`issues` must give a finite label quality `score` for every sample to "
-                f"reweight; sample id {int(ids[i])} has {score[i]!r}. Pass the issues.csv of "
+                "`issues` must give a finite probability that the label is right "
+                "(`prob_right`, or the label quality `score`) for every sample to reweight; "
+                f"sample id {int(ids[i])} has {prob_right[i]!r}. Pass the issues.csv of "
                 "`mislabel find` or a LabelIssues."
             )
-        weight = issues.weights if isinstance(issues, LabelIssues) else np.clip(score, 0.0, 1.0)
+        weight = np.clip(prob_right, 0.0, 1.0)
     act = flagged & (np.nan_to_num(conf, nan=0.0) >= min_confidence)
     if policy == "reweight":
         act[:] = False
@@ -212,6 +213,7 @@ def _from_label_issues(issues: LabelIssues, class_names: Any) -> tuple[Any, ...]
         np.asarray(sugg, dtype=object),
         np.asarray(issues.suggested_prob, dtype=np.float64),
         np.asarray(issues.scores, dtype=np.float64),
+        issues.weights,
         np.asarray(issues.mask, dtype=bool),
         None,
     )
@@ -252,6 +254,11 @@ def _from_frame(frame: Any) -> tuple[Any, ...]:
         if "score" in f.columns
         else np.full(ids.shape[0], np.nan)
     )
+    prob_right = (
+        pd.to_numeric(f["prob_right"], errors="coerce").to_numpy(dtype=np.float64)
+        if "prob_right" in f.columns
+        else score
+    )
     paths = None
     if "path" in f.columns:
         p = f["path"].fillna("").astype(str).to_numpy(dtype=object)
@@ -262,6 +269,7 @@ def _from_frame(frame: Any) -> tuple[Any, ...]:
         f["suggested_label"].astype(str).to_numpy(dtype=object),
         pd.to_numeric(f["suggested_prob"], errors="coerce").to_numpy(dtype=np.float64),
         score,
+        prob_right,
         flagged,
         paths,
     )
