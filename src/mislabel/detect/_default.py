@@ -24,10 +24,13 @@ whose given label is the model's most probable class (as confident learning neve
 Its cut is the expected-F1 cut of the posterior, kept within what the calibrated joint
 supports: it moves toward the joint's count when the posterior expects far fewer wrong labels
 than the joint counts (the posterior is then too sure of the labels), and it never flags more
-than ``MAX_COUNT_RATIO`` times the joint's count. With two classes, when the posterior expects
-so few wrong labels that the count moves all the way to the joint's, the posterior is not
-trusted with where the wrong labels are either: each given class gets the joint's count for it
-(its off-diagonal cell), its least self-confident samples flagged, as confident learning does.
+than ``MAX_COUNT_RATIO`` times the joint's count. When the posterior expects so few wrong labels
+that the count moves all the way to the joint's, the posterior is not trusted with where the
+wrong labels are either: the flags are then confident learning's (``prune_by_noise_rate``,
+cleanlab's default), which takes the joint's count in each of its (true class, given label)
+cells, the samples with the largest margin toward that true class, and never flags a sample
+whose given label is the model's most probable class. With two classes that is the joint's
+count in each given class, its least self-confident samples.
 
 The posterior decides the flags; it does not order them. Its per-class reweighting (the
 estimated T) recovers class-conditional noise well, but real label errors depend on the sample
@@ -60,6 +63,9 @@ LOW_AGREEMENT = 0.6
 AGREEMENT_BAND = 0.2
 #: The cut flags at most this many times the calibrated joint's count.
 MAX_COUNT_RATIO = 1.25
+#: Where the flags come from when the posterior is not trusted (see ``follows_joint``): the
+#: confident-learning method that cleanlab runs by default.
+FALLBACK_METHOD = "prune_by_noise_rate"
 
 
 def anchor_noise_matrix(pred_probs: np.ndarray) -> np.ndarray:
@@ -136,10 +142,11 @@ def joint_weight(expected_wrong: float, joint_count: int) -> float:
     return min(max((LOW_AGREEMENT + AGREEMENT_BAND - agreement) / AGREEMENT_BAND, 0.0), 1.0)
 
 
-def follows_joint_per_class(n_classes: int, expected_wrong: float, joint_count: int) -> bool:
-    """Whether the cut takes the calibrated joint's count in each given class (two classes,
-    estimated noise, a posterior that the cut has moved all the way to the joint's count)."""
-    return n_classes == 2 and joint_weight(expected_wrong, joint_count) >= 1.0
+def follows_joint(expected_wrong: float, joint_count: int) -> bool:
+    """Whether the flags are confident learning's (``FALLBACK_METHOD``) rather than the
+    posterior's cut: the posterior's ``expected_wrong`` is so far below the calibrated joint's
+    ``joint_count`` that the cut has moved all the way to the joint's count."""
+    return joint_weight(expected_wrong, joint_count) >= 1.0
 
 
 def bounded_count(count: int, expected_wrong: float, joint_count: int) -> int:
@@ -152,18 +159,3 @@ def bounded_count(count: int, expected_wrong: float, joint_count: int) -> int:
     if count < joint_count:
         count = round(count + weight * (joint_count - count))
     return int(min(count, math.floor(MAX_COUNT_RATIO * joint_count)))
-
-
-def joint_flags(
-    labels: np.ndarray, self_confidence: np.ndarray, confident_joint: np.ndarray
-) -> np.ndarray:
-    """Indices flagged by the calibrated ``confident_joint`` (rows = true class, columns =
-    given label) class by class: in each given class c, its ``sum_{i != c} joint[i, c]``
-    least self-confident samples (ties by index)."""
-    out = []
-    for c in range(confident_joint.shape[0]):
-        idx = np.flatnonzero(labels == c)
-        wanted = int(confident_joint[:, c].sum() - confident_joint[c, c])
-        if wanted > 0 and idx.size:
-            out.append(idx[np.argsort(self_confidence[idx], kind="stable")[:wanted]])
-    return np.concatenate(out) if out else np.empty(0, dtype=np.intp)

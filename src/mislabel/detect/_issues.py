@@ -652,8 +652,19 @@ def _find_noise_posterior(
             top = order[:count]
         else:
             expected = float(wrong.sum(dtype=np.float64))
-            if dflt.follows_joint_per_class(k, expected, joint_count):
-                top = dflt.joint_flags(labels, self_conf, est.confident_joint)
+            if dflt.follows_joint(expected, joint_count):
+                fallback, _ = _find_cl(
+                    labels,
+                    pred_probs,
+                    dflt.FALLBACK_METHOD,
+                    t=None,
+                    noise_rate=None,
+                    n_issues=None,
+                    min_examples_per_class=1,
+                    frac_noise=1.0,
+                )
+                top = np.flatnonzero(fallback)
+                del fallback
             else:
                 top = order[: dflt.bounded_count(count, expected, joint_count)]
     top = np.sort(top)  # a copy, not a view: frees the full order
