@@ -553,8 +553,10 @@ def find_label_issues(
             confident joint supports (it moves toward the joint's count of wrong labels when the
             posterior expects far fewer, and never flags more than 1.25 times that count; with
             two classes it never flags a sample whose given label is the model's most probable
-            class, and where the count has moved all the way to the joint's, it takes the
-            joint's count in each class). The flags come from the posterior; the order does
+            class). Where the count has moved all the way to the joint's, the posterior is not
+            trusted with which samples are wrong either and the flags are
+            ``"prune_by_noise_rate"``'s (cleanlab's default). The flags come from the
+            posterior; the order does
             not: with an estimated noise matrix, ``scores`` and ``ranked`` are self-confidence
             (the estimated matrix reorders real, sample-dependent errors worse than the model's
             own probability of the given label does), with a known ``noise_matrix`` the
