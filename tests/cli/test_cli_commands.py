@@ -363,18 +363,44 @@ def test_review_is_registered_when_present() -> None:
     assert "Usage" in run("review", "--help").stdout  # type: ignore[attr-defined]
 
 
-def test_find_with_a_timm_backbone_and_local_weights(tmp_path: Path) -> None:
+def test_find_and_train_with_a_timm_backbone_and_local_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mislabel find --model timm:NAME` judges the embeddings; `mislabel train` on colour
+    photos trains on the embeddings of the same backbone (cached once for both), names it in
+    metrics.json, and embeds the test images with it; `--model cnn` keeps the pixels."""
     torch = pytest.importorskip("torch")
     timm = pytest.importorskip("timm")
     folder, _ = make_image_folder(tmp_path / "images")
     weights = tmp_path / "net.pth"
     torch.save(timm.create_model("resnet18", pretrained=False).state_dict(), weights)
     out = tmp_path / "out"
-    run("find", folder, "-o", out, "--model", "timm:resnet18", "--backbone-weights", weights,
-        "--cv", "3")  # fmt: skip
+    common = ("--model", "timm:resnet18", "--backbone-weights", weights)
+    run("find", folder, "-o", out, "--cv", "3", *common)
     meta = json.loads((out / "find.json").read_text())
     assert meta["detection"] == "k-fold" and "timm:resnet18" in meta["model"]
     assert np.load(out / "pred_probs.npy").shape == (42, 3)
     bad = CliRunner().invoke(app, ["find", str(folder), "--model", "timm:resnet18",
                                    "--backbone-weights", str(tmp_path / "none.pth")])  # fmt: skip
     assert bad.exit_code == 2
+    cached = sorted((out / ".mislabel-cache" / "embeddings").rglob("*"))
+    result = run("train", folder, "-o", out, "--epochs", "5", "--test", folder, *common)
+    assert "on timm:resnet18 embeddings" in result.stdout  # type: ignore[attr-defined]
+    assert sorted((out / ".mislabel-cache" / "embeddings").rglob("*")) == cached  # reused
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["backbone"] == "timm:resnet18" and metrics["policy"] == "remove"
+    assert metrics["network"]["input_shape"] == [512] and "test_accuracy" in metrics
+    pixels = run("train", folder, "-o", tmp_path / "cnn", "--epochs", "2", "--model", "cnn")
+    assert "embeddings" not in pixels.stdout  # type: ignore[attr-defined]
+    cnn = json.loads((tmp_path / "cnn" / "metrics.json").read_text())
+    assert cnn["backbone"] is None and len(cnn["network"]["input_shape"]) == 3
+    monkeypatch.setattr(mislabel.data._embed, "default_backbone_available", lambda: False)
+    auto = run("train", folder, "-o", tmp_path / "auto", "--epochs", "2")
+    assert "embeddings" not in auto.stdout  # type: ignore[attr-defined]
+
+
+def test_train_refuses_a_backbone_where_it_cannot_apply(table_csv: Path, tmp_path: Path) -> None:
+    bad = CliRunner().invoke(app, ["train", str(table_csv), "--model", "timm:resnet18"])
+    assert bad.exit_code == 2 and "is for images" in bad.output
+    bad = CliRunner().invoke(app, ["train", str(table_csv), "--model", "resnet"])
+    assert bad.exit_code == 2 and "timm:NAME" in bad.output

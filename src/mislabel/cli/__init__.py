@@ -104,6 +104,25 @@ ImageSize = Annotated[
     ),
 ]
 Kind = Annotated[str, typer.Option("--kind", help="Data kind: auto, images, tabular or text.")]
+BackboneWeights = Annotated[
+    Path | None,
+    typer.Option(
+        "--backbone-weights",
+        help="A local weights file for --model timm:NAME (no download).",
+        show_default=False,
+    ),
+]
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--cache-dir",
+        help="Cache of folds and embeddings, shared by `mislabel find` and `mislabel train` "
+        "into the same OUT; a rerun recomputes only what is missing "
+        "(default: OUT/.mislabel-cache).",
+        show_default=False,
+    ),
+]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Cache nothing.")]
 
 
 def _load(
@@ -179,14 +198,7 @@ def find(
             "timm:efficientnet_lite0).",
         ),
     ] = "auto",
-    backbone_weights: Annotated[
-        Path | None,
-        typer.Option(
-            "--backbone-weights",
-            help="A local weights file for --model timm:NAME (no download).",
-            show_default=False,
-        ),
-    ] = None,
+    backbone_weights: BackboneWeights = None,
     epochs: Annotated[
         int | None,
         typer.Option(
@@ -257,16 +269,8 @@ def find(
             show_default=False,
         ),
     ] = None,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--cache-dir",
-            help="Fold cache; a rerun recomputes only missing folds "
-            "(default: OUT/.mislabel-cache).",
-            show_default=False,
-        ),
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not cache folds.")] = False,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     top: Annotated[int, typer.Option("--top", help="Suspects to print.")] = 10,
 ) -> None:
     """Find the likely wrong labels and write **issues.csv**: every sample, most suspect
@@ -530,14 +534,28 @@ def train(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for model.pt and metrics.json.")
     ] = Path("."),
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="auto (colour images: an MLP on timm:efficientnet_lite0 embeddings when its "
+            "weights are installed, as `mislabel find` does; other images: the small CNN), "
+            "cnn (images: the small CNN on the pixels), timm:NAME (images: an MLP on that "
+            "pretrained timm backbone's embeddings).",
+        ),
+    ] = "auto",
+    backbone_weights: BackboneWeights = None,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     label_column: LabelColumn = "label",
     text_column: TextColumn = None,
     path_column: PathColumn = None,
     image_size: ImageSize = None,
     kind: Kind = "auto",
 ) -> None:
-    """Train the default network (small CNN for images, MLP otherwise) through the wrong
-    labels: **model.pt** (state_dict) + **metrics.json**."""
+    """Train the default network through the wrong labels (an MLP on pretrained embeddings
+    for colour photos, the small CNN for other images, an MLP for tables and texts):
+    **model.pt** (state_dict) + **metrics.json** (which names the backbone, if any)."""
     from mislabel.train import train_on_data
 
     load_kw: dict[str, Any] = {
@@ -590,18 +608,23 @@ def train(
             device=device,
             test=test_data,
             progress=progress,
+            model=model,
+            backbone_weights=backbone_weights,
+            cache_dir=None if no_cache else (cache_dir or out / ".mislabel-cache"),
         )
     files = result.save(out)
     m = result.metrics
     console = out_console()
+    acted = "removed" if m.get("policy") == "remove" else "weighted down"
     what = (
-        f"robust recipe ({m['n_flagged']} suspects weighted down, final loss {m['loss']})"
+        f"robust recipe ({m['n_flagged']} suspects {acted}, final loss {m['loss']})"
         if recipe == "robust"
         else f"loss {m['loss']}" + (", weighted" if m["weighted"] else "")
     )
+    on = f" on {m['backbone']} embeddings" if m.get("backbone") else ""
     console.print(
-        f"trained {m['n_train']} of {m['n_samples']} samples, {what}, {m['epochs']} epochs, "
-        f"{m['seconds']:.1f} s"
+        f"trained {m['n_train']} of {m['n_samples']} samples{on}, {what}, {m['epochs']} "
+        f"epochs, {m['seconds']:.1f} s"
     )
     line = (
         f"  train accuracy {_pct(m['train_accuracy'])} (on the given labels "

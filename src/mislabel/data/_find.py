@@ -362,7 +362,7 @@ def find_issues_in(
                 stacklevel=2,
             )
         choice = "auto" if model is None else model
-        if choice == "auto" and data.kind == "images" and _wants_backbone(data):
+        if choice == "auto" and data.kind == "images" and wants_backbone(data):
             choice = DEFAULT_IMAGE_MODEL
         if isinstance(choice, str) and choice.startswith("timm:"):
             if data.kind != "images":
@@ -438,7 +438,7 @@ _ONE_RUN_SEEDS = 3
 _CNN_MAX_SIDE = 32
 
 
-def _wants_backbone(data: LabeledData) -> bool:
+def wants_backbone(data: LabeledData) -> bool:
     """``model="auto"`` embeds colour photos with the default pretrained backbone when it loads
     without a download; grey images (scans, digits, sketches), which ImageNet backbones were
     not trained on, get the CNN recipe."""
@@ -446,6 +446,25 @@ def _wants_backbone(data: LabeledData) -> bool:
 
     x = np.asarray(data.X) if data.X is not None else None
     return x is not None and x.ndim == 4 and x.shape[-1] == 3 and default_backbone_available()
+
+
+def embed_dataset(
+    data: LabeledData, model: str, weights: PathLike | None, cache_dir: PathLike | None
+) -> np.ndarray:
+    """The images of ``data`` through the backbone ``model`` (:func:`embed_images`), read
+    from their files when the data came from a folder (the cache is keyed by file content),
+    cached under ``cache_dir/embeddings``."""
+    from mislabel.data._embed import embed_images
+
+    images: Any = np.asarray(data.X)
+    if data.paths is not None and data.image_root is not None:
+        images = [data.image_root / p for p in data.paths]
+    return embed_images(
+        images,
+        model=model,
+        weights=weights,
+        cache_dir=None if cache_dir is None else Path(cache_dir) / "embeddings",
+    )
 
 
 def one_run_epochs(n_samples: int, batch_size: int = 128) -> int:
@@ -532,18 +551,9 @@ def _find_backbone(
 ) -> FindResult:
     """Images through a pretrained backbone: its embeddings judged by
     :func:`mislabel.embedding_pred_probs`."""
-    from mislabel.data._embed import embed_images
     from mislabel.detect import embedding_pred_probs
 
-    images: Any = np.asarray(data.X)
-    if data.paths is not None and data.image_root is not None:
-        images = [data.image_root / p for p in data.paths]
-    emb = embed_images(
-        images,
-        model=model,
-        weights=weights,
-        cache_dir=None if cache_dir is None else Path(cache_dir) / "embeddings",
-    )
+    emb = embed_dataset(data, model, weights, cache_dir)
     labels = data.labels
     k = vote_neighbors(30, data.n_samples)
     probs = embedding_pred_probs(

@@ -8,9 +8,11 @@ Two recipes, both on the one training loop of :mod:`mislabel.train`:
   registry (``ce``, ``gce``, ``sce``, ``forward_correction``, ...), with optional per-sample
   weights (every loss takes them: the batch loss is their weighted mean).
 
-Images are shrunk to at most 32 px a side and go to the small CNN; tables and texts become
-dense features (:class:`mislabel.data.Featurizer`) for the MLP. torch is imported only when a
-function here is called.
+Colour photos are embedded by a pretrained backbone (the one ``mislabel find`` uses, when its
+weights load without a download) and the MLP trains on the embeddings; other images are shrunk
+to at most 32 px a side and go to the small CNN; tables and texts become dense features
+(:class:`mislabel.data.Featurizer`) for the MLP. torch is imported only when a function here
+is called.
 """
 
 from __future__ import annotations
@@ -44,6 +46,22 @@ Recipe = Literal["robust", "plain"]
 RECIPES: tuple[str, ...] = ("robust", "plain")
 #: The longer side of the images the CNN sees.
 _MAX_SIDE = 32
+#: The built-in choices of ``train_on_data(model=...)`` (besides ``"timm:NAME"``).
+TRAIN_MODELS: tuple[str, ...] = ("auto", "cnn")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """The pretrained image backbone whose embeddings a model was trained on."""
+
+    model: str
+    weights: str | None = None
+    cache_dir: str | None = None
+
+    def embed(self, data: LabeledData) -> np.ndarray:
+        from mislabel.data._find import embed_dataset
+
+        return embed_dataset(data, self.model, self.weights, self.cache_dir)
 
 
 def symmetric_noise_matrix(noise_rate: float, n_classes: int) -> np.ndarray:
@@ -67,7 +85,10 @@ class DataTrainResult:
         featurizer: the fitted :class:`~mislabel.data.Featurizer` for tables and texts (None
             for images, which are shrunk to ``image_side`` px).
         classes: class names, in output column order.
-        metrics: accuracies and settings (what ``metrics.json`` holds).
+        metrics: accuracies and settings (what ``metrics.json`` holds; its ``backbone`` names
+            the pretrained backbone whose embeddings the network takes, or is null).
+        backbone: the pretrained backbone whose embeddings the network was trained on (new
+            images are embedded by it too), or None.
     """
 
     estimator: Any
@@ -75,6 +96,7 @@ class DataTrainResult:
     featurizer: Featurizer | None
     classes: tuple[str, ...]
     metrics: dict[str, Any] = field(default_factory=dict)
+    backbone: Backbone | None = None
 
     @property
     def module(self) -> Any:
@@ -84,7 +106,7 @@ class DataTrainResult:
 
     def predict_proba(self, data: LabeledData) -> np.ndarray:
         """(n, n_classes) probabilities for new data of the same kind."""
-        x = _inputs(data, self.featurizer)
+        x = _inputs(data, self.featurizer, self.backbone)
         p = np.asarray(self.estimator.predict_proba(x), dtype=np.float64)
         seen = np.asarray(getattr(self.estimator, "classes_", np.arange(p.shape[1])))
         out = np.zeros((p.shape[0], len(self.classes)))
@@ -107,10 +129,47 @@ class DataTrainResult:
         }
 
 
-def _inputs(data: LabeledData, featurizer: Featurizer | None) -> np.ndarray:
+def _inputs(
+    data: LabeledData, featurizer: Featurizer | None, backbone: Backbone | None
+) -> np.ndarray:
+    if backbone is not None:
+        return backbone.embed(data)
     if featurizer is None:
         return resize_images(np.asarray(data.X), max_side=_MAX_SIDE)
     return featurizer.transform(data)
+
+
+def _backbone(
+    data: LabeledData, model: str, weights: PathLike | None, cache_dir: PathLike | None
+) -> Backbone | None:
+    """The backbone ``model`` asks for on ``data`` (``"auto"``: the default one for colour
+    photos when it loads without a download), or None."""
+    from mislabel.data._embed import DEFAULT_IMAGE_MODEL
+    from mislabel.data._find import wants_backbone
+
+    if not isinstance(model, str) or not (model in TRAIN_MODELS or model.startswith("timm:")):
+        raise InvalidParameterError(
+            f"`model` must be one of {list(TRAIN_MODELS)} or 'timm:NAME' (a pretrained timm "
+            f"backbone); got {model!r}."
+        )
+    if model != "auto" and data.kind != "images":
+        raise InvalidParameterError(
+            f"model {model!r} is for images; the data are {data.kind}. Use model 'auto'."
+        )
+    if model == "auto" and data.kind == "images" and wants_backbone(data):
+        model = DEFAULT_IMAGE_MODEL
+    if not model.startswith("timm:"):
+        if weights is not None:
+            raise InvalidParameterError(
+                "`backbone_weights` goes with a 'timm:NAME' model; the model trained here is "
+                f"{'the small CNN' if data.kind == 'images' else 'the MLP'}."
+            )
+        return None
+    return Backbone(
+        model,
+        None if weights is None else str(weights),
+        None if cache_dir is None else str(cache_dir),
+    )
 
 
 def _loss_kwargs(
@@ -159,8 +218,12 @@ def train_on_data(
     device: str = "auto",
     test: LabeledData | None = None,
     progress: ProgressCallback | None = None,
+    model: str = "auto",
+    backbone_weights: PathLike | None = None,
+    cache_dir: PathLike | None = None,
 ) -> DataTrainResult:
-    """Train the default network for ``data`` (small CNN for images, MLP otherwise).
+    """Train the default network for ``data``: an MLP on pretrained embeddings for colour
+    photos, the small CNN for other images, an MLP on dense features for tables and texts.
 
     Args:
         data: the training data (images, tabular or text; see
@@ -181,6 +244,15 @@ def train_on_data(
         device: ``"auto"`` (a GPU when present), ``"cpu"``, ``"cuda"``, ...
         test: labelled test data; its classes are matched to ``data``'s by name.
         progress: optional ``progress(stage, done, total)`` callback (stages ``"train"``).
+        model: for images, ``"auto"`` (colour photos: the embeddings of
+            :data:`~mislabel.data.DEFAULT_IMAGE_MODEL` when its weights load without a
+            download, as ``mislabel find`` does; otherwise the small CNN on the pixels),
+            ``"cnn"`` (the small CNN), or ``"timm:NAME"`` (the embeddings of that pretrained
+            timm backbone, :func:`mislabel.data.embed_images`). On embeddings the robust
+            recipe detects with :func:`mislabel.embedding_pred_probs` and removes the
+            suspects (``NoiseAwareClassifier(detection="embeddings")``).
+        backbone_weights: a local weights file for a ``"timm:NAME"`` backbone.
+        cache_dir: folder of the embeddings cache (None caches nothing).
 
     Returns:
         A :class:`DataTrainResult`; ``metrics`` holds ``train_accuracy`` (on the labels
@@ -213,8 +285,9 @@ def train_on_data(
             "weights use recipe 'plain' (command line: --recipe plain --loss NAME)."
         )
     seed = as_seed(random_state)
+    backbone = _backbone(data, model, backbone_weights, cache_dir)
     featurizer = None if data.kind == "images" else Featurizer()
-    x_all = _inputs(data, None) if featurizer is None else featurizer.fit_transform(data)
+    x_all = _inputs(data, None, backbone) if featurizer is None else featurizer.fit_transform(data)
     idx = np.flatnonzero(mask)
     x, y = x_all[idx], y_all[idx]
     if progress is not None:
@@ -228,10 +301,12 @@ def train_on_data(
             batch_size=int(batch_size),
             device=device,
             random_state=seed,
+            detection="auto" if backbone is None else "embeddings",
         ).fit(x, y)
         scaler = est._scaler
         extra = {
             "n_flagged": int(est.issues_.mask.sum()),
+            "policy": est.policy_,
             "final_loss": est.final_loss_,
             "memorizes": est.memorizes_,
         }
@@ -266,6 +341,7 @@ def train_on_data(
         "noise_rate": noise_rate,
         "epochs": int(epochs),
         "seed": seed,
+        "backbone": None if backbone is None else backbone.model,
         "n_samples": n,
         "n_train": int(idx.size),
         "n_removed": int(n - idx.size),
@@ -281,6 +357,7 @@ def train_on_data(
         featurizer=featurizer,
         classes=data.classes,
         metrics=metrics,
+        backbone=backbone,
     )
     if test is not None:
         y_test = _match_classes(test, data.classes)
