@@ -188,3 +188,18 @@ def test_confident_learning_flags_only_where_the_posterior_is_far_too_sure() -> 
     assert dflt.follows_joint(60.0, 100)
     assert not dflt.follows_joint(70.0, 100)
     assert not dflt.follows_joint(0.0, 0)
+
+
+def test_each_class_count_moves_toward_the_joints_count_in_it() -> None:
+    # class 1: the posterior expects 30 wrong labels where the joint counts 100 (ratio 0.3):
+    # all the way to the joint's count; class 0 agrees with the joint (20 vs 12): unchanged
+    np.testing.assert_array_equal(
+        dflt.class_counts(np.array([10, 50]), np.array([20.0, 30.0]), np.array([12, 100])),
+        [10, 100],
+    )
+    # halfway through the agreement band: halfway to the joint's count; never down
+    np.testing.assert_array_equal(
+        dflt.class_counts(np.array([40, 30]), np.array([70.0, 1.0]), np.array([100, 5])),
+        [70, 30],
+    )
+    assert dflt.balances_classes(2) and not dflt.balances_classes(3)

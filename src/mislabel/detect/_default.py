@@ -30,7 +30,10 @@ wrong labels are either: the flags are then confident learning's (``prune_by_noi
 cleanlab's default), which takes the joint's count in each of its (true class, given label)
 cells, the samples with the largest margin toward that true class, and never flags a sample
 whose given label is the model's most probable class. With two classes that is the joint's
-count in each given class, its least self-confident samples.
+count in each given class, its least self-confident samples. Otherwise, with two classes, the
+same agreement rule also applies within each given class (:func:`class_counts`): the
+posterior can get the total about right but split it badly between the classes (5 % of one
+class wrong, 25 % of the other), and then stops short in the noisier one.
 
 The posterior decides the flags; it does not order them. Its per-class reweighting (the
 estimated T) recovers class-conditional noise well, but real label errors depend on the sample
@@ -147,6 +150,30 @@ def follows_joint(expected_wrong: float, joint_count: int) -> bool:
     posterior's cut: the posterior's ``expected_wrong`` is so far below the calibrated joint's
     ``joint_count`` that the cut has moved all the way to the joint's count."""
     return joint_weight(expected_wrong, joint_count) >= 1.0
+
+
+def balances_classes(n_classes: int) -> bool:
+    """Whether the cut also applies the agreement rule within each given class (two classes,
+    see :func:`class_counts`)."""
+    return n_classes == 2
+
+
+def class_counts(
+    counts: np.ndarray, expected_wrong: np.ndarray, joint_counts: np.ndarray
+) -> np.ndarray:
+    """The cut's flags per given class after the agreement rule within each class: a class's
+    ``counts`` move toward the calibrated joint's count of wrong labels in it
+    (``joint_counts``, the off-diagonal of its column) by :func:`joint_weight` of the
+    posterior's ``expected_wrong`` in that class; never down. With two classes the posterior
+    can split a right total badly between the classes (a class with 5 % wrong labels, the
+    other 25 %), and the global rule then stops short in the noisier class."""
+    out = np.asarray(counts, dtype=np.int64).copy()
+    for c in range(out.shape[0]):
+        joint = int(joint_counts[c])
+        if out[c] < joint:
+            weight = joint_weight(float(expected_wrong[c]), joint)
+            out[c] = round(out[c] + weight * (joint - out[c]))
+    return out
 
 
 def bounded_count(count: int, expected_wrong: float, joint_count: int) -> int:

@@ -553,8 +553,9 @@ def find_label_issues(
             confident joint supports (it moves toward the joint's count of wrong labels when the
             posterior expects far fewer, and never flags more than 1.25 times that count; with
             two classes it never flags a sample whose given label is the model's most probable
-            class). Where the count has moved all the way to the joint's, the posterior is not
-            trusted with which samples are wrong either and the flags are
+            class, and the count of each given class moves toward the joint's count in it by
+            the same rule). Where the count has moved all the way to the joint's, the
+            posterior is not trusted with which samples are wrong either and the flags are
             ``"prune_by_noise_rate"``'s (cleanlab's default). The flags come from the
             posterior; the order does
             not: with an estimated noise matrix, ``scores`` and ``ranked`` are self-confidence
@@ -669,6 +670,8 @@ def _find_noise_posterior(
                 del fallback
             else:
                 top = order[: dflt.bounded_count(count, expected, joint_count)]
+                if dflt.balances_classes(k):
+                    top = _balanced_top(labels, order, top, wrong, est.confident_joint)
     top = np.sort(top)  # a copy, not a view: frees the full order
     del order, wrong
     if n_issues is None and noise_rate is None and estimated and dflt.guards_prediction(k):
@@ -699,6 +702,23 @@ def _find_noise_posterior(
         t=np.mean(ts, axis=0),
         prob_right=prob_right,
     )
+
+
+def _balanced_top(
+    labels: np.ndarray,
+    order: np.ndarray,
+    top: np.ndarray,
+    wrong: np.ndarray,
+    confident_joint: np.ndarray,
+) -> np.ndarray:
+    """``top`` (the first of ``order``) extended within each given class to
+    :func:`mislabel.detect._default.class_counts`, in the posterior's order."""
+    k = confident_joint.shape[0]
+    joint = confident_joint.sum(axis=0) - np.diagonal(confident_joint)
+    expected = np.bincount(labels, weights=wrong, minlength=k)
+    counts = dflt.class_counts(np.bincount(labels[top], minlength=k), expected, joint)
+    ordered = labels[order]
+    return np.concatenate([order[ordered == c][: counts[c]] for c in range(k)])
 
 
 def _finish(
