@@ -75,26 +75,39 @@ def anchor_noise_matrix(pred_probs: np.ndarray) -> np.ndarray:
     """T (rows = true class) with row i the mean of ``pred_probs`` over the
     ``ceil(ANCHOR_FRACTION * n)`` samples with the largest probability of class i.
 
-    Two chunked passes: the per-class thresholds (running top values), then the row sums of the
-    samples at or above them. Rows sum to 1.
+    Two chunked passes: the per-class thresholds (:func:`_top_thresholds`), then the row sums
+    of the samples at or above them. Rows sum to 1.
     """
     n, k = pred_probs.shape
-    m = max(1, math.ceil(ANCHOR_FRACTION * n))
-    top = np.full((0, k), -np.inf, dtype=np.float64)
-    for _, chunk in iter_row_chunks(pred_probs):
-        both = np.concatenate([top, chunk.astype(np.float64, copy=False)], axis=0)
-        keep = min(m, both.shape[0])
-        top = np.partition(both, both.shape[0] - keep, axis=0)[-keep:]
-    threshold = top.min(axis=0)
+    threshold = _top_thresholds(pred_probs, max(1, math.ceil(ANCHOR_FRACTION * n)))
     sums = np.zeros((k, k))
     counts = np.zeros(k)
     for _, chunk in iter_row_chunks(pred_probs):
-        p = chunk.astype(np.float64, copy=False)
-        sel = (p >= threshold).astype(np.float64)
-        sums += sel.T @ p
+        p = np.asarray(chunk)
+        sel = p >= threshold
+        sums += sel.T.astype(p.dtype) @ p  # float32 within a block, float64 across blocks
         counts += sel.sum(axis=0)
     t = sums / np.clip(counts, 1.0, None)[:, None]
     return t / np.clip(t.sum(axis=1, keepdims=True), cnt.TINY_VALUE, None)
+
+
+def _top_thresholds(pred_probs: np.ndarray, m: int) -> np.ndarray:
+    """(k,) the ``m``-th largest value of each column, in one chunked pass: a column keeps its
+    ``m`` largest values so far and takes from each block only the values above the smallest
+    of them (a value at or below it cannot change the ``m``-th largest)."""
+    k = pred_probs.shape[1]
+    tops: list[np.ndarray] = [np.empty(0, dtype=pred_probs.dtype)] * k
+    threshold = np.full(k, -np.inf)
+    for _, chunk in iter_row_chunks(pred_probs):
+        columns = np.ascontiguousarray(np.asarray(chunk).T)
+        above = columns > threshold.astype(columns.dtype)[:, None]
+        for j in np.flatnonzero(above.any(axis=1)):
+            kept = np.concatenate([tops[j], columns[j][above[j]]])
+            if kept.shape[0] >= m:
+                kept = np.partition(kept, kept.shape[0] - m)[-m:]
+                threshold[j] = kept.min()
+            tops[j] = kept
+    return np.array([t.min() for t in tops], dtype=pred_probs.dtype)
 
 
 def detection_noise_matrices(

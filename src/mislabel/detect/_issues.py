@@ -260,14 +260,14 @@ def _clean_posterior(
     """For a block: the clean posterior ``pi = max(p @ inv(T), 0)`` (unnormalised) and
     ``den = sum_j pi_j T[j, y]``, so that P(true = j | x, given = y) = pi_j T[j, y] / den.
     Rows whose clean probabilities were all clipped away use the noisy posterior ``p``."""
-    rows = np.arange(p.shape[0])
     pi = p @ t_inv
     np.maximum(pi, 0.0, out=pi)
-    den = (pi @ t32)[rows, y]
+    cols = t32.T[y]  # column y of T for each row: den is a row-wise dot product
+    den = np.einsum("ij,ij->i", pi, cols)
     bad = den <= 1e-12
     if bad.any():
         pi[bad] = p[bad]
-        den[bad] = (p[bad] @ t32)[np.arange(int(bad.sum())), y[bad]]
+        den[bad] = np.einsum("ij,ij->i", p[bad], cols[bad])
     return pi, den
 
 
