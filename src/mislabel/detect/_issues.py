@@ -22,6 +22,7 @@ from mislabel._validation import (
 )
 from mislabel.detect import _counting as cnt
 from mislabel.detect import _default as dflt
+from mislabel.detect._parallel import one_blas_thread
 from mislabel.detect._scores import SCORE_METHODS, ScoreMethod, _row_scores, _simple_scores
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
@@ -617,7 +618,11 @@ def find_label_issues(
     if method == "noise_posterior":
         if t is not None:  # the known matrix skips the counting pass: check here
             check_pred_probs(pred_probs)
-        return _find_noise_posterior(labels, pred_probs, t, noise_rate, n_issues, rank_by)
+        # BLAS on one thread: its blocks are small, and threads that spin while other work
+        # holds the cores slow every product down (the results do not depend on it either)
+        return one_blas_thread(
+            _find_noise_posterior, labels, pred_probs, t, noise_rate, n_issues, rank_by
+        )
     mask, stats = _find_cl(
         labels, pred_probs, method, t, noise_rate, n_issues, min_examples_per_class, frac_noise
     )

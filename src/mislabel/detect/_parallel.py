@@ -75,7 +75,9 @@ def run_tasks(
         distributed = optional_import("distributed", "dask", "the Dask backend")
         with dask_client(scheduler, n_jobs) as client:
             scattered = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
-            futures = [client.submit(_pinned, fn, *a, pure=False, **scattered) for a in args]
+            futures = [
+                client.submit(one_blas_thread, fn, *a, pure=False, **scattered) for a in args
+            ]
             for fut in distributed.as_completed(futures):
                 yield fut.result()
         return
@@ -88,7 +90,7 @@ def run_tasks(
     joblib_backend = {"local": "loky", "threads": "threading"}.get(backend, backend)
     if n_jobs in (None, 1):
         for a in args:
-            yield _pinned(fn, *a, **shared)
+            yield one_blas_thread(fn, *a, **shared)
         return
     extra: dict[str, Any] = {}
     if joblib_backend == "loky":  # workers orphaned by a killed run exit soon, not after 300 s
@@ -96,14 +98,14 @@ def run_tasks(
     parallel = Parallel(
         n_jobs=n_jobs, backend=joblib_backend, return_as="generator_unordered", **extra
     )
-    yield from parallel(delayed(_pinned)(fn, *a, **shared) for a in args)
+    yield from parallel(delayed(one_blas_thread)(fn, *a, **shared) for a in args)
 
 
 #: Seconds an idle local worker process waits for work before it exits.
 _IDLE_WORKER_TIMEOUT = 10
 
 
-def _pinned(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def one_blas_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` with BLAS on one thread, in every process and backend alike,
     so that a task's floating point results do not depend on where it ran (a worker process
     gets one BLAS thread, the parent as many as it has cores: sums come out in another
