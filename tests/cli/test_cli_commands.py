@@ -366,9 +366,10 @@ def test_review_is_registered_when_present() -> None:
 def test_find_and_train_with_a_timm_backbone_and_local_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`mislabel find --model timm:NAME` judges the embeddings; `mislabel train` on colour
-    photos trains on the embeddings of the same backbone (cached once for both), names it in
-    metrics.json, and embeds the test images with it; `--model cnn` keeps the pixels."""
+    """`mislabel find --model timm:NAME` judges the embeddings of the photos as given;
+    `mislabel train` on colour photos trains on the embeddings of the same backbone of the
+    photos as given (cached once for both) and mirrored, names it in metrics.json, and embeds
+    the test images with it; `--model cnn` keeps the pixels."""
     torch = pytest.importorskip("torch")
     timm = pytest.importorskip("timm")
     folder, _ = make_image_folder(tmp_path / "images")
@@ -383,12 +384,20 @@ def test_find_and_train_with_a_timm_backbone_and_local_weights(
     bad = CliRunner().invoke(app, ["find", str(folder), "--model", "timm:resnet18",
                                    "--backbone-weights", str(tmp_path / "none.pth")])  # fmt: skip
     assert bad.exit_code == 2
-    cached = sorted((out / ".mislabel-cache" / "embeddings").rglob("*"))
+    cached = set((out / ".mislabel-cache" / "embeddings").rglob("*.npy"))
+    assert len(cached) == 42  # one view
     result = run("train", folder, "-o", out, "--epochs", "5", "--test", folder, *common)
     assert "on timm:resnet18 embeddings" in result.stdout  # type: ignore[attr-defined]
-    assert sorted((out / ".mislabel-cache" / "embeddings").rglob("*")) == cached  # reused
+    views = set((out / ".mislabel-cache" / "embeddings").rglob("*.npy"))
+    assert cached < views and len(views) == 2 * 42  # reused, and the mirrored views added
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["backbone"] == "timm:resnet18" and metrics["policy"] == "remove"
+    assert metrics["views"] == ["identity", "hflip"]
+    plain = run("train", folder, "-o", tmp_path / "plain", "--epochs", "2", "--recipe", "plain",
+                "--test", folder, "--cache-dir", out / ".mislabel-cache", *common)  # fmt: skip
+    assert "on timm:resnet18 embeddings" in plain.stdout  # type: ignore[attr-defined]
+    plain_metrics = json.loads((tmp_path / "plain" / "metrics.json").read_text())
+    assert plain_metrics["network"]["input_shape"] == [512] and "test_accuracy" in plain_metrics
     assert metrics["network"]["input_shape"] == [512] and "test_accuracy" in metrics
     pixels = run("train", folder, "-o", tmp_path / "cnn", "--epochs", "2", "--model", "cnn")
     assert "embeddings" not in pixels.stdout  # type: ignore[attr-defined]

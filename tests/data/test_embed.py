@@ -101,6 +101,55 @@ def test_cache_reuses_features_and_recomputes_damaged_files(
     assert len(list(tmp_path.iterdir())) == 2
 
 
+def test_the_mirrored_view_is_what_the_mirrored_image_gives(pixels: np.ndarray) -> None:
+    mirrored = np.ascontiguousarray(pixels[:, :, ::-1])
+    as_given = embed_images(pixels, image_size=SIZE)
+    of_mirror = embed_images(mirrored, image_size=SIZE)
+    both = embed_images(pixels, image_size=SIZE, views=("identity", "hflip"))
+    assert both.shape == (6, 2, 1280) and both.dtype == np.float32
+    np.testing.assert_allclose(both[:, 0], as_given, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(both[:, 1], of_mirror, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(as_given, of_mirror, atol=1e-3)  # the views differ
+    # views come in the order asked for; one view is (n, d)
+    swapped = embed_images(mirrored, image_size=SIZE, views=("hflip", "identity"))
+    np.testing.assert_allclose(swapped, both, rtol=1e-4, atol=1e-5)
+    only = embed_images(mirrored, image_size=SIZE, views=("hflip",))
+    np.testing.assert_allclose(only, as_given, rtol=1e-4, atol=1e-5)
+
+
+def test_each_view_has_its_own_cache_key_and_the_identity_key_is_kept(
+    tmp_path: Path, pixels: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    import mislabel.data._embed as emb
+
+    first = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    plain = set(tmp_path.rglob("*.npy"))
+    a = np.ascontiguousarray(pixels[0])  # the key of the image as given: its bytes only
+    digest = hashlib.sha256(str(a.shape).encode() + a.tobytes()).hexdigest()
+    assert digest in {f.stem for f in plain}
+
+    calls: list[int] = []
+    real = emb._prepare
+    monkeypatch.setattr(emb, "_prepare", lambda ims, *a: calls.append(len(ims)) or real(ims, *a))
+    both = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, views=("identity", "hflip"))
+    files = set(tmp_path.rglob("*.npy"))
+    assert len(files) == 12 and plain < files
+    assert sum(calls) == 6  # only the mirrored views were computed
+    np.testing.assert_array_equal(both[:, 0], first)
+    calls.clear()
+    again = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, views=("hflip",))
+    assert calls == []
+    np.testing.assert_array_equal(again, both[:, 1])
+
+
+@pytest.mark.parametrize("views", ["hflip", (), ("identity", "vflip"), ("hflip", "hflip"), None])
+def test_bad_views_are_refused(pixels: np.ndarray, views: object) -> None:
+    with pytest.raises(InvalidParameterError, match="`views`"):
+        embed_images(pixels, image_size=SIZE, views=views)  # type: ignore[arg-type]
+
+
 def test_random_weights_are_a_baseline_and_not_cached(tmp_path: Path, pixels: np.ndarray) -> None:
     out = embed_images(pixels[:2], pretrained=False, image_size=SIZE, cache_dir=tmp_path)
     assert out.shape == (2, 1280)

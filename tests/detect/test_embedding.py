@@ -69,10 +69,23 @@ def test_bad_input_names_the_argument() -> None:
     with pytest.raises(InvalidInputError, match="finite"):
         mislabel.embedding_pred_probs(bad, noisy)
     with pytest.raises(InvalidInputError, match=r"\(n_samples, n_features\)"):
-        mislabel.embedding_pred_probs(X.reshape(-1, 8, 8), noisy)
+        mislabel.embedding_pred_probs(X.reshape(-1, 2, 4, 8), noisy)
     with pytest.raises(InvalidInputError, match="labels"):
         mislabel.embedding_pred_probs(X, noisy[:-1])
     with pytest.raises(InvalidParameterError, match="rounds"):
         mislabel.embedding_pred_probs(X, noisy, rounds=0)
     with pytest.raises(InvalidParameterError, match="noise_rate"):
         mislabel.embedding_pred_probs(X, noisy, noise_rate=float("nan"))
+
+
+def test_several_views_are_judged_by_their_mean() -> None:
+    X, noisy, _ = _digits("uniform", 0.2)
+    shift = np.random.default_rng(1).normal(0.0, 4.0, X.shape)
+    views = np.stack([X + shift, X - shift], axis=1)  # (n, 2, 64), mean X
+    probs = mislabel.embedding_pred_probs(views, noisy, random_state=0)
+    of_mean = mislabel.embedding_pred_probs(X, noisy, random_state=0)
+    np.testing.assert_allclose(probs, of_mean, atol=1e-9)
+    mask = mislabel.find_label_issues(noisy, probs).mask
+    np.testing.assert_array_equal(mask, mislabel.find_label_issues(noisy, of_mean).mask)
+    one_view = mislabel.embedding_pred_probs(views[:, 0], noisy, random_state=0)
+    assert not np.allclose(probs, one_view, atol=1e-3)

@@ -178,15 +178,21 @@ def test_known_noise_rate_sets_the_count(digits_noisy):
     assert abs(int(clf.issues_.mask.sum()) - round(0.1 * Xtr.shape[0])) <= 10
 
 
-def test_embeddings_detection_removes_the_flagged_and_trains_plain_ce():
-    """Fixed features (here digits' pixels, 40 % of each class's labels moved to the next
-    class): the neighbour vote and the k-fold head find them; the rest trains with CE."""
+def _digits_moved_to_next_class(rate: float) -> tuple[np.ndarray, ...]:
+    """Digits split 3:1; ``rate`` of the training labels moved to the next class."""
     X, y = load_digits(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
     rng = np.random.default_rng(0)
     noisy = ytr.copy()
-    flip = rng.random(ytr.size) < 0.4
+    flip = rng.random(ytr.size) < rate
     noisy[flip] = (noisy[flip] + 1) % 10
+    return Xtr, Xte, ytr, yte, noisy
+
+
+def test_embeddings_detection_removes_the_flagged_and_trains_plain_ce():
+    """Fixed features (here digits' pixels, 40 % of each class's labels moved to the next
+    class): the neighbour vote and the k-fold head find them; the rest trains with CE."""
+    Xtr, Xte, ytr, yte, noisy = _digits_moved_to_next_class(0.4)
     clf = mislabel.NoiseAwareClassifier(detection="embeddings", epochs=10, random_state=0)
     clf.fit(Xtr, noisy)
     assert clf.detection_ == "embeddings" and clf.policy_ == "remove"
@@ -200,7 +206,48 @@ def test_embeddings_detection_removes_the_flagged_and_trains_plain_ce():
     assert clf.score(Xte, yte) > MLPClassifier(random_state=0).fit(Xtr, noisy).score(Xte, yte)
     assert plain.fit(Xtr, noisy).policy_ == "reweight"
     with pytest.raises(InvalidInputError, match="fixed feature vectors"):
-        mislabel.NoiseAwareClassifier(detection="embeddings").fit(Xtr.reshape(-1, 8, 8), noisy)
+        mislabel.NoiseAwareClassifier(detection="embeddings").fit(Xtr.reshape(-1, 4, 4, 4), noisy)
+
+
+def test_views_detect_on_their_mean_and_train_one_row_per_view(monkeypatch):
+    """(n, v, d) features: the detection of their mean, every view of a kept sample a training
+    row with the sample's label, predictions from the mean of a sample's views."""
+    from mislabel.integrations.torch import TorchClassifier
+
+    Xtr, Xte, _, yte, noisy = _digits_moved_to_next_class(0.3)
+    shift = np.random.default_rng(1).normal(0.0, 2.0, Xtr.shape)
+    views = np.stack([Xtr + shift, Xtr - shift], axis=1)  # (n, 2, 64)
+    seen = []
+    real_fit = TorchClassifier.fit
+
+    def recording_fit(self, X, y, **kw):
+        seen.append((np.array(X), np.array(y)))
+        return real_fit(self, X, y, **kw)
+
+    monkeypatch.setattr(TorchClassifier, "fit", recording_fit)
+    kw = {"detection": "embeddings", "epochs": 3, "random_state": 0}
+    clf = mislabel.NoiseAwareClassifier(**kw).fit(views, noisy)
+    of_mean = mislabel.NoiseAwareClassifier(**kw).find(views.mean(axis=1), noisy)
+    np.testing.assert_array_equal(clf.issues_.mask, of_mean.issues_.mask)
+    np.testing.assert_allclose(clf.pred_probs_, of_mean.pred_probs_)
+    assert clf.n_views_ == 2 and clf.n_features_in_ == 64
+
+    ((x_fit, y_fit),) = seen
+    keep = ~np.asarray(clf.issues_.mask)
+    assert x_fit.shape == (2 * keep.sum(), 64)
+    np.testing.assert_array_equal(y_fit, np.repeat(noisy[keep], 2))
+    scaled = clf._scaler.transform(views[keep, 1])
+    np.testing.assert_allclose(x_fit[1::2], scaled, rtol=1e-5, atol=1e-5)
+
+    test_views = np.stack([Xte + 1.0, Xte - 1.0], axis=1)
+    np.testing.assert_allclose(clf.predict_proba(test_views), clf.predict_proba(Xte), atol=1e-5)
+    assert clf.score(test_views, yte) >= 0.6  # 3 epochs on views with noise added
+
+    seen.clear()
+    flat = mislabel.NoiseAwareClassifier(**kw).fit(Xtr, noisy)
+    assert flat.n_views_ == 1 and seen[0][0].shape[0] == int((~flat.issues_.mask).sum())
+    with pytest.raises(InvalidParameterError, match="`views`"):
+        mislabel.NoiseAwareClassifier(views=("identity", "vflip")).fit(Xtr, noisy)
 
 
 def test_a_backbone_embeds_images_for_fit_and_predict(tmp_path):
@@ -217,6 +264,7 @@ def test_a_backbone_embeds_images_for_fit_and_predict(tmp_path):
         backbone="timm:efficientnet_lite0", epochs=5, cache_dir=tmp_path, random_state=0
     ).fit(X, noisy)
     assert clf.detection_ == "embeddings" and clf.n_features_in_ == 1280
+    assert clf.n_views_ == 2 and len(list(tmp_path.rglob("*.npy"))) == 2 * 36  # both views
     assert set(np.flatnonzero(clf.issues_.mask)) >= {0, 12, 24}
     assert list(clf.predict(X[[0, 12, 24]])) == [0, 1, 2]  # embeds the images it is given
     assert any(tmp_path.rglob("*.npy"))  # the embeddings were cached

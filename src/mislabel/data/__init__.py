@@ -17,7 +17,12 @@ from mislabel.data._atomic import (
     write_npy_atomic,
     write_text_atomic,
 )
-from mislabel.data._embed import DEFAULT_IMAGE_MODEL, embed_images, lite_state_dict_to_timm
+from mislabel.data._embed import (
+    DEFAULT_IMAGE_MODEL,
+    IMAGE_VIEWS,
+    embed_images,
+    lite_state_dict_to_timm,
+)
 from mislabel.data._features import (
     DEFAULT_EMBEDDING_MODEL,
     Featurizer,
@@ -55,6 +60,7 @@ __all__ = [
     "DEFAULT_IMAGE_MODEL",
     "FIND_FILES",
     "IMAGE_EXTENSIONS",
+    "IMAGE_VIEWS",
     "ISSUES_COLUMNS",
     "KINDS",
     "AnnotatorVotes",

@@ -22,10 +22,17 @@ normalised with the mean and standard deviation its weights were trained with. W
 preprocessing and the image's bytes: a rerun, or a run on a folder with a few new images,
 computes only what is missing. Cache files are written atomically; an unreadable or damaged
 one is computed again.
+
+``views=("identity", "hflip")`` embeds each image as given and mirrored left-right and returns
+both, ``(n, 2, d)``: the mean of the two is a steadier description of a photo than either
+alone, and the two views are two training rows for a head on the embeddings
+(:class:`mislabel.NoiseAwareClassifier` uses them so). Each view is cached under its own key;
+the key of the image as given does not depend on the other views asked for.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -40,12 +47,20 @@ import numpy as np
 from mislabel._validation import check_scalar, optional_import
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
-__all__ = ["DEFAULT_IMAGE_MODEL", "embed_images", "lite_state_dict_to_timm"]
+__all__ = [
+    "DEFAULT_IMAGE_MODEL",
+    "IMAGE_VIEWS",
+    "check_views",
+    "embed_images",
+    "lite_state_dict_to_timm",
+]
 
 logger = logging.getLogger(__name__)
 
 #: The backbone :func:`embed_images` uses by default.
 DEFAULT_IMAGE_MODEL = "timm:efficientnet_lite0"
+#: The views :func:`embed_images` can embed: the image as given, and mirrored left-right.
+IMAGE_VIEWS: tuple[str, ...] = ("identity", "hflip")
 _CACHE_FORMAT = "1"  # bump when the stored features' meaning changes
 # mean / std the EfficientNet-Lite weights were trained with (TF-Lite: (x - 127) / 128)
 _LITE_MEAN = (0.5, 0.5, 0.5)
@@ -102,6 +117,7 @@ def embed_images(
     device: str = "auto",
     cache_dir: PathLike | None = None,
     image_size: int | None = None,
+    views: Sequence[str] = ("identity",),
     progress: bool = False,
 ) -> np.ndarray:
     """Pooled features of a pretrained image backbone, one row per image.
@@ -125,14 +141,18 @@ def embed_images(
         cache_dir: folder of the on-disk cache (created when missing); None caches nothing.
         image_size: side of the square the images are resized to; default the model's own
             input size.
+        views: which views of each image to embed, in order, from ``"identity"`` (the image
+            as given) and ``"hflip"`` (mirrored left-right, before resizing). Each view costs
+            one forward pass and is cached under its own key.
         progress: show a progress bar (tqdm) over the images.
 
     Returns:
-        (n_images, n_features) float32.
+        float32 ``(n_images, n_features)`` for one view; ``(n_images, n_views, n_features)``
+        for several, ``[:, j]`` the features of ``views[j]``.
 
     Raises:
         InvalidInputError: an image that cannot be read, an empty input, a bad array.
-        InvalidParameterError: an unknown model, a weights file that does not fit the model,
+        InvalidParameterError: an unknown model or view, a weights file that does not fit the model,
             pretrained weights that cannot be loaded (with what to do instead).
         MissingDependencyError: torch, timm or Pillow missing (``pip install
             'mislabel[vision]'``).
@@ -143,6 +163,7 @@ def embed_images(
         (2, 1280)
     """
     check_scalar(batch_size, "batch_size", kind=int, min_val=1)
+    views = check_views(views)
     if image_size is not None:
         check_scalar(image_size, "image_size", kind=int, min_val=8)
     if not isinstance(model, str) or not model.strip():
@@ -156,7 +177,24 @@ def embed_images(
     cache = None
     if cache_dir is not None and backbone.key is not None:
         cache = Path(cache_dir) / f"{_slug(backbone.name)}-{backbone.key[:16]}"
-    return _embed(items, backbone, dev, batch_size, cache, progress, torch)
+    return _embed(items, views, backbone, dev, batch_size, cache, progress, torch)
+
+
+def check_views(views: Any, name: str = "views") -> tuple[str, ...]:
+    """``views`` as a tuple of distinct names from :data:`IMAGE_VIEWS`, or a clear error."""
+    if isinstance(views, str) or not isinstance(views, Sequence) or len(views) == 0:
+        raise InvalidParameterError(
+            f"`{name}` must be a non-empty tuple of views from {list(IMAGE_VIEWS)}, e.g. "
+            f"('identity', 'hflip'); got {views!r}."
+        )
+    unknown = [v for v in views if v not in IMAGE_VIEWS]
+    if unknown:
+        raise InvalidParameterError(
+            f"`{name}` may hold only {list(IMAGE_VIEWS)}; got {unknown[0]!r} in {views!r}."
+        )
+    if len(set(views)) != len(views):
+        raise InvalidParameterError(f"`{name}` must not name a view twice; got {views!r}.")
+    return tuple(str(v) for v in views)
 
 
 def lite_state_dict_to_timm(state_dict: dict[str, Any]) -> dict[str, Any]:
@@ -474,8 +512,27 @@ def _batches(n: int, size: int) -> Iterator[range]:
         yield range(start, min(n, start + size))
 
 
+def _views(item: _Item, views: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """(cache digest, loader of the RGB PIL image) of each view of ``item``."""
+    data, loader = _read(item)
+    out = []
+    for view in views:
+        if view == "identity":
+            out.append((hashlib.sha256(data).hexdigest(), loader))
+        else:  # "hflip": the image mirrored left-right, before resizing
+            digest = hashlib.sha256(b"hflip|" + data).hexdigest()
+            out.append((digest, functools.partial(_mirrored, loader)))
+    return out
+
+
+def _mirrored(loader: Any) -> Any:
+    pil = optional_import("PIL.Image", "vision", "reading images")
+    return loader().transpose(pil.Transpose.FLIP_LEFT_RIGHT)
+
+
 def _embed(
     items: list[_Item],
+    views: tuple[str, ...],
     bb: _Backbone,
     dev: Any,
     batch_size: int,
@@ -485,15 +542,15 @@ def _embed(
 ) -> np.ndarray:
     from mislabel.data._atomic import write_npy_atomic
 
-    n = len(items)
+    jobs = [job for item in items for job in _views(item, views)]  # image-major
+    n = len(jobs)
     dim = getattr(bb.module, "num_features", None)
     rows: list[np.ndarray | None] = [None] * n
     digests: list[str] = [""] * n
     todo: list[int] = []
     loaders: dict[int, Any] = {}
-    for i, item in enumerate(items):
-        data, loader = _read(item)
-        digests[i] = hashlib.sha256(data).hexdigest()
+    for i, (digest, loader) in enumerate(jobs):
+        digests[i] = digest
         cached = _read_cached(_cache_path(cache, digests[i]), dim) if cache is not None else None
         if cached is None:
             todo.append(i)
@@ -501,7 +558,7 @@ def _embed(
         else:
             rows[i] = cached
     if todo:
-        logger.info("embedding %d of %d images with %s on %s", len(todo), n, bb.name, dev)
+        logger.info("embedding %d of %d image views with %s on %s", len(todo), n, bb.name, dev)
     bar = _bar(len(todo), progress, bb.name)
     net = bb.module.to(dev)
     if dev.type == "cpu":
@@ -523,7 +580,10 @@ def _embed(
     finally:
         if bar is not None:
             bar.close()
-    return np.stack([r for r in rows if r is not None]).astype(np.float32, copy=False)
+    out = np.stack([r for r in rows if r is not None]).astype(np.float32, copy=False)
+    if len(views) == 1:
+        return out
+    return out.reshape(len(items), len(views), -1)
 
 
 def _bar(total: int, enabled: bool, desc: str) -> Any:

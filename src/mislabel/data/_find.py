@@ -449,11 +449,16 @@ def wants_backbone(data: LabeledData) -> bool:
 
 
 def embed_dataset(
-    data: LabeledData, model: str, weights: PathLike | None, cache_dir: PathLike | None
+    data: LabeledData,
+    model: str,
+    weights: PathLike | None,
+    cache_dir: PathLike | None,
+    *,
+    views: tuple[str, ...] = ("identity",),
 ) -> np.ndarray:
-    """The images of ``data`` through the backbone ``model`` (:func:`embed_images`), read
-    from their files when the data came from a folder (the cache is keyed by file content),
-    cached under ``cache_dir/embeddings``."""
+    """The images of ``data`` through the backbone ``model`` (:func:`embed_images`, (n, d)
+    for one view, (n, v, d) for several), read from their files when the data came from a
+    folder (the cache is keyed by file content), cached under ``cache_dir/embeddings``."""
     from mislabel.data._embed import embed_images
 
     images: Any = np.asarray(data.X)
@@ -464,6 +469,7 @@ def embed_dataset(
         model=model,
         weights=weights,
         cache_dir=None if cache_dir is None else Path(cache_dir) / "embeddings",
+        views=views,
     )
 
 
@@ -549,7 +555,8 @@ def _find_backbone(
     n_folds: int,
     t0: float,
 ) -> FindResult:
-    """Images through a pretrained backbone: its embeddings judged by
+    """Images through a pretrained backbone: the embeddings of the images as given (one view,
+    half the time of two; training adds the mirrored view) judged by
     :func:`mislabel.embedding_pred_probs`."""
     from mislabel.detect import embedding_pred_probs
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mislabel._validation import as_seed, check_features, check_labels, check_scalar
+from mislabel.exceptions import InvalidInputError
 
 __all__ = ["embedding_pred_probs"]
 
@@ -45,7 +46,9 @@ def embedding_pred_probs(
     :func:`mislabel.find_label_issues`.
 
     Args:
-        features: (n, d) finite features, e.g. :func:`mislabel.data.embed_images`.
+        features: (n, d) finite features, e.g. :func:`mislabel.data.embed_images`; or
+            (n, v, d), ``v`` views of every sample (``embed_images(views=("identity",
+            "hflip"))``), judged by their mean over the views.
         labels: (n,) given labels in ``[0, n_classes)``.
         n_neighbors: neighbours of the vote (at most 5 or a tenth of the samples, whichever is
             more).
@@ -71,7 +74,15 @@ def embedding_pred_probs(
     from mislabel.detect._knn import neighbor_label_probs, vote_neighbors
     from mislabel.detect._oof import cross_val_pred_probs
 
-    x = check_features(features)
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim not in (2, 3):
+        raise InvalidInputError(
+            f"`features` must have shape (n_samples, n_features), or (n_samples, n_views, "
+            f"n_features) for several views of each sample; got shape {x.shape}."
+        )
+    if x.ndim == 3:
+        x = x.mean(axis=1)  # several views of each sample: their mean embedding
+    x = check_features(x)
     y = check_labels(labels, n_classes=n_classes, n_samples=x.shape[0])
     k = int(y.max()) + 1 if n_classes is None else int(n_classes)
     check_scalar(n_neighbors, "n_neighbors", kind=numbers.Integral, min_val=1)

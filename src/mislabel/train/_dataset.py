@@ -52,16 +52,19 @@ TRAIN_MODELS: tuple[str, ...] = ("auto", "cnn")
 
 @dataclass(frozen=True)
 class Backbone:
-    """The pretrained image backbone whose embeddings a model was trained on."""
+    """The pretrained image backbone whose embeddings a model was trained on, and the views of
+    every image it embeds (as given and mirrored left-right: (n, 2, d) embeddings; the network
+    trains on each view as a row and predicts from the mean of an image's views)."""
 
     model: str
     weights: str | None = None
     cache_dir: str | None = None
+    views: tuple[str, ...] = ("identity", "hflip")
 
     def embed(self, data: LabeledData) -> np.ndarray:
         from mislabel.data._find import embed_dataset
 
-        return embed_dataset(data, self.model, self.weights, self.cache_dir)
+        return embed_dataset(data, self.model, self.weights, self.cache_dir, views=self.views)
 
 
 def symmetric_noise_matrix(noise_rate: float, n_classes: int) -> np.ndarray:
@@ -248,9 +251,12 @@ def train_on_data(
             :data:`~mislabel.data.DEFAULT_IMAGE_MODEL` when its weights load without a
             download, as ``mislabel find`` does; otherwise the small CNN on the pixels),
             ``"cnn"`` (the small CNN), or ``"timm:NAME"`` (the embeddings of that pretrained
-            timm backbone, :func:`mislabel.data.embed_images`). On embeddings the robust
-            recipe detects with :func:`mislabel.embedding_pred_probs` and removes the
-            suspects (``NoiseAwareClassifier(detection="embeddings")``).
+            timm backbone, :func:`mislabel.data.embed_images`). Each photo is embedded as
+            given and mirrored left-right; the network trains on both views as two rows with
+            the photo's label and predicts from the mean of a photo's two views. On
+            embeddings the robust recipe detects with :func:`mislabel.embedding_pred_probs`
+            on that mean and removes the suspects
+            (``NoiseAwareClassifier(detection="embeddings")``).
         backbone_weights: a local weights file for a ``"timm:NAME"`` backbone.
         cache_dir: folder of the embeddings cache (None caches nothing).
 
@@ -311,7 +317,8 @@ def train_on_data(
             "memorizes": est.memorizes_,
         }
     else:
-        scaler = InputScaler.fit(x)
+        views = backbone is not None  # x: (n, v, d), the views of every photo
+        scaler = InputScaler.fit(x.mean(axis=1) if views else x)
         est = _ScaledTorch(
             TorchClassifier(
                 functools.partial(default_network, scaler.network_input_shape(), k),
@@ -330,6 +337,7 @@ def train_on_data(
                 require_all_classes=False,
             ),
             scaler,
+            views,
         ).fit(x, y, None if w_all is None else w_all[idx])
     if progress is not None:
         progress("train", 1, 1)
@@ -342,6 +350,7 @@ def train_on_data(
         "epochs": int(epochs),
         "seed": seed,
         "backbone": None if backbone is None else backbone.model,
+        "views": None if backbone is None else list(backbone.views),
         "n_samples": n,
         "n_train": int(idx.size),
         "n_removed": int(n - idx.size),
@@ -369,18 +378,27 @@ def train_on_data(
 
 
 class _ScaledTorch:
-    """A TorchClassifier behind the default input scaling (the plain recipe)."""
+    """A TorchClassifier behind the default input scaling (the plain recipe). With ``views``
+    the input is (n, v, d): every view a training row, predictions from the mean view."""
 
-    def __init__(self, est: Any, scaler: Any) -> None:
+    def __init__(self, est: Any, scaler: Any, views: bool = False) -> None:
         self.est = est
         self.scaler = scaler
+        self.views = views
 
     def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: Any) -> _ScaledTorch:
+        if self.views:
+            v = x.shape[1]
+            x = x.reshape(-1, x.shape[2])
+            y = np.repeat(y, v)
+            sample_weight = None if sample_weight is None else np.repeat(sample_weight, v)
         self.est.fit(self.scaler.transform(x), y, sample_weight=sample_weight)
         self.module_ = self.est.module_
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        if self.views:
+            x = x.mean(axis=1)
         return np.asarray(self.est.predict_proba(self.scaler.transform(x)))
 
     def predict(self, x: np.ndarray) -> np.ndarray:

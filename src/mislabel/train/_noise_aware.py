@@ -30,6 +30,7 @@ import logging
 import numbers
 import os
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -133,10 +134,15 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             for a scikit-learn model, ``"one-run"`` otherwise. ``"one-run"`` (networks only):
             one mixup training run on all the data, its probabilities averaged over the epochs
             and with the labels' vote among nearest neighbours in the network's features.
-            ``"kfold"``: ``cv`` out-of-fold trainings. ``"embeddings"``: ``X`` (2-D) are fixed
+            ``"kfold"``: ``cv`` out-of-fold trainings. ``"embeddings"``: ``X`` are fixed
             features such as a pretrained backbone's embeddings, judged by the labels' vote
             among nearest neighbours and a ``cv``-fold logistic-regression head, refined in
-            rounds (:func:`mislabel.embedding_pred_probs`). One-run probabilities are
+            rounds (:func:`mislabel.embedding_pred_probs`). ``X`` is (n, d), or (n, v, d)
+            with ``v`` views of every sample (``embed_images(views=("identity", "hflip"))``):
+            the detection judges the mean over the views, the final training takes every
+            view of a kept sample as a row of its own (with the sample's label), and
+            ``predict`` takes the mean of a sample's views ((m, v, d); (m, d) is the mean
+            itself). One-run probabilities are
             in-sample: a network that fits the given labels within its first epochs (an MLP
             on strong fixed embeddings, say) hides the wrong labels from them and few are
             flagged; use ``"embeddings"`` there.
@@ -158,6 +164,11 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             (:func:`mislabel.data.embed_images`) in ``fit`` and in ``predict``; the detection
             and the final network (an MLP unless ``model`` is given) work on the embeddings.
         backbone_weights: a local weights file for ``backbone``.
+        views: the views of every image that ``backbone`` embeds (:data:`mislabel.data.
+            IMAGE_VIEWS`): by default the image as given and mirrored left-right, used as
+            ``detection`` describes for (n, v, d) features (twice the embedding time of
+            ``("identity",)``, and on photos a more accurate final network). Other
+            detections take the mean over the views.
         cache_dir: where ``backbone``'s embeddings are cached (keyed by model, weights and
             image content); None: not cached.
         noise_rate: the known share of wrong labels ("10 % are wrong" → 0.1), if you know it.
@@ -187,6 +198,8 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             or the fitted scikit-learn clone).
         seconds_: wall time of ``fit`` by stage (``detect``, ``train``).
         n_neighbors_: the neighbours of the one-run detection's label vote.
+        n_views_: the rows per kept sample of the final training (the views of (n, v, d)
+            features with ``"embeddings"`` detection; otherwise 1).
         detection_: the detection that ran (``"one-run"``, ``"kfold"`` or ``"embeddings"``).
         policy_: the policy that was applied (``"reweight"``, ``"remove"``, ``"relabel"``, or
             ``"none"`` when plain cross-entropy trained on the labels as given).
@@ -216,6 +229,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         backbone: str | None = None,
         backbone_weights: str | os.PathLike[str] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
+        views: Sequence[str] = ("identity", "hflip"),
         device: str = "auto",
         random_state: int | np.random.Generator | None = None,
         progress: bool = False,
@@ -236,6 +250,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         self.backbone = backbone
         self.backbone_weights = backbone_weights
         self.cache_dir = cache_dir
+        self.views = views
         self.device = device
         self.random_state = random_state
         self.progress = progress
@@ -254,6 +269,9 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         check_scalar(self.mixup, "mixup", min_val=0.0)
         check_scalar(self.neighbors, "neighbors", kind=numbers.Integral, min_val=0)
         check_scalar(self.cv, "cv", kind=numbers.Integral, min_val=2)
+        from mislabel.data._embed import check_views
+
+        check_views(self.views)
         if self.backbone is not None and (
             not isinstance(self.backbone, str) or not self.backbone.startswith("timm:")
         ):
@@ -327,8 +345,9 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
     def _sklearn(self) -> bool:
         return self.model is not None and _is_sklearn(self.model)
 
-    def _detect(self, X: Any, y: Any) -> tuple[Any, np.ndarray, Any]:
-        """Check, encode, detect; return (network or model input, encoded labels, factory)."""
+    def _detect(self, X: Any, y: Any) -> tuple[Any, np.ndarray, Any, Any]:
+        """Check, encode, detect; return (network or model input, encoded labels, factory,
+        the input of every view (n, v, ...) or None)."""
         from mislabel.detect import cross_val_pred_probs, embedding_pred_probs, find_label_issues
 
         t0 = time.perf_counter()
@@ -338,6 +357,13 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         seed = as_seed(self.random_state)
         detection = self._resolved_detection()
         self.detection_ = detection
+        views = None
+        if np.ndim(X) == 3 and (detection == "embeddings" or self.backbone is not None):
+            views = np.asarray(X)  # (n, v, d): v views of every sample
+            X = views.mean(axis=1)
+            if detection != "embeddings":
+                views = None
+        self.n_views_ = 1 if views is None else int(views.shape[1])
         if self._sklearn:
             if detection == "one-run":
                 raise InvalidParameterError(
@@ -359,12 +385,16 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             else:
                 self._scaler = None
                 x, factory = X, self.model
+        if views is not None and self._scaler is not None:
+            flat = self._scaler.transform(views.reshape(-1, views.shape[2]))
+            views = flat.reshape(views.shape[0], views.shape[1], -1)
         if detection == "embeddings":
             if np.ndim(X) != 2:
                 raise InvalidInputError(
                     "`detection='embeddings'` judges fixed feature vectors, (n_samples, "
-                    f"n_features); got shape {np.shape(X)}. Pass backbone='timm:NAME' to "
-                    "embed images first."
+                    "n_features), or several views of each, (n_samples, n_views, n_features); "
+                    f"got shape {np.shape(views if views is not None else X)}. Pass "
+                    "backbone='timm:NAME' to embed images first."
                 )
             k = vote_neighbors(max(int(self.neighbors), 1), y_enc.shape[0])
             probs = embedding_pred_probs(
@@ -392,7 +422,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         self.pred_probs_ = probs
         self.seconds_ = {"detect": time.perf_counter() - t0}
         self.n_features_in_ = int(np.prod(np.shape(X)[1:])) if hasattr(X, "shape") else None
-        return x, y_enc, factory
+        return x, y_enc, factory, views
 
     def _resolved_detection(self) -> str:
         if self.detection != "auto":
@@ -407,7 +437,8 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         return "remove" if self.detection_ == "embeddings" else "reweight"
 
     def _embed(self, X: Any) -> Any:
-        """``X`` itself, or with a ``backbone`` its embeddings (float32, (n, d))."""
+        """``X`` itself, or with a ``backbone`` its embeddings (float32, (n, d) for one view,
+        (n, v, d) for several)."""
         if self.backbone is None:
             return X
         from mislabel.data._embed import embed_images
@@ -418,6 +449,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             weights=self.backbone_weights,
             device=self.device,
             cache_dir=self.cache_dir,
+            views=self.views,
             progress=self.progress,
         )
 
@@ -460,7 +492,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             return np.where(issues.mask, issues.suggested, y).astype(np.int64), None, None
         return y, None, issues.weights
 
-    def _train_torch(self, x: Any, y: np.ndarray, factory: Any) -> None:
+    def _train_torch(self, x: Any, y: np.ndarray, factory: Any, views: Any) -> None:
         from mislabel.train._capacity import can_memorize
 
         n = y.shape[0]
@@ -476,34 +508,38 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             logger.info("the network cannot memorise %d samples: plain CE on all labels", n)
         else:
             labels, keep, weight = self._policy(y)
-        x_fit, y_fit = x, labels
-        if keep is not None:
+        x_fit, y_fit, w_fit = x, labels, weight
+        if views is not None:
+            x_fit, y_fit, w_fit = _view_rows(views, labels, keep, weight)
+        elif keep is not None:
             x_fit, y_fit = np.asarray(x)[keep], labels[keep]
         forget = _EMBEDDINGS_FORGET_RATE if embeddings and self.final_loss == "auto" else 0.0
         final = self._torch_estimator(factory, x, loss=loss, epochs=self.epochs, forget_rate=forget)
-        final.fit(x_fit, y_fit, sample_weight=weight)
+        final.fit(x_fit, y_fit, sample_weight=w_fit)
         self.model_ = final
         self.sample_weight_ = weight
         self.memorizes_: bool | None = bool(memorizes)
         self.final_loss_: str = loss
 
-    def _train_sklearn(self, X: Any, y: np.ndarray, _: Any) -> None:
+    def _train_sklearn(self, X: Any, y: np.ndarray, _: Any, views: Any) -> None:
         from sklearn.utils.validation import has_fit_parameter
 
         labels, keep, weight = self._policy(y)
         est = clone(self.model)
         if "random_state" in est.get_params() and est.get_params()["random_state"] is None:
             est.set_params(random_state=as_seed(self.random_state))
-        x_fit, y_fit = X, labels
-        if keep is not None:
+        x_fit, y_fit, w_fit = X, labels, weight
+        if views is not None:
+            x_fit, y_fit, w_fit = _view_rows(views, labels, keep, weight)
+        elif keep is not None:
             x_fit, y_fit = _take(X, keep), labels[keep]
-        if weight is not None:
+        if w_fit is not None:
             if not has_fit_parameter(est, "sample_weight"):
                 raise InvalidParameterError(
                     "policy='reweight' trains with sample_weight, which "
                     f"{type(est).__name__}.fit does not take; use policy='remove' or 'relabel'."
                 )
-            est.fit(x_fit, y_fit, sample_weight=weight)
+            est.fit(x_fit, y_fit, sample_weight=w_fit)
         else:
             est.fit(x_fit, y_fit)
         self.model_ = est
@@ -524,6 +560,8 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         scaler = getattr(self, "_scaler", None)
         x = self._embed(X)
+        if np.ndim(x) == 3 and (self.detection_ == "embeddings" or self.backbone is not None):
+            x = np.asarray(x).mean(axis=1)  # several views of each sample: their mean
         x = scaler.transform(x) if scaler is not None else x
         p = np.asarray(self.model_.predict_proba(x), dtype=np.float64)
         seen = np.asarray(getattr(self.model_, "classes_", np.arange(p.shape[1])), dtype=np.int64)
@@ -549,6 +587,18 @@ def _n_rows(X: Any) -> int:
         raise InvalidInputError(
             f"`X` must be an array-like with one row per sample; got {type(X).__name__}."
         ) from exc
+
+
+def _view_rows(
+    views: np.ndarray, labels: np.ndarray, keep: np.ndarray | None, weight: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Every view of every kept sample as a row of its own (sample-major), with the sample's
+    label and weight."""
+    rows = np.arange(views.shape[0]) if keep is None else np.flatnonzero(keep)
+    v = views.shape[1]
+    x = views[rows].reshape(rows.size * v, *views.shape[2:])
+    w = None if weight is None else np.repeat(np.asarray(weight)[rows], v)
+    return x, np.repeat(labels[rows], v), w
 
 
 def _take(X: Any, keep: np.ndarray) -> Any:
