@@ -149,6 +149,22 @@ def check_features(features: Any, name: str = "features") -> np.ndarray:
     return x
 
 
+def split_views(features: Any, name: str = "features") -> tuple[np.ndarray, np.ndarray | None]:
+    """``(features, None)`` for (n, d) features; for (n, v, d) ones, the ``v`` views of every
+    sample (e.g. ``embed_images(views=("identity", "hflip"))``): ``(their mean over the views,
+    the views)``. A 3-D array of integers is refused: it looks like images, not embeddings."""
+    x = np.asarray(features)
+    if x.ndim != 3:
+        return x, None
+    if not np.issubdtype(x.dtype, np.floating):
+        raise InvalidInputError(
+            f"`{name}` of shape {x.shape} is read as (n_samples, n_views, n_features), several "
+            f"embeddings of every sample, which are floats; got {x.dtype}. Images? Embed them "
+            "first: mislabel.data.embed_images, or NoiseAwareClassifier(backbone='timm:NAME')."
+        )
+    return x.mean(axis=1), x
+
+
 def check_class_names(class_names: Any, n_classes: int, *, name: str = "class_names") -> list[Any]:
     """Return ``class_names`` as a list of one name per class (``n_classes`` of them)."""
     if isinstance(class_names, str | bytes) or not hasattr(class_names, "__iter__"):

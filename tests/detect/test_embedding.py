@@ -72,6 +72,9 @@ def test_bad_input_names_the_argument() -> None:
         mislabel.embedding_pred_probs(X.reshape(-1, 2, 4, 8), noisy)
     with pytest.raises(InvalidInputError, match="labels"):
         mislabel.embedding_pred_probs(X, noisy[:-1])
+    images = (X.reshape(-1, 8, 8) * 16).astype(np.uint8)  # grey images, not embeddings
+    with pytest.raises(InvalidInputError, match="Images\\? Embed them first"):
+        mislabel.embedding_pred_probs(images, noisy)
     with pytest.raises(InvalidParameterError, match="rounds"):
         mislabel.embedding_pred_probs(X, noisy, rounds=0)
     with pytest.raises(InvalidParameterError, match="noise_rate"):

@@ -207,6 +207,9 @@ def test_embeddings_detection_removes_the_flagged_and_trains_plain_ce():
     assert plain.fit(Xtr, noisy).policy_ == "reweight"
     with pytest.raises(InvalidInputError, match="fixed feature vectors"):
         mislabel.NoiseAwareClassifier(detection="embeddings").fit(Xtr.reshape(-1, 4, 4, 4), noisy)
+    grey = (Xtr.reshape(-1, 8, 8) * 16).astype(np.uint8)  # images read as 8 views of 8 numbers
+    with pytest.raises(InvalidInputError, match=r"Images\? Embed them first"):
+        mislabel.NoiseAwareClassifier(detection="embeddings").fit(grey, noisy)
 
 
 def test_views_detect_on_their_mean_and_train_one_row_per_view(monkeypatch):

@@ -16,8 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from mislabel._validation import as_seed, check_features, check_labels, check_scalar
-from mislabel.exceptions import InvalidInputError
+from mislabel._validation import (
+    as_seed,
+    check_features,
+    check_labels,
+    check_scalar,
+    split_views,
+)
 
 __all__ = ["embedding_pred_probs"]
 
@@ -74,15 +79,7 @@ def embedding_pred_probs(
     from mislabel.detect._knn import neighbor_label_probs, vote_neighbors
     from mislabel.detect._oof import cross_val_pred_probs
 
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim not in (2, 3):
-        raise InvalidInputError(
-            f"`features` must have shape (n_samples, n_features), or (n_samples, n_views, "
-            f"n_features) for several views of each sample; got shape {x.shape}."
-        )
-    if x.ndim == 3:
-        x = x.mean(axis=1)  # several views of each sample: their mean embedding
-    x = check_features(x)
+    x = check_features(split_views(features)[0])  # several views: their mean embedding
     y = check_labels(labels, n_classes=n_classes, n_samples=x.shape[0])
     k = int(y.max()) + 1 if n_classes is None else int(n_classes)
     check_scalar(n_neighbors, "n_neighbors", kind=numbers.Integral, min_val=1)

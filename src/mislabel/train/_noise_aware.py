@@ -36,7 +36,13 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
-from mislabel._validation import as_seed, check_option, check_scalar, optional_import
+from mislabel._validation import (
+    as_seed,
+    check_option,
+    check_scalar,
+    optional_import,
+    split_views,
+)
 from mislabel.detect._knn import vote_neighbors
 from mislabel.exceptions import InvalidInputError, InvalidParameterError, NotFittedError
 
@@ -359,8 +365,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         self.detection_ = detection
         views = None
         if np.ndim(X) == 3 and (detection == "embeddings" or self.backbone is not None):
-            views = np.asarray(X)  # (n, v, d): v views of every sample
-            X = views.mean(axis=1)
+            X, views = split_views(X, "X")  # (n, v, d): v views of every sample
             if detection != "embeddings":
                 views = None
         self.n_views_ = 1 if views is None else int(views.shape[1])
@@ -561,7 +566,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         scaler = getattr(self, "_scaler", None)
         x = self._embed(X)
         if np.ndim(x) == 3 and (self.detection_ == "embeddings" or self.backbone is not None):
-            x = np.asarray(x).mean(axis=1)  # several views of each sample: their mean
+            x = split_views(x, "X")[0]  # several views of each sample: their mean
         x = scaler.transform(x) if scaler is not None else x
         p = np.asarray(self.model_.predict_proba(x), dtype=np.float64)
         seen = np.asarray(getattr(self.model_, "classes_", np.arange(p.shape[1])), dtype=np.int64)
