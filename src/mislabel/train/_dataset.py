@@ -388,10 +388,9 @@ class _ScaledTorch:
 
     def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: Any) -> _ScaledTorch:
         if self.views:
-            v = x.shape[1]
-            x = x.reshape(-1, x.shape[2])
-            y = np.repeat(y, v)
-            sample_weight = None if sample_weight is None else np.repeat(sample_weight, v)
+            from mislabel.train._noise_aware import view_rows
+
+            x, y, sample_weight = view_rows(x, y, None, sample_weight)
         self.est.fit(self.scaler.transform(x), y, sample_weight=sample_weight)
         self.module_ = self.est.module_
         return self

@@ -515,7 +515,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             labels, keep, weight = self._policy(y)
         x_fit, y_fit, w_fit = x, labels, weight
         if views is not None:
-            x_fit, y_fit, w_fit = _view_rows(views, labels, keep, weight)
+            x_fit, y_fit, w_fit = view_rows(views, labels, keep, weight)
         elif keep is not None:
             x_fit, y_fit = np.asarray(x)[keep], labels[keep]
         forget = _EMBEDDINGS_FORGET_RATE if embeddings and self.final_loss == "auto" else 0.0
@@ -535,7 +535,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             est.set_params(random_state=as_seed(self.random_state))
         x_fit, y_fit, w_fit = X, labels, weight
         if views is not None:
-            x_fit, y_fit, w_fit = _view_rows(views, labels, keep, weight)
+            x_fit, y_fit, w_fit = view_rows(views, labels, keep, weight)
         elif keep is not None:
             x_fit, y_fit = _take(X, keep), labels[keep]
         if w_fit is not None:
@@ -594,7 +594,7 @@ def _n_rows(X: Any) -> int:
         ) from exc
 
 
-def _view_rows(
+def view_rows(
     views: np.ndarray, labels: np.ndarray, keep: np.ndarray | None, weight: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Every view of every kept sample as a row of its own (sample-major), with the sample's
