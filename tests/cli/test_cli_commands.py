@@ -392,6 +392,8 @@ def test_find_and_train_with_a_timm_backbone_and_local_weights(
     assert cached < views and len(views) == 2 * 42  # reused, and the mirrored views added
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["backbone"] == "timm:resnet18" and metrics["policy"] == "remove"
+    kept = 42 - metrics["n_flagged"]  # the suspects removed are not counted as trained on
+    assert f"trained on {kept} of 42 samples" in result.stdout  # type: ignore[attr-defined]
     assert metrics["views"] == ["identity", "hflip"]
     plain = run("train", folder, "-o", tmp_path / "plain", "--epochs", "2", "--recipe", "plain",
                 "--test", folder, "--cache-dir", out / ".mislabel-cache", *common)  # fmt: skip

@@ -622,8 +622,10 @@ def train(
         else f"loss {m['loss']}" + (", weighted" if m["weighted"] else "")
     )
     on = f" on {m['backbone']} embeddings" if m.get("backbone") else ""
+    # the robust recipe's removals come on top of the rows --labels left out
+    n_fit = m["n_train"] - (m["n_flagged"] if m.get("policy") == "remove" else 0)
     console.print(
-        f"trained {m['n_train']} of {m['n_samples']} samples{on}, {what}, {m['epochs']} "
+        f"trained on {n_fit} of {m['n_samples']} samples{on}, {what}, {m['epochs']} "
         f"epochs, {m['seconds']:.1f} s"
     )
     line = (
