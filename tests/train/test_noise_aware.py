@@ -291,6 +291,43 @@ def test_one_run_cut_stretches_the_default_count_toward_the_joints(digits_noisy,
     assert abs(int(known.mask.sum()) - round(0.2 * noisy.size)) <= 2
 
 
+def test_one_run_cut_ranks_by_self_confidence_where_the_posterior_is_not_trusted(shared_data):
+    """Spread (symmetric) noise on 10,000 Fashion-MNIST images: the one-run posterior expects
+    far fewer wrong labels than the joint counts, so the default cut follows the joint and the
+    stretched count is the least self-confident samples, well above cleanlab on the same
+    probabilities and above the posterior's choice of as many samples."""
+    import gzip
+
+    from cleanlab.filter import find_label_issues as cleanlab_find
+
+    from mislabel.detect import _default as dflt
+    from mislabel.detect._issues import _detection_noise, _mixture_posterior
+    from mislabel.noise import flip_symmetric
+
+    folder = shared_data / "fashion-mnist"
+    with gzip.open(folder / "train-images-idx3-ubyte.gz") as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+    with gzip.open(folder / "train-labels-idx1-ubyte.gz") as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+    idx = np.random.default_rng(0).choice(y.size, 10_000, replace=False)
+    X, truth = x[idx].astype(np.float32) / 255, y[idx]
+    noisy = flip_symmetric(truth, 0.2, random_state=1).labels
+    probs = mislabel.NoiseAwareClassifier(random_state=0).find(X, noisy).pred_probs_
+    ts, est = _detection_noise(noisy, probs)
+    wrong, self_conf = _mixture_posterior(noisy, probs, ts, estimated=True)
+    assert dflt.follows_joint(float(wrong.sum()), est.n_issues)  # the case under test
+
+    issues = mislabel.train.one_run_issues(noisy, probs)
+    n = issues.n_issues
+    np.testing.assert_array_equal(np.flatnonzero(issues.mask), np.sort(np.argsort(self_conf)[:n]))
+    assert np.all(issues.suggested[issues.mask] != noisy[issues.mask])
+    wrong_truth = noisy != truth
+    f1 = precision_recall_f1(issues.mask, wrong_truth)[2]
+    posterior = mislabel.find_label_issues(noisy, probs, n_issues=n)
+    assert f1 >= precision_recall_f1(posterior.mask, wrong_truth)[2] + 0.02
+    assert f1 >= precision_recall_f1(cleanlab_find(noisy, probs), wrong_truth)[2] + 0.02
+
+
 def test_one_run_cut_of_two_classes_is_the_default_cut():
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 200)

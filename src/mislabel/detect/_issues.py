@@ -709,6 +709,49 @@ def _find_noise_posterior(
     )
 
 
+def one_run_cut(labels: Any, pred_probs: Any, *, max_stretch: float) -> LabelIssues:
+    """The default cut of in-sample (one-run) probabilities: where the calibrated joint counts
+    more wrong labels than the default cut flags, flag the joint's count, at most
+    ``max_stretch`` times the default's. The posterior ranks the count where it is trusted;
+    where the default cut follows the joint instead (the posterior expects far fewer wrong
+    labels than the joint counts, see :func:`mislabel.detect._default.follows_joint`), the
+    lowest self-confidence does. Two classes: the default cut."""
+    issues = find_label_issues(labels, pred_probs)
+    y = issues.labels
+    p = np.asarray(pred_probs)
+    k = p.shape[1]
+    if k == 2:
+        return issues  # two classes: the default cut's own guard decides the count
+    default = issues.n_issues
+    ts, est = _detection_noise(y, p)
+    joint = int(est.n_issues)
+    count = max(default, min(joint, round(max_stretch * default)))
+    if count == default:
+        return issues
+    wrong, self_conf = one_blas_thread(_mixture_posterior, y, p, ts, estimated=True)
+    if not dflt.follows_joint(float(wrong.sum(dtype=np.float64)), joint):
+        return find_label_issues(y, p, n_issues=count)
+    del wrong
+    mask = np.zeros(y.shape[0], dtype=bool)
+    mask[_smallest_like_argsort(self_conf, count)] = True
+    flagged = np.flatnonzero(mask)
+    assert issues.prob_right is not None  # the default method estimates it
+    sugg = y.astype(np.intp, copy=True)
+    sugg_p = issues.prob_right.copy()
+    sugg[flagged], sugg_p[flagged] = _suggest(p, y, flagged, ts, estimated=True)
+    return _finish(
+        y,
+        mask,
+        issues.scores,
+        sugg,
+        sugg_p,
+        method=issues.method,
+        n_classes=k,
+        t=issues.noise_matrix,
+        prob_right=issues.prob_right,
+    )
+
+
 def _balanced_top(
     labels: np.ndarray,
     order: np.ndarray,

@@ -74,25 +74,20 @@ def one_run_issues(labels: Any, pred_probs: Any, *, noise_rate: float | None = N
     out-of-fold model would be, so the expected-F1 cut of :func:`mislabel.find_label_issues`
     tends to flag too few. With three classes or more this flags the calibrated confident
     joint's count (:func:`mislabel.estimate_noise`) where it is larger, but at most 1.25
-    times the default cut's count, ranked by the default score; with two, the default cut.
-    A known ``noise_rate`` sets the count.
+    times the default cut's count: the samples the noise posterior finds most probably wrong
+    or, where the default cut does not trust the posterior (it expects far fewer wrong labels
+    than the joint counts), those of lowest self-confidence. With two classes, the default
+    cut. A known ``noise_rate`` sets the count.
 
     Returns:
         A :class:`mislabel.LabelIssues`.
     """
-    from mislabel.detect import estimate_noise, find_label_issues
+    from mislabel.detect import find_label_issues
+    from mislabel.detect._issues import one_run_cut
 
     if noise_rate is not None:
         return find_label_issues(labels, pred_probs, noise_rate=noise_rate)
-    issues = find_label_issues(labels, pred_probs)
-    if np.shape(pred_probs)[1] == 2:
-        return issues  # two classes: the default cut's own guard decides the count
-    default = int(np.count_nonzero(issues.mask))
-    joint = int(estimate_noise(labels, pred_probs).n_issues)
-    count = max(default, min(joint, round(_ONE_RUN_MAX_STRETCH * default)))
-    if count == default:
-        return issues
-    return find_label_issues(labels, pred_probs, n_issues=count)
+    return one_run_cut(labels, pred_probs, max_stretch=_ONE_RUN_MAX_STRETCH)
 
 
 #: After the embeddings detection, the final training drops this share of each batch with
