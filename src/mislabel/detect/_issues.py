@@ -588,6 +588,43 @@ def find_label_issues(
         >>> issues = find_label_issues(labels, pred_probs)          # doctest: +SKIP
         >>> issues.to_frame().head()                                  # doctest: +SKIP
     """
+    return _find_label_issues(
+        labels,
+        pred_probs,
+        method=method,
+        noise_rate=noise_rate,
+        noise_matrix=noise_matrix,
+        n_issues=n_issues,
+        rank_by=rank_by,
+        min_examples_per_class=min_examples_per_class,
+        frac_noise=frac_noise,
+    )
+
+
+def one_run_cut(labels: Any, pred_probs: Any, *, max_stretch: float) -> LabelIssues:
+    """The default cut of in-sample (one-run) probabilities: where the calibrated joint counts
+    more wrong labels than the default cut flags, flag the joint's count, at most
+    ``max_stretch`` times the default's. The posterior ranks the count where it is trusted;
+    where the default cut follows the joint instead (the posterior expects far fewer wrong
+    labels than the joint counts, see :func:`mislabel.detect._default.follows_joint`), the
+    lowest self-confidence does. Two classes: the default cut."""
+    return _find_label_issues(labels, pred_probs, max_stretch=max_stretch)
+
+
+def _find_label_issues(
+    labels: Any,
+    pred_probs: Any,
+    *,
+    method: Method = DEFAULT_METHOD,
+    noise_rate: float | None = None,
+    noise_matrix: Any = None,
+    n_issues: int | None = None,
+    rank_by: ScoreMethod | None = None,
+    min_examples_per_class: int = 1,
+    frac_noise: float = 1.0,
+    max_stretch: float | None = None,
+) -> LabelIssues:
+    """:func:`find_label_issues`, and the stretched count of :func:`one_run_cut`."""
     check_option(method, "method", METHODS)
     # The values are checked block by block in the first scan over pred_probs (one pass less).
     pred_probs = check_pred_probs(pred_probs, check_rows=False)
@@ -621,7 +658,7 @@ def find_label_issues(
         # BLAS on one thread: its blocks are small, and threads that spin while other work
         # holds the cores slow every product down (the results do not depend on it either)
         return one_blas_thread(
-            _find_noise_posterior, labels, pred_probs, t, noise_rate, n_issues, rank_by
+            _find_noise_posterior, labels, pred_probs, t, noise_rate, n_issues, rank_by, max_stretch
         )
     mask, stats = _find_cl(
         labels, pred_probs, method, t, noise_rate, n_issues, min_examples_per_class, frac_noise
@@ -636,6 +673,7 @@ def _find_noise_posterior(
     noise_rate: float | None,
     n_issues: int | None,
     rank_by: str | None,
+    max_stretch: float | None = None,
 ) -> LabelIssues:
     n, k = pred_probs.shape
     joint_count = None
@@ -660,7 +698,8 @@ def _find_noise_posterior(
             top = order[:count]
         else:
             expected = float(wrong.sum(dtype=np.float64))
-            if dflt.follows_joint(expected, joint_count):
+            follows = dflt.follows_joint(expected, joint_count)
+            if follows:
                 fallback, _ = _find_cl(
                     labels,
                     pred_probs,
@@ -677,6 +716,11 @@ def _find_noise_posterior(
                 top = order[: dflt.bounded_count(count, expected, joint_count)]
                 if dflt.balances_classes(k):
                     top = _balanced_top(labels, order, top, wrong, est.confident_joint)
+            if max_stretch is not None and k > 2:
+                # one-run probabilities: toward the joint's count, in the order trusted here
+                wanted = max(top.size, min(joint_count, round(max_stretch * top.size)))
+                if wanted > top.size:
+                    top = _smallest_like_argsort(self_conf, wanted) if follows else order[:wanted]
     top = np.sort(top)  # a copy, not a view: frees the full order
     del order, wrong
     if n_issues is None and noise_rate is None and estimated and dflt.guards_prediction(k):
@@ -706,49 +750,6 @@ def _find_noise_posterior(
         n_classes=k,
         t=np.mean(ts, axis=0),
         prob_right=prob_right,
-    )
-
-
-def one_run_cut(labels: Any, pred_probs: Any, *, max_stretch: float) -> LabelIssues:
-    """The default cut of in-sample (one-run) probabilities: where the calibrated joint counts
-    more wrong labels than the default cut flags, flag the joint's count, at most
-    ``max_stretch`` times the default's. The posterior ranks the count where it is trusted;
-    where the default cut follows the joint instead (the posterior expects far fewer wrong
-    labels than the joint counts, see :func:`mislabel.detect._default.follows_joint`), the
-    lowest self-confidence does. Two classes: the default cut."""
-    issues = find_label_issues(labels, pred_probs)
-    y = issues.labels
-    p = np.asarray(pred_probs)
-    k = p.shape[1]
-    if k == 2:
-        return issues  # two classes: the default cut's own guard decides the count
-    default = issues.n_issues
-    ts, est = _detection_noise(y, p)
-    joint = int(est.n_issues)
-    count = max(default, min(joint, round(max_stretch * default)))
-    if count == default:
-        return issues
-    wrong, self_conf = one_blas_thread(_mixture_posterior, y, p, ts, estimated=True)
-    if not dflt.follows_joint(float(wrong.sum(dtype=np.float64)), joint):
-        return find_label_issues(y, p, n_issues=count)
-    del wrong
-    mask = np.zeros(y.shape[0], dtype=bool)
-    mask[_smallest_like_argsort(self_conf, count)] = True
-    flagged = np.flatnonzero(mask)
-    assert issues.prob_right is not None  # the default method estimates it
-    sugg = y.astype(np.intp, copy=True)
-    sugg_p = issues.prob_right.copy()
-    sugg[flagged], sugg_p[flagged] = _suggest(p, y, flagged, ts, estimated=True)
-    return _finish(
-        y,
-        mask,
-        issues.scores,
-        sugg,
-        sugg_p,
-        method=issues.method,
-        n_classes=k,
-        t=issues.noise_matrix,
-        prob_right=issues.prob_right,
     )
 
 
