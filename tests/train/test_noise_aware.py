@@ -151,6 +151,116 @@ def test_images_get_the_cnn():
         clf.predict(X[:5, :10])
 
 
+def _count_runs(monkeypatch) -> list[float]:
+    """Record the small-loss share of every detection run (0.0: mixup)."""
+    from mislabel.train import _noise_aware
+
+    runs: list[float] = []
+    real = _noise_aware.one_run_pred_probs
+
+    def counted(estimator, *args, **kwargs):
+        runs.append(float(estimator.forget_rate) if estimator.mixup == 0 else 0.0)
+        return real(estimator, *args, **kwargs)
+
+    monkeypatch.setattr(_noise_aware, "one_run_pred_probs", counted)
+    return runs
+
+
+def test_the_mixup_run_decides_whether_a_small_loss_run_judges_the_images():
+    """Few wrong labels spread over many class pairs: the small-loss run, leaving out the
+    estimated share + 0.04; many wrong labels, or a pair swapped as a rule: the mixup run."""
+    from types import SimpleNamespace
+
+    from mislabel.train._noise_aware import _small_loss_share
+
+    def issues(rate: float, swap: float) -> SimpleNamespace:
+        matrix = np.full((4, 4), 0.02) + np.diag([0.94] * 4)
+        matrix[0, 1] += swap
+        matrix[0, 0] -= swap
+        return SimpleNamespace(mask=np.arange(100) < rate * 100, noise_matrix=matrix)
+
+    assert _small_loss_share(issues(0.10, 0.0)) == 0.14
+    assert _small_loss_share(issues(0.22, 0.1)) == 0.26
+    assert _small_loss_share(issues(0.30, 0.0)) == 0.0  # many wrong labels
+    assert _small_loss_share(issues(0.20, 0.35)) == 0.0  # a class pair swapped as a rule
+    assert _small_loss_share(issues(0.30, 0.0), noise_rate=0.1) == 0.14  # the known rate
+
+
+def test_vectors_get_the_mixup_run_and_a_number_sets_the_small_loss_share(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(120, 12, 12), dtype=np.uint8)
+    y = np.repeat([0, 1, 2], 40)
+    runs = _count_runs(monkeypatch)
+    flat = X.reshape(120, -1).astype(np.float32)
+    clf = mislabel.NoiseAwareClassifier(epochs=2, random_state=0).find(flat, y)
+    assert runs == [0.0] and clf.detect_forget_rate_ == 0.0
+    runs.clear()
+    clf = mislabel.NoiseAwareClassifier(epochs=2, detect_forget_rate=0.3, random_state=0)
+    assert clf.find(X, y).detect_forget_rate_ == 0.3 and runs == [0.3]
+    runs.clear()
+    clf = mislabel.NoiseAwareClassifier(epochs=2, detect_forget_rate=0, random_state=0)
+    assert clf.find(X, y).detect_forget_rate_ == 0.0 and runs == [0.0]
+    for bad in ("small", 1.0, -0.1, float("nan")):
+        with pytest.raises(InvalidParameterError, match="detect_forget_rate"):
+            mislabel.NoiseAwareClassifier(detect_forget_rate=bad).find(X, y)
+
+
+def _fashion_mnist_images(shared_data, n: int):
+    import gzip
+
+    folder = shared_data / "fashion-mnist"
+    with gzip.open(folder / "t10k-images-idx3-ubyte.gz") as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(folder / "t10k-labels-idx1-ubyte.gz") as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+    idx = np.random.default_rng(0).choice(y.size, n, replace=False)
+    return x[idx], y[idx]
+
+
+def test_images_with_few_wrong_labels_get_the_small_loss_run(shared_data, monkeypatch):
+    """4,000 Fashion-MNIST images, 10 % of them in a wrong class (half swapped between
+    look-alike classes, half random): the mixup run estimates few wrong labels, so a second
+    network trains on the small-loss share of each batch, and its flags are clearly better
+    than the mixup run's alone."""
+    from mislabel.data._find import one_run_epochs
+
+    X, truth = _fashion_mnist_images(shared_data, 4000)
+    rng = np.random.default_rng(1)
+    noisy = truth.copy()
+    look_alike = {0: 6, 6: 0, 2: 4, 4: 2, 7: 9, 9: 7}
+    pairs = rng.permutation(np.flatnonzero(np.isin(truth, list(look_alike))))[:200]
+    noisy[pairs] = [look_alike[int(t)] for t in truth[pairs]]
+    rest = rng.permutation(np.setdiff1d(np.arange(truth.size), pairs))[:200]
+    noisy[rest] = (truth[rest] + rng.integers(1, 10, rest.size)) % 10
+    wrong = noisy != truth
+    epochs = one_run_epochs(truth.size)  # what `mislabel find` trains: 25
+
+    runs = _count_runs(monkeypatch)
+    auto = mislabel.NoiseAwareClassifier(epochs=epochs, random_state=0).find(X, noisy)
+    assert len(runs) == 2 and runs[0] == 0.0 and 0.1 < runs[1] < 0.25
+    assert auto.detect_forget_rate_ == runs[1]
+    mixup = mislabel.NoiseAwareClassifier(epochs=epochs, detect_forget_rate=0, random_state=0)
+    mixup.find(X, noisy)
+    f1_auto = precision_recall_f1(auto.issues_.mask, wrong)[2]
+    f1_mixup = precision_recall_f1(mixup.issues_.mask, wrong)[2]
+    assert f1_auto >= f1_mixup + 0.02, (f1_auto, f1_mixup)
+
+
+def test_images_with_pair_noise_keep_the_mixup_run(shared_data, monkeypatch):
+    """Pair noise (40 % of each of five classes labelled as the next class): a fifth of the
+    labels wrong, but swapped as a rule, which a small-loss run would learn: the mixup run
+    alone judges them."""
+    X, truth = _fashion_mnist_images(shared_data, 3000)
+    rng = np.random.default_rng(2)
+    noisy = truth.copy()
+    hit = np.isin(truth, [0, 2, 4, 6, 8]) & (rng.random(truth.size) < 0.4)
+    noisy[hit] = (truth[hit] + 1) % 10
+    runs = _count_runs(monkeypatch)
+    clf = mislabel.NoiseAwareClassifier(epochs=12, random_state=0).find(X, noisy)
+    assert runs == [0.0] and clf.detect_forget_rate_ == 0.0
+    assert precision_recall_f1(clf.issues_.mask, noisy != truth)[2] > 0.6
+
+
 def test_bad_input_and_parameters(digits_noisy):
     Xtr, noisy, _, _, _ = digits_noisy
     with pytest.raises(InvalidParameterError, match="policy"):

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mislabel._atomic import escape_frame, unescape_frame, write_npy_atomic
+from mislabel._atomic import atomic_write, escape_frame, unescape_frame
 from mislabel._validation import as_seed, check_option, check_scalar, optional_import
 from mislabel.data._embed import DEFAULT_IMAGE_MODEL
 from mislabel.data._features import TextEmbedding, default_model, model_inputs
@@ -501,25 +501,32 @@ def _find_one_run(
     n_epochs = int(epochs) if epochs is not None else one_run_epochs(data.n_samples)
     pixels = resize_images(np.asarray(data.X), max_side=_CNN_MAX_SIDE)
     clf = NoiseAwareClassifier(epochs=n_epochs, random_state=as_seed(random_state))
-    desc = f"{clf!r}|{data.n_classes}|runs={_ONE_RUN_SEEDS}"
+    desc = f"{clf!r}|{data.n_classes}|runs={_ONE_RUN_SEEDS}|forget=auto"
     feat_desc = f"pixels {tuple(data.X.shape[1:])} → {tuple(pixels.shape[1:])}"
     path = None
     if cache_dir is not None:
         key = _fingerprint(np.ascontiguousarray(pixels), desc + _fingerprint(data.labels, ""))
-        path = Path(cache_dir) / f"one-run-{key}.npy"
-    probs = _read_cached_probs(path, data.n_samples, data.n_classes)
+        path = Path(cache_dir) / f"one-run-{key}.npz"
+    probs, forget = _read_cached_probs(path, data.n_samples, data.n_classes)
     cached = int(probs is not None)
     if probs is None:
+        # the first run chooses how the network trains (mixup or small-loss, see
+        # NoiseAwareClassifier's detect_forget_rate); the other seeds train the same way
         seed = as_seed(random_state)
-        runs = [
+        runs = [clf.find(pixels, data.labels).pred_probs_]
+        forget = float(clf.detect_forget_rate_)
+        clf.set_params(detect_forget_rate=forget)
+        for r in range(1, _ONE_RUN_SEEDS):
             clf.set_params(random_state=None if seed is None else seed + r)
-            .find(pixels, data.labels)
-            .pred_probs_
-            for r in range(_ONE_RUN_SEEDS)
-        ]
+            runs.append(clf.find(pixels, data.labels).pred_probs_)
         probs = np.mean(runs, axis=0)
         if path is not None:
-            write_npy_atomic(path, np.asarray(probs, dtype=np.float32))
+            atomic_write(
+                path,
+                lambda fh: np.savez(
+                    fh, probs=np.asarray(probs, dtype=np.float32), forget_rate=np.float64(forget)
+                ),
+            )
     if method == "noise_posterior":
         issues = one_run_issues(data.labels, probs, noise_rate=noise_rate)
     else:
@@ -531,8 +538,8 @@ def _find_one_run(
             pred_probs=np.asarray(probs, dtype=np.float64),
             issues=issues,
             model=(
-                f"small CNN, {_ONE_RUN_SEEDS} mixup runs of {n_epochs} epochs (seeds averaged) "
-                "+ nearest-neighbour label vote"
+                f"small CNN, {_ONE_RUN_SEEDS} {_run_kind(forget)} runs of {n_epochs} epochs "
+                "(seeds averaged) + nearest-neighbour label vote"
             ),
             features=feat_desc,
             cv=None,
@@ -590,23 +597,36 @@ def _find_backbone(
     )
 
 
-def _read_cached_probs(path: Path | None, n: int, k: int) -> np.ndarray | None:
-    """Cached probabilities, or None when absent or damaged (a damaged file is recomputed)."""
+def _run_kind(forget_rate: float) -> str:
+    """How the one-run recipe's networks trained, in words."""
+    if forget_rate > 0:
+        return f"small-loss ({forget_rate:.0%} of each batch left out)"
+    return "mixup"
+
+
+def _read_cached_probs(path: Path | None, n: int, k: int) -> tuple[np.ndarray | None, float]:
+    """Cached (probabilities, the detection's small-loss share), or (None, 0.0) when absent or
+    damaged (a damaged file is recomputed)."""
     if path is None or not path.is_file():
-        return None
+        return None, 0.0
+    probs: np.ndarray | None = None
+    forget = 0.0
     try:
-        probs = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError):
+        with np.load(path, allow_pickle=False) as saved:
+            probs = np.asarray(saved["probs"])
+            forget = float(saved["forget_rate"])
+    except (ValueError, OSError, EOFError, KeyError, TypeError, AttributeError):
         probs = None
     if (
         probs is None
         or probs.shape != (n, k)
         or not np.all(np.isfinite(probs))
         or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+        or not 0.0 <= forget < 1.0
     ):
         warnings.warn(f"the cached probabilities '{path}' are damaged; recomputing.", stacklevel=3)
-        return None
-    return np.asarray(probs)
+        return None, 0.0
+    return probs, forget
 
 
 def _finish_find(result: FindResult) -> FindResult:
