@@ -166,6 +166,27 @@ def test_one_run_suspects_come_back_with_paths_and_class_names(dls, folder) -> N
     assert precision > 0.3 and recall > 0.3, (precision, recall)  # chance: 0.08
 
 
+def test_a_small_loss_detection_run_on_images(dls, folder) -> None:
+    """``forget_rate``: the detection run trains on the small-loss share of each batch (a
+    number), or chooses it from the MixUp run ("auto", the default); either way the
+    suspects are the misplaced files."""
+    _, wrong = folder
+    torch.manual_seed(0)
+    learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
+    suspects = find_suspects(learn, 4, 3e-3, neighbors=5, forget_rate=0.2)
+    assert suspects.forget_rate == 0.2
+    frame = suspects.to_frame()
+    hits = sum(Path(p).name in wrong for p in frame["item"])
+    assert hits / len(frame) > 0.3 and hits / N_WRONG > 0.3, (hits, len(frame))
+    torch.manual_seed(0)
+    learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
+    assert find_suspects(learn, 4, 3e-3, neighbors=5, forget_rate=0).forget_rate == 0.0
+    learn.predict(frame["item"].iloc[0])  # the Learner works as usual afterwards
+    for bad in ("small", 1.0, -0.1):
+        with pytest.raises(InvalidParameterError, match="forget_rate"):
+            find_suspects(learn, 1, forget_rate=bad)
+
+
 def test_kfold_suspects_with_a_datablock(folder) -> None:
     root, _ = folder
     block = DataBlock(

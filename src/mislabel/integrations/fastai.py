@@ -52,6 +52,7 @@ Callbacks
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -1207,6 +1208,8 @@ class FastaiIssues:
         items: the items (file paths for images), training then validation items.
         classes: the class names (``dls.vocab``).
         is_valid: (n_items,) True for the validation items.
+        forget_rate: the share of each batch the detection run left out (0.0: it trained on
+            ``MixUp`` batches, or on every item).
     """
 
     issues: Any
@@ -1214,6 +1217,7 @@ class FastaiIssues:
     items: tuple[Any, ...]
     classes: tuple[str, ...]
     is_valid: np.ndarray
+    forget_rate: float = 0.0
 
     @property
     def labels(self) -> np.ndarray:
@@ -1259,6 +1263,7 @@ def find_suspects(
     mixup: float = 4.0,
     neighbors: int = 30,
     noise_rate: float | None = None,
+    forget_rate: float | Literal["auto"] = "auto",
     fit_method: FitMethod = "fit_one_cycle",
 ) -> FastaiIssues:
     """Find wrong labels among a Learner's items from one training run of it.
@@ -1267,7 +1272,10 @@ def find_suspects(
     :class:`TemporalProbsRecorder` with ``neighbors``, which predicts every item of the
     DataLoaders (training and validation, without augmentation) after each epoch; the
     averaged probabilities are cut by :func:`mislabel.train.one_run_issues` (or at
-    ``noise_rate``).
+    ``noise_rate``). On images, where that run finds few wrong labels, the model is reset
+    and trained again on the small-loss share of each batch (:class:`SmallLossCallback`,
+    without ``MixUp``), and that run's probabilities are cut instead: the rule of
+    :class:`mislabel.NoiseAwareClassifier`'s ``detect_forget_rate="auto"``.
 
     Args:
         learn: a fastai ``Learner`` whose DataLoaders have an item list (``ImageDataLoaders``,
@@ -1276,35 +1284,81 @@ def find_suspects(
         mixup: α of ``MixUp``; 0 trains without it.
         neighbors: neighbours of the label vote in the model's penultimate features.
         noise_rate: the known share of wrong labels, if known.
+        forget_rate: ``"auto"`` (above), ``0`` (the ``MixUp`` run alone) or the share of each
+            batch that a single small-loss run leaves out.
         fit_method: ``"fit_one_cycle"`` or ``"fit"``.
 
     Returns:
         :class:`FastaiIssues` (``to_frame()``: items and class names of the suspects).
     """
-    from fastai.callback.mixup import MixUp
+    import copy
+
+    from mislabel.train._noise_aware import _small_loss_share
 
     check_scalar(epochs, "epochs", kind=numbers.Integral, min_val=1)
     check_scalar(mixup, "mixup", min_val=0.0)
     check_option(fit_method, "fit_method", ("fit", "fit_one_cycle"))
+    auto = isinstance(forget_rate, str)
+    if auto:
+        check_option(forget_rate, "forget_rate", ("auto",))
+    else:
+        check_scalar(forget_rate, "forget_rate", min_val=0.0, max_val=1.0, include_max=False)
     dls = learn.dls
     items = item_list(dls)
     labels = item_labels(dls)
-    rec = TemporalProbsRecorder(neighbors=neighbors)
-    cbs: list[Any] = [rec] if mixup == 0 else [MixUp(float(mixup)), rec]
-    args = (int(epochs),) if lr is None else (int(epochs), float(lr))
-    with _quiet(learn):
-        getattr(learn, fit_method)(*args, cbs=cbs)
-    probs = rec.probs().astype(np.float64)
-    k = probs.shape[1]
-    n_train = len(dls.train.dataset)
+    forget = 0.0 if auto else float(forget_rate)
+    start = copy.deepcopy(learn.model.state_dict()) if auto else None
+    run = functools.partial(_recorded_run, learn, int(epochs), lr, fit_method, neighbors)
+    probs = run(mixup=float(mixup), forget=forget)
     issues = _one_run_issues(labels, probs, noise_rate)
+    if auto and _holds_images(dls):
+        forget = _small_loss_share(issues, noise_rate)
+        if forget > 0 and start is not None:
+            learn.model.load_state_dict(start)
+            learn.opt = None
+            probs = run(mixup=0.0, forget=forget)
+            issues = _one_run_issues(labels, probs, noise_rate)
+    n_train = len(dls.train.dataset)
     return FastaiIssues(
         issues=issues,
         pred_probs=probs,
         items=tuple(items),
-        classes=_class_names(dls, k),
+        classes=_class_names(dls, probs.shape[1]),
         is_valid=np.arange(len(items)) >= n_train,
+        forget_rate=forget,
     )
+
+
+def _recorded_run(
+    learn: Any,
+    epochs: int,
+    lr: float | None,
+    fit_method: str,
+    neighbors: int,
+    *,
+    mixup: float,
+    forget: float,
+) -> np.ndarray:
+    """One training run of ``learn`` with the temporal recorder: on the small-loss share of
+    each batch where ``forget`` > 0, else with ``MixUp(mixup)`` (none at 0)."""
+    from fastai.callback.mixup import MixUp
+
+    rec = TemporalProbsRecorder(neighbors=neighbors)
+    cbs: list[Any] = [rec]
+    if forget > 0:
+        cbs.insert(0, SmallLossCallback(forget))
+    elif mixup > 0:
+        cbs.insert(0, MixUp(mixup))
+    args = (epochs,) if lr is None else (epochs, float(lr))
+    with _quiet(learn):
+        getattr(learn, fit_method)(*args, cbs=cbs)
+    return np.asarray(rec.probs(), dtype=np.float64)
+
+
+def _holds_images(dls: Any) -> bool:
+    """Whether the DataLoaders' inputs are images (a batch of (n, C, H, W))."""
+    x = dls.one_batch()[0]
+    return getattr(x, "ndim", 0) == 4
 
 
 @contextmanager
@@ -1322,6 +1376,7 @@ def fit_noise_aware(
     mixup: float = 4.0,
     neighbors: int = 30,
     noise_rate: float | None = None,
+    forget_rate: float | Literal["auto"] = "auto",
     final_loss: Literal["auto", "elr", "ce"] = "auto",
     fit_method: FitMethod = "fit_one_cycle",
 ) -> FastaiIssues:
@@ -1333,7 +1388,8 @@ def fit_noise_aware(
         suspects.to_frame()          # the suspect files, given and suggested class names
 
     1. :func:`find_suspects`: one run of ``detect_epochs`` with ``MixUp`` and the temporal
-       recorder with a label vote among ``neighbors`` nearest items;
+       recorder with a label vote among ``neighbors`` nearest items (on images with few
+       wrong labels, a second run on the small-loss share of each batch);
     2. the model's weights (and the optimiser) are reset to what they were before step 1;
     3. the final training of ``epochs``: every training item weighted by the probability that
        its label is right (:class:`SampleWeightCallback`), with ELR
@@ -1347,7 +1403,7 @@ def fit_noise_aware(
         learn: a fastai ``Learner`` whose DataLoaders have an item list.
         epochs, lr: the final training (``lr`` None: the Learner's default).
         detect_epochs: epochs of the detection run (default ``epochs``).
-        mixup, neighbors, noise_rate: of the detection (:func:`find_suspects`).
+        mixup, neighbors, noise_rate, forget_rate: of the detection (:func:`find_suspects`).
         final_loss: ``"auto"`` (ELR when the model can memorise, else the Learner's loss),
             ``"elr"`` or ``"ce"`` (the Learner's loss).
         fit_method: ``"fit_one_cycle"`` or ``"fit"``.
@@ -1368,6 +1424,7 @@ def fit_noise_aware(
         mixup=mixup,
         neighbors=neighbors,
         noise_rate=noise_rate,
+        forget_rate=forget_rate,
         fit_method=fit_method,
     )
     learn.model.load_state_dict(start)
