@@ -195,6 +195,9 @@ def test_vectors_get_the_mixup_run_and_a_number_sets_the_small_loss_share(monkey
     clf = mislabel.NoiseAwareClassifier(epochs=2, random_state=0).find(flat, y)
     assert runs == [0.0] and clf.detect_forget_rate_ == 0.0
     runs.clear()
+    clf = mislabel.NoiseAwareClassifier(epochs=2, noise_rate=0.1, random_state=0).find(X, y)
+    assert runs == [0.0]  # too short a run for the small-loss share to ramp in
+    runs.clear()
     clf = mislabel.NoiseAwareClassifier(epochs=2, detect_forget_rate=0.3, random_state=0)
     assert clf.find(X, y).detect_forget_rate_ == 0.3 and runs == [0.3]
     runs.clear()

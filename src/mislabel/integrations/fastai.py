@@ -1272,7 +1272,8 @@ def find_suspects(
     :class:`TemporalProbsRecorder` with ``neighbors``, which predicts every item of the
     DataLoaders (training and validation, without augmentation) after each epoch; the
     averaged probabilities are cut by :func:`mislabel.train.one_run_issues` (or at
-    ``noise_rate``). On images, where that run finds few wrong labels, the model is reset
+    ``noise_rate``). On images, where that run finds few wrong labels (and lasts 10 epochs
+    or more), the model is reset
     and trained again on the small-loss share of each batch (:class:`SmallLossCallback`,
     without ``MixUp``), and that run's probabilities are cut instead: the rule of
     :class:`mislabel.NoiseAwareClassifier`'s ``detect_forget_rate="auto"``.
@@ -1293,7 +1294,7 @@ def find_suspects(
     """
     import copy
 
-    from mislabel.train._noise_aware import _small_loss_share
+    from mislabel.train._noise_aware import SMALL_LOSS_MIN_EPOCHS, _small_loss_share
 
     check_scalar(epochs, "epochs", kind=numbers.Integral, min_val=1)
     check_scalar(mixup, "mixup", min_val=0.0)
@@ -1311,7 +1312,7 @@ def find_suspects(
     run = functools.partial(_recorded_run, learn, int(epochs), lr, fit_method, neighbors)
     probs = run(mixup=float(mixup), forget=forget)
     issues = _one_run_issues(labels, probs, noise_rate)
-    if auto and _holds_images(dls):
+    if auto and int(epochs) >= SMALL_LOSS_MIN_EPOCHS and _holds_images(dls):
         forget = _small_loss_share(issues, noise_rate)
         if forget > 0 and start is not None:
             learn.model.load_state_dict(start)
