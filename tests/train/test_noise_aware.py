@@ -179,11 +179,13 @@ def test_the_mixup_run_decides_whether_a_small_loss_run_judges_the_images():
         matrix[0, 0] -= swap
         return SimpleNamespace(mask=np.arange(100) < rate * 100, noise_matrix=matrix)
 
-    assert _small_loss_share(issues(0.10, 0.0)) == 0.14
-    assert _small_loss_share(issues(0.22, 0.1)) == 0.26
-    assert _small_loss_share(issues(0.30, 0.0)) == 0.0  # many wrong labels
-    assert _small_loss_share(issues(0.20, 0.35)) == 0.0  # a class pair swapped as a rule
-    assert _small_loss_share(issues(0.30, 0.0), noise_rate=0.1) == 0.14  # the known rate
+    assert _small_loss_share(issues(0.10, 0.0), None, epochs=20) == 0.14
+    assert _small_loss_share(issues(0.22, 0.1), None, epochs=20) == 0.26
+    assert _small_loss_share(issues(0.30, 0.0), None, epochs=20) == 0.0  # many wrong labels
+    # a class pair swapped as a rule
+    assert _small_loss_share(issues(0.20, 0.35), None, epochs=20) == 0.0
+    assert _small_loss_share(issues(0.30, 0.0), 0.1, epochs=20) == 0.14  # the known rate
+    assert _small_loss_share(issues(0.10, 0.0), None, epochs=9) == 0.0  # too short a run
 
 
 def test_vectors_get_the_mixup_run_and_a_number_sets_the_small_loss_share(monkeypatch):

@@ -1294,27 +1294,26 @@ def find_suspects(
     """
     import copy
 
-    from mislabel.train._noise_aware import SMALL_LOSS_MIN_EPOCHS, _small_loss_share
+    from mislabel.train._noise_aware import _forget_choice, _small_loss_share
 
     check_scalar(epochs, "epochs", kind=numbers.Integral, min_val=1)
     check_scalar(mixup, "mixup", min_val=0.0)
     check_option(fit_method, "fit_method", ("fit", "fit_one_cycle"))
-    auto = isinstance(forget_rate, str)
-    if auto:
-        check_option(forget_rate, "forget_rate", ("auto",))
-    else:
-        check_scalar(forget_rate, "forget_rate", min_val=0.0, max_val=1.0, include_max=False)
+    fixed = _forget_choice(forget_rate, "forget_rate")
     dls = learn.dls
     items = item_list(dls)
     labels = item_labels(dls)
-    forget = 0.0 if auto else float(forget_rate)
-    start = copy.deepcopy(learn.model.state_dict()) if auto else None
+    forget = fixed or 0.0
+    # on images with forget_rate="auto" the MixUp run decides, and a second run starts afresh
+    start = (
+        copy.deepcopy(learn.model.state_dict()) if fixed is None and _holds_images(dls) else None
+    )
     run = functools.partial(_recorded_run, learn, int(epochs), lr, fit_method, neighbors)
     probs = run(mixup=float(mixup), forget=forget)
     issues = _one_run_issues(labels, probs, noise_rate)
-    if auto and int(epochs) >= SMALL_LOSS_MIN_EPOCHS and _holds_images(dls):
-        forget = _small_loss_share(issues, noise_rate)
-        if forget > 0 and start is not None:
+    if start is not None:
+        forget = _small_loss_share(issues, noise_rate, epochs=int(epochs))
+        if forget > 0:
             learn.model.load_state_dict(start)
             learn.opt = None
             probs = run(mixup=0.0, forget=forget)

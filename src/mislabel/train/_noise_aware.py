@@ -107,19 +107,31 @@ _SMALL_LOSS_MARGIN = 0.04
 #: ... and runs only where the detection trains this many epochs or more (the small-loss
 #: share ramps in over 10 epochs; 3-epoch fastai runs on the digits practice folder flagged
 #: worse with it: F1 0.862 against 0.90-0.94).
-SMALL_LOSS_MIN_EPOCHS = 10
+_SMALL_LOSS_MIN_EPOCHS = 10
 
 
-def _small_loss_share(issues: Any, noise_rate: float | None = None) -> float:
+def _forget_choice(value: Any, name: str) -> float | None:
+    """A detection's ``forget_rate`` setting checked: None for ``"auto"``, else the share in
+    [0, 1) that its network leaves out of each batch."""
+    if isinstance(value, str):
+        check_option(value, name, ("auto",))
+        return None
+    return float(check_scalar(value, name, min_val=0.0, max_val=1.0, include_max=False))
+
+
+def _small_loss_share(issues: Any, noise_rate: float | None, *, epochs: int) -> float:
     """The share of each batch that the small-loss detection run leaves out, judged from the
     mixup run's ``issues`` on images; 0.0 where the mixup run is the better judge.
 
-    Where at most a quarter of the labels are wrong (``noise_rate``, else the share the
-    mixup run flags) and no class pair is swapped in more than a quarter of a class (the
-    estimated noise matrix), a network trained on the small-loss share of each batch leaves
-    the wrong labels unlearnt: that share + 0.04. Where more are wrong, or a pair of classes
-    is swapped as a rule (pair noise), the small-loss selection keeps them and learns them.
+    Where at most a quarter of the labels are wrong (``noise_rate``, else the share the mixup
+    run flags) and no class pair is swapped in more than a quarter of a class (the estimated
+    noise matrix), a network trained on the small-loss share of each batch leaves the wrong
+    labels unlearnt: that share + 0.04. Where more are wrong, or a pair of classes is swapped
+    as a rule (pair noise), the small-loss selection keeps them and learns them; runs shorter
+    than 10 epochs (the share's ramp) keep the mixup run too.
     """
+    if epochs < _SMALL_LOSS_MIN_EPOCHS:
+        return 0.0
     estimate = float(np.mean(issues.mask)) if noise_rate is None else float(noise_rate)
     matrix = issues.noise_matrix
     swapped = 0.0 if matrix is None else float(np.max(matrix - np.diag(np.diag(matrix))))
@@ -315,19 +327,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         if self.detect_epochs is not None:
             check_scalar(self.detect_epochs, "detect_epochs", kind=numbers.Integral, min_val=1)
         check_scalar(self.mixup, "mixup", min_val=0.0)
-        if not (isinstance(self.detect_forget_rate, str) and self.detect_forget_rate == "auto"):
-            if isinstance(self.detect_forget_rate, str):
-                raise InvalidParameterError(
-                    "`detect_forget_rate` must be 'auto' or a number in [0, 1); got "
-                    f"{self.detect_forget_rate!r}."
-                )
-            check_scalar(
-                self.detect_forget_rate,
-                "detect_forget_rate",
-                min_val=0.0,
-                max_val=1.0,
-                include_max=False,
-            )
+        _forget_choice(self.detect_forget_rate, "detect_forget_rate")
         check_scalar(self.neighbors, "neighbors", kind=numbers.Integral, min_val=0)
         check_scalar(self.cv, "cv", kind=numbers.Integral, min_val=2)
         from mislabel.data._embed import check_views
@@ -418,6 +418,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         seed = as_seed(self.random_state)
         detection = self._resolved_detection()
         self.detection_ = detection
+        forget = 0.0  # the small-loss share the detection's network leaves out
         views = None
         if np.ndim(X) == 3 and (detection == "embeddings" or self.backbone is not None):
             X, views = split_views(X, "X")  # (n, v, d): v views of every sample
@@ -470,18 +471,16 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
         else:
             judge = self.model if self._sklearn else self._detector(factory, x)
-            auto = isinstance(self.detect_forget_rate, str)
-            forget = 0.0 if self._sklearn or auto else float(self.detect_forget_rate)
-            if forget > 0:
+            fixed = _forget_choice(self.detect_forget_rate, "detect_forget_rate")
+            if fixed and not self._sklearn:
+                forget = fixed
                 judge = judge.set_params(mixup=0.0, forget_rate=forget)
             if detection == "one-run":
                 k = vote_neighbors(int(self.neighbors), y_enc.shape[0])
                 probs = one_run_pred_probs(judge, x, y_enc, neighbors=k)
                 issues = one_run_issues(y_enc, probs, noise_rate=self.noise_rate)
-                if auto and np.ndim(x) == 4 and int(judge.epochs) >= SMALL_LOSS_MIN_EPOCHS:
-                    # images, and a run long enough for the small-loss share to ramp in:
-                    # the mixup run decides
-                    forget = _small_loss_share(issues, self.noise_rate)
+                if fixed is None and np.ndim(x) == 4:  # images: the mixup run decides
+                    forget = _small_loss_share(issues, self.noise_rate, epochs=judge.epochs)
                     if forget > 0:
                         judge = judge.set_params(mixup=0.0, forget_rate=forget)
                         probs = one_run_pred_probs(judge, x, y_enc, neighbors=k)
@@ -492,7 +491,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
                 issues = find_label_issues(y_enc, probs, noise_rate=self.noise_rate)
         self.issues_ = issues
         self.pred_probs_ = probs
-        self.detect_forget_rate_ = float(forget) if detection != "embeddings" else 0.0
+        self.detect_forget_rate_ = forget
         self.seconds_ = {"detect": time.perf_counter() - t0}
         self.n_features_in_ = int(np.prod(np.shape(X)[1:])) if hasattr(X, "shape") else None
         return x, y_enc, factory, views
