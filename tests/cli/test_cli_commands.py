@@ -380,7 +380,15 @@ def test_find_and_train_with_a_timm_backbone_and_local_weights(
     run("find", folder, "-o", out, "--cv", "3", *common)
     meta = json.loads((out / "find.json").read_text())
     assert meta["detection"] == "k-fold" and "timm:resnet18" in meta["model"]
+    assert meta["features"] == "timm:resnet18 embeddings (last 3 stages, 896)"
     assert np.load(out / "pred_probs.npy").shape == (42, 3)
+    pooled = tmp_path / "pooled"
+    run("find", folder, "-o", pooled, "--cv", "3", *common, "--backbone-layers", "pooled")
+    meta = json.loads((pooled / "find.json").read_text())
+    assert meta["features"] == "timm:resnet18 embeddings (pooled output, 512)"
+    unknown = CliRunner().invoke(app, ["find", str(folder), "-o", str(pooled), *map(str, common),
+                                       "--backbone-layers", "head"])  # fmt: skip
+    assert unknown.exit_code == 2 and "`backbone_layers` must be one of" in unknown.output
     bad = CliRunner().invoke(app, ["find", str(folder), "--model", "timm:resnet18",
                                    "--backbone-weights", str(tmp_path / "none.pth")])  # fmt: skip
     assert bad.exit_code == 2
@@ -399,8 +407,10 @@ def test_find_and_train_with_a_timm_backbone_and_local_weights(
                 "--test", folder, "--cache-dir", out / ".mislabel-cache", *common)  # fmt: skip
     assert "on timm:resnet18 embeddings" in plain.stdout  # type: ignore[attr-defined]
     plain_metrics = json.loads((tmp_path / "plain" / "metrics.json").read_text())
-    assert plain_metrics["network"]["input_shape"] == [512] and "test_accuracy" in plain_metrics
-    assert metrics["network"]["input_shape"] == [512] and "test_accuracy" in metrics
+    assert plain_metrics["network"]["input_shape"] == [128 + 256 + 512]  # layer2 to layer4
+    assert "test_accuracy" in plain_metrics
+    assert metrics["network"]["input_shape"] == [896] and "test_accuracy" in metrics
+    assert metrics["layers"] == "stages"
     pixels = run("train", folder, "-o", tmp_path / "cnn", "--epochs", "2", "--model", "cnn")
     assert "embeddings" not in pixels.stdout  # type: ignore[attr-defined]
     cnn = json.loads((tmp_path / "cnn" / "metrics.json").read_text())

@@ -381,13 +381,17 @@ def test_a_backbone_embeds_images_for_fit_and_predict(tmp_path):
     clf = mislabel.NoiseAwareClassifier(
         backbone="timm:efficientnet_lite0", epochs=5, cache_dir=tmp_path, random_state=0
     ).fit(X, noisy)
-    assert clf.detection_ == "embeddings" and clf.n_features_in_ == 1280
+    assert clf.detection_ == "embeddings" and clf.n_features_in_ == 40 + 112 + 320  # 3 stages
     assert clf.n_views_ == 2 and len(list(tmp_path.rglob("*.npy"))) == 2 * 36  # both views
     assert set(np.flatnonzero(clf.issues_.mask)) >= {0, 12, 24}
     assert list(clf.predict(X[[0, 12, 24]])) == [0, 1, 2]  # embeds the images it is given
     assert any(tmp_path.rglob("*.npy"))  # the embeddings were cached
     with pytest.raises(InvalidParameterError, match="backbone"):
         mislabel.NoiseAwareClassifier(backbone="resnet50").fit(X, noisy)
+    with pytest.raises(InvalidParameterError, match="`backbone_layers` must be one of"):
+        mislabel.NoiseAwareClassifier(
+            backbone="timm:efficientnet_lite0", backbone_layers="head"
+        ).fit(X, noisy)
 
 
 def test_one_run_cut_stretches_the_default_count_toward_the_joints(digits_noisy, fitted):

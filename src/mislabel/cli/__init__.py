@@ -112,6 +112,14 @@ BackboneWeights = Annotated[
         show_default=False,
     ),
 ]
+BackboneLayers = Annotated[
+    str,
+    typer.Option(
+        "--backbone-layers",
+        help="What the timm backbone gives: stages (its last three stages, each averaged "
+        "over the image) or pooled (its pooled output).",
+    ),
+]
 CacheDir = Annotated[
     Path | None,
     typer.Option(
@@ -199,6 +207,7 @@ def find(
         ),
     ] = "auto",
     backbone_weights: BackboneWeights = None,
+    backbone_layers: BackboneLayers = "stages",
     epochs: Annotated[
         int | None,
         typer.Option(
@@ -310,6 +319,7 @@ def find(
             model=model,
             epochs=epochs,
             backbone_weights=backbone_weights,
+            backbone_layers=backbone_layers,
         )
     files = result.save(out)
     _print_find_summary(result, files, out, top)
@@ -545,6 +555,7 @@ def train(
         ),
     ] = "auto",
     backbone_weights: BackboneWeights = None,
+    backbone_layers: BackboneLayers = "stages",
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     label_column: LabelColumn = "label",
@@ -610,6 +621,7 @@ def train(
             progress=progress,
             model=model,
             backbone_weights=backbone_weights,
+            backbone_layers=backbone_layers,
             cache_dir=None if no_cache else (cache_dir or out / ".mislabel-cache"),
         )
     files = result.save(out)

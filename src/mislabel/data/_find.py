@@ -26,7 +26,12 @@ import numpy as np
 
 from mislabel._atomic import atomic_write, escape_frame, unescape_frame
 from mislabel._validation import as_seed, check_option, check_scalar, optional_import
-from mislabel.data._embed import DEFAULT_IMAGE_MODEL
+from mislabel.data._embed import (
+    DEFAULT_IMAGE_LAYERS,
+    DEFAULT_IMAGE_MODEL,
+    IMAGE_LAYERS,
+    N_STAGES,
+)
 from mislabel.data._features import TextEmbedding, default_model, model_inputs
 from mislabel.data._load import LabeledData, ProgressCallback
 from mislabel.data._outputs import (
@@ -293,6 +298,7 @@ def find_issues_in(
     model: Any = "auto",
     epochs: int | None = None,
     backbone_weights: PathLike | None = None,
+    backbone_layers: str = DEFAULT_IMAGE_LAYERS,
     n_jobs: int | None = None,
     text_embedding: TextEmbedding = "auto",
     progress: ProgressCallback | None = None,
@@ -327,6 +333,8 @@ def find_issues_in(
             :func:`mislabel.embedding_pred_probs`), or a scikit-learn classifier for k folds.
         epochs: epochs of the one-run recipe (default :func:`one_run_epochs`).
         backbone_weights: a local weights file for a ``"timm:NAME"`` model.
+        backbone_layers: what the backbone gives (:func:`mislabel.data.embed_images`'s
+            ``layers``): ``"stages"`` (default) or ``"pooled"``.
         n_jobs: passed to models that take it; folds run one after the other.
         text_embedding: ``"auto"`` (sentence-transformers if importable, else TF-IDF),
             ``"tfidf"`` or ``"sentence-transformers"``.
@@ -362,6 +370,7 @@ def find_issues_in(
                 stacklevel=2,
             )
         choice = "auto" if model is None else model
+        check_option(backbone_layers, "backbone_layers", IMAGE_LAYERS)
         if choice == "auto" and data.kind == "images" and wants_backbone(data):
             choice = DEFAULT_IMAGE_MODEL
         if isinstance(choice, str) and choice.startswith("timm:"):
@@ -370,8 +379,8 @@ def find_issues_in(
                     f"model {choice!r} embeds images; the data are {data.kind}."
                 )
             return _find_backbone(
-                data, choice, backbone_weights, method, noise_rate, random_state, cache_dir,
-                n_folds, t0,
+                data, choice, backbone_weights, backbone_layers, method, noise_rate,
+                random_state, cache_dir, n_folds, t0,
             )  # fmt: skip
         if isinstance(choice, str):
             check_option(choice, "model", FIND_MODELS)
@@ -455,10 +464,12 @@ def embed_dataset(
     cache_dir: PathLike | None,
     *,
     views: tuple[str, ...] = ("identity",),
+    layers: str = DEFAULT_IMAGE_LAYERS,
 ) -> np.ndarray:
     """The images of ``data`` through the backbone ``model`` (:func:`embed_images`, (n, d)
-    for one view, (n, v, d) for several), read from their files when the data came from a
-    folder (the cache is keyed by file content), cached under ``cache_dir/embeddings``."""
+    for one view, (n, v, d) for several; ``layers`` as there), read from their files when the
+    data came from a folder (the cache is keyed by file content), cached under
+    ``cache_dir/embeddings``."""
     from mislabel.data._embed import embed_images
 
     images: Any = np.asarray(data.X)
@@ -470,6 +481,7 @@ def embed_dataset(
         weights=weights,
         cache_dir=None if cache_dir is None else Path(cache_dir) / "embeddings",
         views=views,
+        layers=layers,
     )
 
 
@@ -551,10 +563,15 @@ def _find_one_run(
     )
 
 
+#: How the model line names the backbone's layers.
+_LAYER_NOTE = {"stages": f"last {N_STAGES} stages", "pooled": "pooled output"}
+
+
 def _find_backbone(
     data: LabeledData,
     model: str,
     weights: PathLike | None,
+    layers: str,
     method: str,
     noise_rate: float | None,
     random_state: int | None,
@@ -567,7 +584,7 @@ def _find_backbone(
     :func:`mislabel.embedding_pred_probs`."""
     from mislabel.detect import embedding_pred_probs
 
-    emb = embed_dataset(data, model, weights, cache_dir)
+    emb = embed_dataset(data, model, weights, cache_dir, layers=layers)
     labels = data.labels
     k = vote_neighbors(30, data.n_samples)
     probs = embedding_pred_probs(
@@ -587,7 +604,7 @@ def _find_backbone(
             pred_probs=probs,
             issues=issues,
             model=f"{model} → logistic regression ({n_folds} folds) + {k}-neighbour vote",
-            features=f"{model} embeddings ({emb.shape[1]})",
+            features=f"{model} embeddings ({_LAYER_NOTE[layers]}, {emb.shape[1]})",
             cv=n_folds,
             noise_rate=noise_rate,
             seconds=time.perf_counter() - t0,

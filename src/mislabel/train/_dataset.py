@@ -60,11 +60,14 @@ class Backbone:
     weights: str | None = None
     cache_dir: str | None = None
     views: tuple[str, ...] = ("identity", "hflip")
+    layers: str = "stages"
 
     def embed(self, data: LabeledData) -> np.ndarray:
         from mislabel.data._find import embed_dataset
 
-        return embed_dataset(data, self.model, self.weights, self.cache_dir, views=self.views)
+        return embed_dataset(
+            data, self.model, self.weights, self.cache_dir, views=self.views, layers=self.layers
+        )
 
 
 def symmetric_noise_matrix(noise_rate: float, n_classes: int) -> np.ndarray:
@@ -143,13 +146,18 @@ def _inputs(
 
 
 def _backbone(
-    data: LabeledData, model: str, weights: PathLike | None, cache_dir: PathLike | None
+    data: LabeledData,
+    model: str,
+    weights: PathLike | None,
+    layers: str,
+    cache_dir: PathLike | None,
 ) -> Backbone | None:
     """The backbone ``model`` asks for on ``data`` (``"auto"``: the default one for colour
     photos when it loads without a download), or None."""
-    from mislabel.data._embed import DEFAULT_IMAGE_MODEL
+    from mislabel.data._embed import DEFAULT_IMAGE_MODEL, IMAGE_LAYERS
     from mislabel.data._find import wants_backbone
 
+    check_option(layers, "backbone_layers", IMAGE_LAYERS)
     if not isinstance(model, str) or not (model in TRAIN_MODELS or model.startswith("timm:")):
         raise InvalidParameterError(
             f"`model` must be one of {list(TRAIN_MODELS)} or 'timm:NAME' (a pretrained timm "
@@ -172,6 +180,7 @@ def _backbone(
         model,
         None if weights is None else str(weights),
         None if cache_dir is None else str(cache_dir),
+        layers=layers,
     )
 
 
@@ -223,6 +232,7 @@ def train_on_data(
     progress: ProgressCallback | None = None,
     model: str = "auto",
     backbone_weights: PathLike | None = None,
+    backbone_layers: str = "stages",
     cache_dir: PathLike | None = None,
 ) -> DataTrainResult:
     """Train the default network for ``data``: an MLP on pretrained embeddings for colour
@@ -258,6 +268,8 @@ def train_on_data(
             on that mean and removes the suspects
             (``NoiseAwareClassifier(detection="embeddings")``).
         backbone_weights: a local weights file for a ``"timm:NAME"`` backbone.
+        backbone_layers: what the backbone gives (:func:`mislabel.data.embed_images`'s
+            ``layers``): ``"stages"`` (default) or ``"pooled"``.
         cache_dir: folder of the embeddings cache (None caches nothing).
 
     Returns:
@@ -291,7 +303,7 @@ def train_on_data(
             "weights use recipe 'plain' (command line: --recipe plain --loss NAME)."
         )
     seed = as_seed(random_state)
-    backbone = _backbone(data, model, backbone_weights, cache_dir)
+    backbone = _backbone(data, model, backbone_weights, backbone_layers, cache_dir)
     featurizer = None if data.kind == "images" else Featurizer()
     x_all = _inputs(data, None, backbone) if featurizer is None else featurizer.fit_transform(data)
     idx = np.flatnonzero(mask)
@@ -351,6 +363,7 @@ def train_on_data(
         "seed": seed,
         "backbone": None if backbone is None else backbone.model,
         "views": None if backbone is None else list(backbone.views),
+        "layers": None if backbone is None else backbone.layers,
         "n_samples": n,
         "n_train": int(idx.size),
         "n_removed": int(n - idx.size),

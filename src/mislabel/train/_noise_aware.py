@@ -208,6 +208,9 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             (:func:`mislabel.data.embed_images`) in ``fit`` and in ``predict``; the detection
             and the final network (an MLP unless ``model`` is given) work on the embeddings.
         backbone_weights: a local weights file for ``backbone``.
+        backbone_layers: what ``backbone`` gives (:data:`mislabel.data.IMAGE_LAYERS`):
+            ``"stages"`` (default), its last three stages averaged over the image and
+            concatenated; ``"pooled"``, its pooled output.
         views: the views of every image that ``backbone`` embeds (:data:`mislabel.data.
             IMAGE_VIEWS`): by default the image as given and mirrored left-right, used as
             ``detection`` describes for (n, v, d) features (twice the embedding time of
@@ -287,6 +290,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         cv: int = 3,
         backbone: str | None = None,
         backbone_weights: str | os.PathLike[str] | None = None,
+        backbone_layers: str = "stages",
         cache_dir: str | os.PathLike[str] | None = None,
         views: Sequence[str] = ("identity", "hflip"),
         device: str = "auto",
@@ -309,6 +313,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         self.cv = cv
         self.backbone = backbone
         self.backbone_weights = backbone_weights
+        self.backbone_layers = backbone_layers
         self.cache_dir = cache_dir
         self.views = views
         self.device = device
@@ -330,9 +335,10 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         _forget_choice(self.detect_forget_rate, "detect_forget_rate")
         check_scalar(self.neighbors, "neighbors", kind=numbers.Integral, min_val=0)
         check_scalar(self.cv, "cv", kind=numbers.Integral, min_val=2)
-        from mislabel.data._embed import check_views
+        from mislabel.data._embed import IMAGE_LAYERS, check_views
 
         check_views(self.views)
+        check_option(self.backbone_layers, "backbone_layers", IMAGE_LAYERS)
         if self.backbone is not None and (
             not isinstance(self.backbone, str) or not self.backbone.startswith("timm:")
         ):
@@ -519,6 +525,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             X,
             model=self.backbone,
             weights=self.backbone_weights,
+            layers=self.backbone_layers,
             device=self.device,
             cache_dir=self.cache_dir,
             views=self.views,
