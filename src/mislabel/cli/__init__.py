@@ -34,6 +34,7 @@ from mislabel.cli._common import (
     progress_callback,
     set_debug,
 )
+from mislabel.data._embed import DEFAULT_IMAGE_LAYERS
 from mislabel.exceptions import InvalidParameterError, MislabelError
 
 __all__ = ["app", "main"]
@@ -207,7 +208,7 @@ def find(
         ),
     ] = "auto",
     backbone_weights: BackboneWeights = None,
-    backbone_layers: BackboneLayers = "stages",
+    backbone_layers: BackboneLayers = DEFAULT_IMAGE_LAYERS,
     epochs: Annotated[
         int | None,
         typer.Option(
@@ -555,7 +556,7 @@ def train(
         ),
     ] = "auto",
     backbone_weights: BackboneWeights = None,
-    backbone_layers: BackboneLayers = "stages",
+    backbone_layers: BackboneLayers = DEFAULT_IMAGE_LAYERS,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     label_column: LabelColumn = "label",

@@ -32,6 +32,7 @@ import numpy as np
 
 from mislabel._atomic import write_bytes_atomic, write_json_atomic
 from mislabel._validation import as_seed, check_labels, check_option, check_scalar, optional_import
+from mislabel.data._embed import DEFAULT_IMAGE_LAYERS
 from mislabel.data._features import Featurizer, resize_images
 from mislabel.data._load import LabeledData
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
@@ -60,7 +61,7 @@ class Backbone:
     weights: str | None = None
     cache_dir: str | None = None
     views: tuple[str, ...] = ("identity", "hflip")
-    layers: str = "stages"
+    layers: str = DEFAULT_IMAGE_LAYERS
 
     def embed(self, data: LabeledData) -> np.ndarray:
         from mislabel.data._find import embed_dataset
@@ -232,7 +233,7 @@ def train_on_data(
     progress: ProgressCallback | None = None,
     model: str = "auto",
     backbone_weights: PathLike | None = None,
-    backbone_layers: str = "stages",
+    backbone_layers: str = DEFAULT_IMAGE_LAYERS,
     cache_dir: PathLike | None = None,
 ) -> DataTrainResult:
     """Train the default network for ``data``: an MLP on pretrained embeddings for colour
