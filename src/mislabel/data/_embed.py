@@ -71,6 +71,8 @@ IMAGE_LAYERS: tuple[str, ...] = ("stages", "pooled")
 DEFAULT_IMAGE_LAYERS = "stages"
 #: How many of the backbone's last stages ``layers="stages"`` concatenates.
 N_STAGES = 3
+#: Each choice of ``layers`` in words, for what a run reports.
+LAYER_NAMES = {"stages": f"last {N_STAGES} stages", "pooled": "pooled output"}
 _CACHE_FORMAT = "1"  # bump when the stored features' meaning changes
 # mean / std the EfficientNet-Lite weights were trained with (TF-Lite: (x - 127) / 128)
 _LITE_MEAN = (0.5, 0.5, 0.5)

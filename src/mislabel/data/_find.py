@@ -30,7 +30,7 @@ from mislabel.data._embed import (
     DEFAULT_IMAGE_LAYERS,
     DEFAULT_IMAGE_MODEL,
     IMAGE_LAYERS,
-    N_STAGES,
+    LAYER_NAMES,
 )
 from mislabel.data._features import TextEmbedding, default_model, model_inputs
 from mislabel.data._load import LabeledData, ProgressCallback
@@ -563,10 +563,6 @@ def _find_one_run(
     )
 
 
-#: How the model line names the backbone's layers.
-_LAYER_NOTE = {"stages": f"last {N_STAGES} stages", "pooled": "pooled output"}
-
-
 def _find_backbone(
     data: LabeledData,
     model: str,
@@ -604,7 +600,7 @@ def _find_backbone(
             pred_probs=probs,
             issues=issues,
             model=f"{model} → logistic regression ({n_folds} folds) + {k}-neighbour vote",
-            features=f"{model} embeddings ({_LAYER_NOTE[layers]}, {emb.shape[1]})",
+            features=f"{model} embeddings ({LAYER_NAMES[layers]}, {emb.shape[1]})",
             cv=n_folds,
             noise_rate=noise_rate,
             seconds=time.perf_counter() - t0,
