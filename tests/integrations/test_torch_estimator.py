@@ -241,3 +241,18 @@ def test_forget_rate_trains_on_the_small_loss_share_and_resists_wrong_labels() -
     assert small.score(Xte, yte) > plain.score(Xte, yte) + 0.03
     with pytest.raises(InvalidParameterError, match="forget_rate"):
         TorchClassifier(net, forget_rate=1.0, **kw).fit(Xtr, noisy)
+
+
+def test_a_cosine_learning_rate_falls_from_lr_towards_zero(data, mlp) -> None:
+    import math
+
+    X, y = data
+    kw = {**FAST, "epochs": 4, "random_state": 0}
+    cosine = TorchClassifier(mlp(), lr_schedule="cosine", **kw).fit(X, y)
+    expected = [1e-2 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
+    assert [log.lr for log in cosine.history_] == pytest.approx(expected)
+    constant = TorchClassifier(mlp(), **kw).fit(X, y)
+    assert [log.lr for log in constant.history_] == [1e-2] * 4
+    assert not np.allclose(cosine.predict_proba(X), constant.predict_proba(X))
+    with pytest.raises(InvalidParameterError, match="`lr_schedule` must be one of 'constant'"):
+        TorchClassifier(mlp(), lr_schedule="step", **kw).fit(X, y)

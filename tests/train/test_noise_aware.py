@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 
 import numpy as np
@@ -304,14 +305,16 @@ def _digits_moved_to_next_class(rate: float) -> tuple[np.ndarray, ...]:
     return Xtr, Xte, ytr, yte, noisy
 
 
-def test_embeddings_detection_removes_the_flagged_and_trains_plain_ce():
+def test_embeddings_detection_removes_the_flagged_and_trains_on_the_rest():
     """Fixed features (here digits' pixels, 40 % of each class's labels moved to the next
-    class): the neighbour vote and the k-fold head find them; the rest trains with CE."""
+    class): the neighbour vote and the k-fold head find them; the rest trains with smoothed
+    CE on the small-loss share of each batch, its learning rate falling along a cosine."""
     Xtr, Xte, ytr, yte, noisy = _digits_moved_to_next_class(0.4)
     clf = mislabel.NoiseAwareClassifier(detection="embeddings", epochs=10, random_state=0)
     clf.fit(Xtr, noisy)
     assert clf.detection_ == "embeddings" and clf.policy_ == "remove"
-    assert clf.final_loss_ == "ce" and clf.sample_weight_ is None
+    assert clf.final_loss_ == "label_smoothing" and clf.sample_weight_ is None
+    assert clf.model_.loss_kwargs == {"smoothing": 0.1} and clf.model_.lr_schedule == "cosine"
     _, _, f1 = precision_recall_f1(clf.issues_.mask, noisy != ytr)
     assert f1 >= 0.95
     plain = mislabel.NoiseAwareClassifier(
@@ -382,9 +385,12 @@ def test_a_backbone_embeds_images_for_fit_and_predict(tmp_path):
         backbone="timm:efficientnet_lite0", epochs=5, cache_dir=tmp_path, random_state=0
     ).fit(X, noisy)
     assert clf.detection_ == "embeddings" and clf.n_features_in_ == 40 + 112 + 320  # 3 stages
-    assert clf.n_views_ == 2 and len(list(tmp_path.rglob("*.npy"))) == 2 * 36  # both views
+    # both views, each as the stages (trained on) and the pooled output (judged beside them)
+    assert clf.n_views_ == 2 and len(list(tmp_path.rglob("*.npy"))) == 2 * 2 * 36
     assert set(np.flatnonzero(clf.issues_.mask)) >= {0, 12, 24}
     assert list(clf.predict(X[[0, 12, 24]])) == [0, 1, 2]  # embeds the images it is given
+    lrs = [log.lr for log in clf.model_.history_]  # the final training's cosine learning rate
+    assert lrs[0] == clf.lr and all(a > b for a, b in itertools.pairwise(lrs))
     assert any(tmp_path.rglob("*.npy"))  # the embeddings were cached
     with pytest.raises(InvalidParameterError, match="backbone"):
         mislabel.NoiseAwareClassifier(backbone="resnet50").fit(X, noisy)
@@ -392,6 +398,71 @@ def test_a_backbone_embeds_images_for_fit_and_predict(tmp_path):
         mislabel.NoiseAwareClassifier(
             backbone="timm:efficientnet_lite0", backbone_layers="head"
         ).fit(X, noisy)
+    with pytest.raises(InvalidParameterError, match="`detect_layers` must be one of"):
+        mislabel.NoiseAwareClassifier(
+            backbone="timm:efficientnet_lite0", detect_layers="stages,pooled"
+        ).fit(X, noisy)
+    with pytest.raises(InvalidParameterError, match="detect_layers"):
+        mislabel.NoiseAwareClassifier(backbone="timm:efficientnet_lite0").fit(
+            X, noisy, detection_features=np.zeros((36, 4))
+        )
+
+
+def _blobs_with_wrong_labels(seed: int = 0):
+    """Three separable blobs in 8 dimensions, 10 % of the labels moved to another class, and
+    64 columns of pure noise."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), 100)
+    informative = rng.normal(size=(300, 8)) + 6.0 * np.eye(3, 8)[y]
+    noise = rng.normal(size=(300, 64))
+    wrong = rng.choice(300, 30, replace=False)
+    noisy = y.copy()
+    noisy[wrong] = (y[wrong] + rng.integers(1, 3, 30)) % 3
+    return informative, noise, y, noisy, wrong
+
+
+def test_detection_features_are_judged_and_the_final_network_trains_on_x():
+    """What the detection judges can differ from what the final network learns from: flags
+    follow ``detection_features`` (here the informative columns, where X is noise)."""
+    informative, noise, _, noisy, wrong = _blobs_with_wrong_labels()
+    kw = dict(detection="embeddings", epochs=3, random_state=0)
+    on_noise = mislabel.NoiseAwareClassifier(**kw).find(noise, noisy)
+    judged = mislabel.NoiseAwareClassifier(**kw).fit(noise, noisy, detection_features=informative)
+    truly = np.zeros(300, dtype=bool)
+    truly[wrong] = True
+    flags = judged.issues_.mask
+    assert (flags & truly).sum() >= 24 and (flags & ~truly).sum() <= 3
+    noise_flags = on_noise.issues_.mask  # judged on X, the flags are about chance
+    assert (noise_flags & truly).sum() < 20 and (noise_flags & ~truly).sum() > 50
+    assert judged.n_features_in_ == 64  # the final network took X
+    assert judged.predict(noise[:5]).shape == (5,)
+    views = np.stack([informative, informative + 0.01], axis=1)  # (n, v, d'): the mean judged
+    again = mislabel.NoiseAwareClassifier(**kw).find(noise, noisy, detection_features=views)
+    assert (again.issues_.mask & truly).sum() >= 24
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (np.zeros((299, 8)), "one row per label \\(300\\); got 299"),
+        (np.full((300, 8), np.nan), "must be finite"),
+        (np.zeros(300), "shape \\(n_samples, n_features\\)"),
+    ],
+)
+def test_bad_detection_features_are_refused(bad, match):
+    _, noise, _, noisy, _ = _blobs_with_wrong_labels()
+    with pytest.raises(InvalidInputError, match=f"`detection_features`.*{match}"):
+        mislabel.NoiseAwareClassifier(detection="embeddings").find(
+            noise, noisy, detection_features=bad
+        )
+
+
+def test_detection_features_need_the_embeddings_detection():
+    informative, noise, _, noisy, _ = _blobs_with_wrong_labels()
+    with pytest.raises(InvalidParameterError, match="detection='embeddings'"):
+        mislabel.NoiseAwareClassifier(detection="kfold", epochs=1).fit(
+            noise, noisy, detection_features=informative
+        )
 
 
 def test_one_run_cut_stretches_the_default_count_toward_the_joints(digits_noisy, fitted):

@@ -34,7 +34,7 @@ from mislabel.cli._common import (
     progress_callback,
     set_debug,
 )
-from mislabel.data._embed import DEFAULT_IMAGE_LAYERS
+from mislabel.data._embed import DEFAULT_DETECT_LAYERS, DEFAULT_IMAGE_LAYERS
 from mislabel.exceptions import InvalidParameterError, MislabelError
 
 __all__ = ["app", "main"]
@@ -117,8 +117,18 @@ BackboneLayers = Annotated[
     str,
     typer.Option(
         "--backbone-layers",
-        help="What the timm backbone gives: stages (its last three stages, each averaged "
-        "over the image) or pooled (its pooled output).",
+        help="What of the timm backbone the network trains on: stages (its last three "
+        "stages, each averaged over the image), pooled (its pooled output) or stages+pooled "
+        "(both side by side).",
+    ),
+]
+DetectLayers = Annotated[
+    str,
+    typer.Option(
+        "--detect-layers",
+        help="What of the timm backbone the detection judges: stages+pooled (its last three "
+        "stages, each averaged over the image, beside its pooled output; one forward pass "
+        "gives both), stages or pooled.",
     ),
 ]
 CacheDir = Annotated[
@@ -208,7 +218,7 @@ def find(
         ),
     ] = "auto",
     backbone_weights: BackboneWeights = None,
-    backbone_layers: BackboneLayers = DEFAULT_IMAGE_LAYERS,
+    detect_layers: DetectLayers = DEFAULT_DETECT_LAYERS,
     epochs: Annotated[
         int | None,
         typer.Option(
@@ -320,7 +330,7 @@ def find(
             model=model,
             epochs=epochs,
             backbone_weights=backbone_weights,
-            backbone_layers=backbone_layers,
+            detect_layers=detect_layers,
         )
     files = result.save(out)
     _print_find_summary(result, files, out, top)
@@ -557,6 +567,7 @@ def train(
     ] = "auto",
     backbone_weights: BackboneWeights = None,
     backbone_layers: BackboneLayers = DEFAULT_IMAGE_LAYERS,
+    detect_layers: DetectLayers = DEFAULT_DETECT_LAYERS,
     cache_dir: CacheDir = None,
     no_cache: NoCache = False,
     label_column: LabelColumn = "label",
@@ -623,6 +634,7 @@ def train(
             model=model,
             backbone_weights=backbone_weights,
             backbone_layers=backbone_layers,
+            detect_layers=detect_layers,
             cache_dir=None if no_cache else (cache_dir or out / ".mislabel-cache"),
         )
     files = result.save(out)

@@ -18,6 +18,8 @@ from mislabel.data._atomic import (
     write_text_atomic,
 )
 from mislabel.data._embed import (
+    DEFAULT_DETECT_LAYERS,
+    DEFAULT_IMAGE_LAYERS,
     DEFAULT_IMAGE_MODEL,
     IMAGE_LAYERS,
     IMAGE_VIEWS,
@@ -57,7 +59,9 @@ from mislabel.data._load import (
 __all__ = [
     "ANNOTATION_COLUMNS",
     "ANNOTATORS_FILE",
+    "DEFAULT_DETECT_LAYERS",
     "DEFAULT_EMBEDDING_MODEL",
+    "DEFAULT_IMAGE_LAYERS",
     "DEFAULT_IMAGE_MODEL",
     "FIND_FILES",
     "IMAGE_EXTENSIONS",

@@ -27,6 +27,7 @@ import numpy as np
 from mislabel._atomic import atomic_write, escape_frame, unescape_frame
 from mislabel._validation import as_seed, check_option, check_scalar, optional_import
 from mislabel.data._embed import (
+    DEFAULT_DETECT_LAYERS,
     DEFAULT_IMAGE_LAYERS,
     DEFAULT_IMAGE_MODEL,
     IMAGE_LAYERS,
@@ -298,7 +299,7 @@ def find_issues_in(
     model: Any = "auto",
     epochs: int | None = None,
     backbone_weights: PathLike | None = None,
-    backbone_layers: str = DEFAULT_IMAGE_LAYERS,
+    detect_layers: str = DEFAULT_DETECT_LAYERS,
     n_jobs: int | None = None,
     text_embedding: TextEmbedding = "auto",
     progress: ProgressCallback | None = None,
@@ -333,8 +334,9 @@ def find_issues_in(
             :func:`mislabel.embedding_pred_probs`), or a scikit-learn classifier for k folds.
         epochs: epochs of the one-run recipe (default :func:`one_run_epochs`).
         backbone_weights: a local weights file for a ``"timm:NAME"`` model.
-        backbone_layers: what the backbone gives (:func:`mislabel.data.embed_images`'s
-            ``layers``): ``"stages"`` (default) or ``"pooled"``.
+        detect_layers: what of the backbone the detection judges
+            (:func:`mislabel.data.embed_images`'s ``layers``): ``"stages+pooled"`` (default;
+            one forward pass gives both), ``"stages"`` or ``"pooled"``.
         n_jobs: passed to models that take it; folds run one after the other.
         text_embedding: ``"auto"`` (sentence-transformers if importable, else TF-IDF),
             ``"tfidf"`` or ``"sentence-transformers"``.
@@ -370,7 +372,7 @@ def find_issues_in(
                 stacklevel=2,
             )
         choice = "auto" if model is None else model
-        check_option(backbone_layers, "backbone_layers", IMAGE_LAYERS)
+        check_option(detect_layers, "detect_layers", IMAGE_LAYERS)
         if choice == "auto" and data.kind == "images" and wants_backbone(data):
             choice = DEFAULT_IMAGE_MODEL
         if isinstance(choice, str) and choice.startswith("timm:"):
@@ -379,7 +381,7 @@ def find_issues_in(
                     f"model {choice!r} embeds images; the data are {data.kind}."
                 )
             return _find_backbone(
-                data, choice, backbone_weights, backbone_layers, method, noise_rate,
+                data, choice, backbone_weights, detect_layers, method, noise_rate,
                 random_state, cache_dir, n_folds, t0,
             )  # fmt: skip
         if isinstance(choice, str):
@@ -464,25 +466,26 @@ def embed_dataset(
     cache_dir: PathLike | None,
     *,
     views: tuple[str, ...] = ("identity",),
-    layers: str = DEFAULT_IMAGE_LAYERS,
-) -> np.ndarray:
-    """The images of ``data`` through the backbone ``model`` (:func:`embed_images`, (n, d)
-    for one view, (n, v, d) for several; ``layers`` as there), read from their files when the
-    data came from a folder (the cache is keyed by file content), cached under
-    ``cache_dir/embeddings``."""
-    from mislabel.data._embed import embed_images
+    layers: tuple[str, ...] = (DEFAULT_IMAGE_LAYERS,),
+) -> tuple[np.ndarray, ...]:
+    """The images of ``data`` through the backbone ``model``, one array for each choice of
+    ``layers`` (:func:`embed_images`' ``layers``; (n, d) for one view, (n, v, d) for several),
+    all from one forward pass per image, read from their files when the data came from a
+    folder (the cache is keyed by file content), cached under ``cache_dir/embeddings``."""
+    from mislabel.data._embed import embed_image_layers, join_layers
 
     images: Any = np.asarray(data.X)
     if data.paths is not None and data.image_root is not None:
         images = [data.image_root / p for p in data.paths]
-    return embed_images(
+    parts = embed_image_layers(
         images,
+        layers=layers,
         model=model,
         weights=weights,
         cache_dir=None if cache_dir is None else Path(cache_dir) / "embeddings",
         views=views,
-        layers=layers,
     )
+    return tuple(join_layers(parts, choice) for choice in layers)
 
 
 def one_run_epochs(n_samples: int, batch_size: int = 128) -> int:
@@ -580,7 +583,7 @@ def _find_backbone(
     :func:`mislabel.embedding_pred_probs`."""
     from mislabel.detect import embedding_pred_probs
 
-    emb = embed_dataset(data, model, weights, cache_dir, layers=layers)
+    (emb,) = embed_dataset(data, model, weights, cache_dir, layers=(layers,))
     labels = data.labels
     k = vote_neighbors(30, data.n_samples)
     probs = embedding_pred_probs(

@@ -148,6 +148,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             epochs the share kept falls from all to ``1 - τ``, the samples with the largest
             loss dropped (:func:`mislabel.train.small_loss`'s selection; Han et al., NeurIPS
             2018), for labels with some wrong ones left.
+        lr_schedule: ``"constant"`` (default) keeps ``lr``; ``"cosine"`` lowers it epoch by
+            epoch along half a cosine from ``lr`` towards 0, which keeps a network that has
+            fitted its training set from being thrown off it again late in training.
 
     Attributes:
         module_: the trained network (eval mode).
@@ -182,6 +185,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         predict_batch_size: int = 1024,
         mixup: float = 0.0,
         forget_rate: float = 0.0,
+        lr_schedule: str = "constant",
     ) -> None:
         self.module = module
         self.loss = loss
@@ -200,6 +204,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.predict_batch_size = predict_batch_size
         self.mixup = mixup
         self.forget_rate = forget_rate
+        self.lr_schedule = lr_schedule
 
     # ------------------------------------------------------------------ sklearn protocol
 
@@ -230,6 +235,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             random_state=self.random_state,
             progress=self.progress,
             channels_last=self.channels_last,
+            lr_schedule=self.lr_schedule,
         )
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TorchClassifier:

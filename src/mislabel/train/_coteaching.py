@@ -246,7 +246,10 @@ def _fit_pair(
             kept += k
         if dynamics is not None:
             dynamics.end_epoch()
-        log = EpochLog(epoch, total / max(kept, 1), rate, seen, kept, time.perf_counter() - t0)
+        secs = time.perf_counter() - t0
+        log = EpochLog(
+            epoch, total / max(kept, 1), rate, seen, kept, secs, settings.epoch_lr(epoch)
+        )
         history.append(log)
         _report(bar, log, "co-teaching")
     for net in nets:

@@ -32,7 +32,7 @@ import numpy as np
 
 from mislabel._atomic import write_bytes_atomic, write_json_atomic
 from mislabel._validation import as_seed, check_labels, check_option, check_scalar, optional_import
-from mislabel.data._embed import DEFAULT_IMAGE_LAYERS
+from mislabel.data._embed import DEFAULT_DETECT_LAYERS, DEFAULT_IMAGE_LAYERS
 from mislabel.data._features import Featurizer, resize_images
 from mislabel.data._load import LabeledData
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
@@ -62,13 +62,29 @@ class Backbone:
     cache_dir: str | None = None
     views: tuple[str, ...] = ("identity", "hflip")
     layers: str = DEFAULT_IMAGE_LAYERS
+    detect_layers: str = DEFAULT_DETECT_LAYERS
 
     def embed(self, data: LabeledData) -> np.ndarray:
+        """What the network takes: the ``layers`` of every view of every image."""
         from mislabel.data._find import embed_dataset
 
         return embed_dataset(
-            data, self.model, self.weights, self.cache_dir, views=self.views, layers=self.layers
+            data, self.model, self.weights, self.cache_dir, views=self.views, layers=(self.layers,)
+        )[0]
+
+    def embed_for_training(self, data: LabeledData) -> tuple[np.ndarray, np.ndarray]:
+        """(what the network trains on, what the detection judges), from one forward pass."""
+        from mislabel.data._find import embed_dataset
+
+        x, judged = embed_dataset(
+            data,
+            self.model,
+            self.weights,
+            self.cache_dir,
+            views=self.views,
+            layers=(self.layers, self.detect_layers),
         )
+        return x, judged
 
 
 def symmetric_noise_matrix(noise_rate: float, n_classes: int) -> np.ndarray:
@@ -151,6 +167,7 @@ def _backbone(
     model: str,
     weights: PathLike | None,
     layers: str,
+    detect_layers: str,
     cache_dir: PathLike | None,
 ) -> Backbone | None:
     """The backbone ``model`` asks for on ``data`` (``"auto"``: the default one for colour
@@ -159,6 +176,7 @@ def _backbone(
     from mislabel.data._find import wants_backbone
 
     check_option(layers, "backbone_layers", IMAGE_LAYERS)
+    check_option(detect_layers, "detect_layers", IMAGE_LAYERS)
     if not isinstance(model, str) or not (model in TRAIN_MODELS or model.startswith("timm:")):
         raise InvalidParameterError(
             f"`model` must be one of {list(TRAIN_MODELS)} or 'timm:NAME' (a pretrained timm "
@@ -182,6 +200,7 @@ def _backbone(
         None if weights is None else str(weights),
         None if cache_dir is None else str(cache_dir),
         layers=layers,
+        detect_layers=detect_layers,
     )
 
 
@@ -234,6 +253,7 @@ def train_on_data(
     model: str = "auto",
     backbone_weights: PathLike | None = None,
     backbone_layers: str = DEFAULT_IMAGE_LAYERS,
+    detect_layers: str = DEFAULT_DETECT_LAYERS,
     cache_dir: PathLike | None = None,
 ) -> DataTrainResult:
     """Train the default network for ``data``: an MLP on pretrained embeddings for colour
@@ -269,8 +289,12 @@ def train_on_data(
             on that mean and removes the suspects
             (``NoiseAwareClassifier(detection="embeddings")``).
         backbone_weights: a local weights file for a ``"timm:NAME"`` backbone.
-        backbone_layers: what the backbone gives (:func:`mislabel.data.embed_images`'s
-            ``layers``): ``"stages"`` (default) or ``"pooled"``.
+        backbone_layers: what of the backbone the network trains on
+            (:func:`mislabel.data.embed_images`'s ``layers``): ``"stages"`` (default),
+            ``"pooled"`` or ``"stages+pooled"``.
+        detect_layers: what of the backbone the robust recipe's detection judges:
+            ``"stages+pooled"`` (default; one forward pass gives both), ``"stages"`` or
+            ``"pooled"``.
         cache_dir: folder of the embeddings cache (None caches nothing).
 
     Returns:
@@ -304,9 +328,15 @@ def train_on_data(
             "weights use recipe 'plain' (command line: --recipe plain --loss NAME)."
         )
     seed = as_seed(random_state)
-    backbone = _backbone(data, model, backbone_weights, backbone_layers, cache_dir)
+    backbone = _backbone(data, model, backbone_weights, backbone_layers, detect_layers, cache_dir)
     featurizer = None if data.kind == "images" else Featurizer()
-    x_all = _inputs(data, None, backbone) if featurizer is None else featurizer.fit_transform(data)
+    judged_all = None
+    if backbone is not None and recipe == "robust":
+        x_all, judged_all = backbone.embed_for_training(data)
+    elif featurizer is None:
+        x_all = _inputs(data, None, backbone)
+    else:
+        x_all = featurizer.fit_transform(data)
     idx = np.flatnonzero(mask)
     x, y = x_all[idx], y_all[idx]
     if progress is not None:
@@ -321,7 +351,7 @@ def train_on_data(
             device=device,
             random_state=seed,
             detection="auto" if backbone is None else "embeddings",
-        ).fit(x, y)
+        ).fit(x, y, detection_features=None if judged_all is None else judged_all[idx])
         scaler = est._scaler
         extra = {
             "n_flagged": int(est.issues_.mask.sum()),
@@ -365,6 +395,7 @@ def train_on_data(
         "backbone": None if backbone is None else backbone.model,
         "views": None if backbone is None else list(backbone.views),
         "layers": None if backbone is None else backbone.layers,
+        "detect_layers": None if backbone is None or recipe != "robust" else backbone.detect_layers,
         "n_samples": n,
         "n_train": int(idx.size),
         "n_removed": int(n - idx.size),

@@ -19,6 +19,7 @@ import contextlib
 import copy
 import inspect
 import logging
+import math
 import numbers
 import time
 from collections.abc import Callable, Iterator
@@ -58,6 +59,10 @@ logger = logging.getLogger(__name__)
 Optimizer = Literal["adam", "adamw", "sgd"]
 #: The optimizers the trainers know by name (``sgd`` uses momentum 0.9).
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+LRSchedule = Literal["constant", "cosine"]
+#: How the learning rate moves over the epochs: ``"constant"``; ``"cosine"``, from ``lr``
+#: down along half a cosine, epoch by epoch (Loshchilov & Hutter, ICLR 2017, without restarts).
+LR_SCHEDULES: tuple[str, ...] = get_args(LRSchedule)
 
 
 # --------------------------------------------------------------------------- results
@@ -75,6 +80,7 @@ class EpochLog:
         n_seen: samples in the epoch's batches.
         n_kept: samples that contributed to the loss (per network).
         seconds: wall time of the epoch.
+        lr: the learning rate of the epoch.
     """
 
     epoch: int
@@ -83,6 +89,7 @@ class EpochLog:
     n_seen: int
     n_kept: int
     seconds: float
+    lr: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,6 +141,7 @@ class TrainSettings:
     seed: int | None
     progress: bool
     channels_last: bool
+    lr_schedule: str = "constant"
 
     @classmethod
     def check(
@@ -148,8 +156,10 @@ class TrainSettings:
         random_state: Any,
         progress: Any,
         channels_last: Any,
+        lr_schedule: Any = "constant",
     ) -> TrainSettings:
         check_scalar(epochs, "epochs", kind=numbers.Integral, min_val=1)
+        check_option(lr_schedule, "lr_schedule", LR_SCHEDULES)
         check_scalar(batch_size, "batch_size", kind=numbers.Integral, min_val=1)
         check_scalar(lr, "lr", min_val=0.0, include_min=False)
         check_option(optimizer, "optimizer", OPTIMIZERS)
@@ -172,7 +182,14 @@ class TrainSettings:
             seed=as_seed(random_state),
             progress=bool(progress),
             channels_last=bool(channels_last),
+            lr_schedule=str(lr_schedule),
         )
+
+    def epoch_lr(self, epoch: int) -> float:
+        """The learning rate of 0-based ``epoch``."""
+        if self.lr_schedule == "cosine":
+            return self.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / self.epochs))
+        return self.lr
 
     def make_optimizer(self, params: Any) -> torch.optim.Optimizer:
         if self.optimizer == "adam":
@@ -636,6 +653,8 @@ def _fit_module(
     module.train()
     for epoch in bar:
         t0 = time.perf_counter()
+        for group in opt.param_groups:
+            group["lr"] = settings.epoch_lr(epoch)
         rate = keep_schedule(epoch) if keep_schedule is not None else 1.0
         total, seen, kept = 0.0, 0, 0
         for idx in batches(n, settings.batch_size, gen):
@@ -677,7 +696,10 @@ def _fit_module(
         if on_epoch is not None:
             on_epoch(epoch, module)
             module.train()
-        log = EpochLog(epoch, total / max(kept, 1), rate, seen, kept, time.perf_counter() - t0)
+        secs = time.perf_counter() - t0
+        log = EpochLog(
+            epoch, total / max(kept, 1), rate, seen, kept, secs, settings.epoch_lr(epoch)
+        )
         history.append(log)
         _report(bar, log, desc)
     module.eval()

@@ -38,11 +38,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from mislabel._validation import (
     as_seed,
+    check_features,
     check_option,
     check_scalar,
     optional_import,
     split_views,
 )
+from mislabel.data._embed import DEFAULT_DETECT_LAYERS, DEFAULT_IMAGE_LAYERS
 from mislabel.detect._knn import vote_neighbors
 from mislabel.exceptions import InvalidInputError, InvalidParameterError, NotFittedError
 
@@ -93,6 +95,9 @@ def one_run_issues(labels: Any, pred_probs: Any, *, noise_rate: float | None = N
 #: After the embeddings detection, the final training drops this share of each batch with
 #: the largest loss (small-loss selection) against the wrong labels the detection missed.
 _EMBEDDINGS_FORGET_RATE = 0.2
+#: The label smoothing of the final training after ``"embeddings"`` detection: the loss on the
+#: kept samples never reaches zero, so Adam's steps stay scaled to real gradients.
+_EMBEDDINGS_SMOOTHING = 0.1
 #: How far :func:`one_run_issues` may stretch the default cut's count toward the joint's.
 _ONE_RUN_MAX_STRETCH = 1.25
 #: ``detect_forget_rate="auto"`` on images: up to this estimated share of wrong labels the
@@ -199,18 +204,27 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             learn its training set by heart (:func:`mislabel.train.can_memorize`), otherwise
             plain cross-entropy on the labels as given (the policy is then not applied: such
             a model does not fit single wrong labels, and weights or ELR cost it accuracy).
-            After ``"embeddings"`` detection, ``"auto"`` is cross-entropy on what the policy
-            leaves, on the small-loss 80 % of each batch (``TorchClassifier(forget_rate=0.2)``)
-            against the wrong labels the detection missed. ``"elr"`` / ``"ce"`` force the
-            loss (the policy is applied either way).
+            After ``"embeddings"`` detection, ``"auto"`` is cross-entropy with label
+            smoothing 0.1 on what the policy leaves, on the small-loss 80 % of each batch
+            (``TorchClassifier(forget_rate=0.2)``) against the wrong labels the detection
+            missed. ``"elr"`` / ``"ce"`` force the loss (the policy is applied either way).
+            After ``"embeddings"`` detection the final training also lowers its learning
+            rate along a cosine (``TorchClassifier(lr_schedule="cosine")``): with plain
+            cross-entropy at a constant rate, a network that has fitted the kept samples can
+            be thrown off them late in training and lose several points.
         backbone: ``"timm:NAME"`` (e.g. ``"timm:efficientnet_lite0"``): ``X`` are images
             (paths, a uint8 array or PIL images), embedded by that pretrained backbone
             (:func:`mislabel.data.embed_images`) in ``fit`` and in ``predict``; the detection
             and the final network (an MLP unless ``model`` is given) work on the embeddings.
         backbone_weights: a local weights file for ``backbone``.
-        backbone_layers: what ``backbone`` gives (:data:`mislabel.data.IMAGE_LAYERS`):
-            ``"stages"`` (default), its last three stages averaged over the image and
-            concatenated; ``"pooled"``, its pooled output.
+        backbone_layers: what of ``backbone`` the final network trains on and predicts from
+            (:data:`mislabel.data.IMAGE_LAYERS`): ``"stages"`` (default), its last three
+            stages averaged over the image and concatenated; ``"pooled"``, its pooled
+            output; ``"stages+pooled"``, both side by side.
+        detect_layers: what of ``backbone`` the detection judges: ``"stages+pooled"``
+            (default; the same forward pass gives both parts, and the two together miss
+            fewer of the wrong labels that cost the final network accuracy), ``"stages"``
+            or ``"pooled"``.
         views: the views of every image that ``backbone`` embeds (:data:`mislabel.data.
             IMAGE_VIEWS`): by default the image as given and mirrored left-right, used as
             ``detection`` describes for (n, v, d) features (twice the embedding time of
@@ -290,7 +304,8 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         cv: int = 3,
         backbone: str | None = None,
         backbone_weights: str | os.PathLike[str] | None = None,
-        backbone_layers: str = "stages",
+        backbone_layers: str = DEFAULT_IMAGE_LAYERS,
+        detect_layers: str = DEFAULT_DETECT_LAYERS,
         cache_dir: str | os.PathLike[str] | None = None,
         views: Sequence[str] = ("identity", "hflip"),
         device: str = "auto",
@@ -314,6 +329,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         self.backbone = backbone
         self.backbone_weights = backbone_weights
         self.backbone_layers = backbone_layers
+        self.detect_layers = detect_layers
         self.cache_dir = cache_dir
         self.views = views
         self.device = device
@@ -339,6 +355,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
 
         check_views(self.views)
         check_option(self.backbone_layers, "backbone_layers", IMAGE_LAYERS)
+        check_option(self.detect_layers, "detect_layers", IMAGE_LAYERS)
         if self.backbone is not None and (
             not isinstance(self.backbone, str) or not self.backbone.startswith("timm:")
         ):
@@ -385,15 +402,20 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X: Any, y: Any) -> NoiseAwareClassifier:
+    def fit(self, X: Any, y: Any, *, detection_features: Any = None) -> NoiseAwareClassifier:
         """Find the wrong labels among ``y``, fix them by ``policy`` and train the final model.
 
         Args:
             X: (n, ...) features: vectors or images for a network, anything the scikit-learn
                 model takes otherwise.
             y: (n,) given (noisy) labels, of any sortable type.
+            detection_features: what ``detection="embeddings"`` judges instead of ``X``
+                (the final model still trains on ``X``): (n, d') fixed features of the same
+                samples, or (n, v, d') with ``v`` views (their mean is judged), e.g. more
+                layers of the backbone that gave ``X``. With a ``backbone``,
+                ``detect_layers`` says what the detection judges instead.
         """
-        prepared = self._detect(X, y)
+        prepared = self._detect(X, y, detection_features)
         t1 = time.perf_counter()
         if self._sklearn:
             self._train_sklearn(*prepared)
@@ -402,17 +424,17 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         self.seconds_["train"] = time.perf_counter() - t1
         return self
 
-    def find(self, X: Any, y: Any) -> NoiseAwareClassifier:
+    def find(self, X: Any, y: Any, *, detection_features: Any = None) -> NoiseAwareClassifier:
         """Only the detection step (what ``mislabel find`` runs): sets ``classes_``,
-        ``issues_`` and ``pred_probs_``, trains no final model."""
-        self._detect(X, y)
+        ``issues_`` and ``pred_probs_``, trains no final model. Arguments as in :meth:`fit`."""
+        self._detect(X, y, detection_features)
         return self
 
     @property
     def _sklearn(self) -> bool:
         return self.model is not None and _is_sklearn(self.model)
 
-    def _detect(self, X: Any, y: Any) -> tuple[Any, np.ndarray, Any, Any]:
+    def _detect(self, X: Any, y: Any, judged: Any = None) -> tuple[Any, np.ndarray, Any, Any]:
         """Check, encode, detect; return (network or model input, encoded labels, factory,
         the input of every view (n, v, ...) or None)."""
         from mislabel.detect import cross_val_pred_probs, embedding_pred_probs, find_label_issues
@@ -420,10 +442,14 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         self._check_params()
         X, y_enc = self._encode(X, y)
-        X = self._embed(X)
-        seed = as_seed(self.random_state)
         detection = self._resolved_detection()
         self.detection_ = detection
+        if judged is not None:
+            judged = self._check_judged(judged, y_enc.shape[0], detection)
+        X, judged_by_backbone = self._embed_for_fit(X, detection)
+        if judged_by_backbone is not None:
+            judged = judged_by_backbone
+        seed = as_seed(self.random_state)
         forget = 0.0  # the small-loss share the detection's network leaves out
         views = None
         if np.ndim(X) == 3 and (detection == "embeddings" or self.backbone is not None):
@@ -465,7 +491,7 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
                 )
             k = vote_neighbors(max(int(self.neighbors), 1), y_enc.shape[0])
             probs = embedding_pred_probs(
-                X,
+                X if judged is None else judged,
                 y_enc,
                 n_neighbors=k,
                 cv=int(self.cv),
@@ -517,20 +543,54 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
     def _embed(self, X: Any) -> Any:
         """``X`` itself, or with a ``backbone`` its embeddings (float32, (n, d) for one view,
         (n, v, d) for several)."""
-        if self.backbone is None:
-            return X
-        from mislabel.data._embed import embed_images
+        return self._embed_layers(X, (self.backbone_layers,))[0]
 
-        return embed_images(
+    def _embed_for_fit(self, X: Any, detection: str) -> tuple[Any, Any]:
+        """(``X`` or its embeddings, what the detection judges when it differs or None): with a
+        ``backbone`` and ``"embeddings"`` detection both come from one forward pass."""
+        if self.backbone is None or detection != "embeddings":
+            return self._embed(X), None
+        if self.detect_layers == self.backbone_layers:
+            return self._embed(X), None
+        return self._embed_layers(X, (self.backbone_layers, self.detect_layers))
+
+    def _embed_layers(self, X: Any, layers: tuple[str, ...]) -> tuple[Any, ...]:
+        if self.backbone is None:
+            return (X,)
+        from mislabel.data._embed import embed_image_layers, join_layers
+
+        parts = embed_image_layers(
             X,
+            layers=layers,
             model=self.backbone,
             weights=self.backbone_weights,
-            layers=self.backbone_layers,
             device=self.device,
             cache_dir=self.cache_dir,
             views=self.views,
             progress=self.progress,
         )
+        return tuple(join_layers(parts, choice) for choice in layers)
+
+    def _check_judged(self, judged: Any, n: int, detection: str) -> np.ndarray:
+        """``detection_features`` checked: fixed features of the ``n`` samples, for the
+        embeddings detection."""
+        if detection != "embeddings":
+            raise InvalidParameterError(
+                "`detection_features` are judged by detection='embeddings'; the detection "
+                f"here is {detection!r}. Pass detection='embeddings', or leave them out."
+            )
+        if self.backbone is not None:
+            raise InvalidParameterError(
+                "`detection_features` goes with features as X; with a backbone, "
+                f"detect_layers (here {self.detect_layers!r}) says what the detection judges."
+            )
+        mean, _ = split_views(judged, "detection_features")
+        z = check_features(mean, "detection_features")
+        if z.shape[0] != n:
+            raise InvalidInputError(
+                f"`detection_features` must have one row per label ({n}); got {z.shape[0]}."
+            )
+        return np.asarray(judged)
 
     def _detector(self, factory: Any, x: Any) -> Any:
         """The network trained by the one-run or k-fold detection."""
@@ -577,10 +637,13 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         n = y.shape[0]
         memorizes = can_memorize(factory, n)
         embeddings = self.detection_ == "embeddings"
+        loss_kwargs = None
         if self.final_loss != "auto":
             loss = str(self.final_loss)
+        elif embeddings:
+            loss, loss_kwargs = "label_smoothing", {"smoothing": _EMBEDDINGS_SMOOTHING}
         else:
-            loss = "elr" if memorizes and not embeddings else "ce"
+            loss = "elr" if memorizes else "ce"
         if self.final_loss == "auto" and not memorizes and not embeddings:
             labels, keep, weight = y, None, None
             self.policy_ = "none"
@@ -593,7 +656,15 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         elif keep is not None:
             x_fit, y_fit = np.asarray(x)[keep], labels[keep]
         forget = _EMBEDDINGS_FORGET_RATE if embeddings and self.final_loss == "auto" else 0.0
-        final = self._torch_estimator(factory, x, loss=loss, epochs=self.epochs, forget_rate=forget)
+        final = self._torch_estimator(
+            factory,
+            x,
+            loss=loss,
+            loss_kwargs=loss_kwargs,
+            epochs=self.epochs,
+            forget_rate=forget,
+            lr_schedule="cosine" if embeddings else "constant",
+        )
         final.fit(x_fit, y_fit, sample_weight=w_fit)
         self.model_ = final
         self.sample_weight_ = weight
