@@ -205,7 +205,6 @@ def embed_images(
         >>> X.shape  # doctest: +SKIP
         (2, 472)
     """
-    check_option(layers, "layers", IMAGE_LAYERS)
     parts = embed_image_layers(
         images,
         layers=(layers,),
@@ -561,7 +560,7 @@ def _load_backbone(
         raise InvalidParameterError(
             f"the stages' features need a timm model with `forward_intermediates`; {name!r} has "
             "none (timm too old, or a model without stages). Use layers='pooled' "
-            "(--backbone-layers pooled)."
+            "(--backbone-layers pooled / --detect-layers pooled)."
         )
     net.reset_classifier(0)
     net.eval()

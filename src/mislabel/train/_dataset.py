@@ -66,25 +66,19 @@ class Backbone:
 
     def embed(self, data: LabeledData) -> np.ndarray:
         """What the network takes: the ``layers`` of every view of every image."""
-        from mislabel.data._find import embed_dataset
-
-        return embed_dataset(
-            data, self.model, self.weights, self.cache_dir, views=self.views, layers=(self.layers,)
-        )[0]
+        return self._embed(data, (self.layers,))[0]
 
     def embed_for_training(self, data: LabeledData) -> tuple[np.ndarray, np.ndarray]:
         """(what the network trains on, what the detection judges), from one forward pass."""
+        x, judged = self._embed(data, (self.layers, self.detect_layers))
+        return x, judged
+
+    def _embed(self, data: LabeledData, layers: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         from mislabel.data._find import embed_dataset
 
-        x, judged = embed_dataset(
-            data,
-            self.model,
-            self.weights,
-            self.cache_dir,
-            views=self.views,
-            layers=(self.layers, self.detect_layers),
+        return embed_dataset(
+            data, self.model, self.weights, self.cache_dir, views=self.views, layers=layers
         )
-        return x, judged
 
 
 def symmetric_noise_matrix(noise_rate: float, n_classes: int) -> np.ndarray:

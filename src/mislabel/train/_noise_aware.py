@@ -546,11 +546,9 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         return self._embed_layers(X, (self.backbone_layers,))[0]
 
     def _embed_for_fit(self, X: Any, detection: str) -> tuple[Any, Any]:
-        """(``X`` or its embeddings, what the detection judges when it differs or None): with a
-        ``backbone`` and ``"embeddings"`` detection both come from one forward pass."""
+        """(``X`` or its embeddings, what the detection judges or None): with a ``backbone``
+        and ``"embeddings"`` detection both come from one forward pass."""
         if self.backbone is None or detection != "embeddings":
-            return self._embed(X), None
-        if self.detect_layers == self.backbone_layers:
             return self._embed(X), None
         return self._embed_layers(X, (self.backbone_layers, self.detect_layers))
 
