@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import statistics
 import tempfile
 import time
@@ -318,11 +319,13 @@ def main() -> None:
         "| torch threads | images / s |",
         "|---|---|",
     ]
+    load = os.getloadavg()[0]  # this script's own thread counts for about 1
     lines += [f"| {t} | {ips:.1f} |" for t, ips in throughput(sample)]
     lines += [
         "",
-        "The machine's 2 cores were shared with other work while this ran, so the figures are "
-        "lower bounds.",
+        f"Load average (1 min) just before these runs: {load:.1f} on {os.cpu_count()} cores, "
+        "this script's own thread included; more than that means other work shared the cores "
+        "and the figures are lower bounds.",
         "",
         f"Wall time of this script (embeddings cached): {time.perf_counter() - t0:.0f} s.",
         "",

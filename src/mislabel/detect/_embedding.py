@@ -91,7 +91,7 @@ def embedding_pred_probs(
     n, d = x.shape
     z = StandardScaler().fit_transform(x).astype(np.float32)
     n_vote = vote_neighbors(int(n_neighbors), n)
-    head = LogisticRegression(C=4.0 / d, max_iter=300)
+    head = LogisticRegression(C=4.0 / d, max_iter=300, tol=1e-3)
     folds = int(cv)
 
     probs = _mean(
