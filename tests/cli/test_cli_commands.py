@@ -53,7 +53,7 @@ def test_help_teaches_every_command() -> None:
     result = run("--help")
     elsewhere = {"review": "mislabel.cli.review_cmd"}
     optional = [n for n, m in elsewhere.items() if find_spec(m) is not None]
-    for name in ("find", "clean", "train", "report", "demo", *optional):
+    for name in ("find", "clean", "train", "predict", "report", "demo", *optional):
         assert re.search(rf"\b{name}\b", result.stdout)  # type: ignore[attr-defined]
     assert "--debug" in result.stdout  # type: ignore[attr-defined]
 
@@ -276,6 +276,39 @@ def test_train_robust_recipe_is_the_default(
     # on backbone embeddings the robust recipe's final loss is smoothed CE; on pixels ELR or CE
     assert metrics["loss"] in (("label_smoothing",) if metrics["backbone"] else ("elr", "ce"))
     assert metrics["test_accuracy"] >= 0.8
+
+
+def test_predict_reads_the_trained_model_back(
+    found: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    from PIL import Image
+
+    folder, _, _ = found
+    run("train", folder, "--epochs", "10", "-o", tmp_path / "m")
+    result = run("predict", tmp_path / "m", folder, "-o", tmp_path / "p.csv")
+    pred = pd.read_csv(tmp_path / "p.csv")
+    names = sorted(p.name for p in folder.iterdir())
+    assert list(pred.columns) == [
+        "id", "path", "label", "predicted", "probability", *(f"p_{c}" for c in names)
+    ]  # fmt: skip
+    assert len(pred) == sum(1 for _ in folder.rglob("*.png"))
+    assert set(pred["predicted"]) <= set(names)
+    np.testing.assert_allclose(pred[[f"p_{c}" for c in names]].sum(axis=1), 1.0, atol=1e-5)
+    accuracy = float((pred["predicted"] == pred["label"]).mean())
+    assert f"accuracy on their labels {accuracy:.1%}" in result.stdout  # type: ignore[attr-defined]
+    assert accuracy >= 0.8
+    # new images without labels: one subfolder of any name, no accuracy
+    new = tmp_path / "new" / "unsorted"
+    new.mkdir(parents=True)
+    for p in sorted(folder.rglob("*.png"))[:5]:
+        Image.open(p).save(new / p.name)
+    result = run("predict", tmp_path / "m", tmp_path / "new")
+    assert "accuracy" not in result.stdout  # type: ignore[attr-defined]
+    unlabelled = pd.read_csv(tmp_path / "m" / "predictions.csv")
+    assert len(unlabelled) == 5 and "label" not in unlabelled.columns
+    by_name = dict(zip(pred["path"].str.split("/").str[-1], pred["predicted"], strict=True))
+    assert [by_name[p.split("/")[-1]] for p in unlabelled["path"]] == list(unlabelled["predicted"])
 
 
 def test_reweight_policy_weights_reach_training_with_any_loss(

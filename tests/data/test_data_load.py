@@ -199,6 +199,36 @@ def test_featurizer_applies_the_training_transform(tmp_path: Path) -> None:
         assert feat.transform(data).shape == (4, 4)
 
 
+def test_pickled_featurizer_loads_its_sentence_encoder_again_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    from mislabel.data import _features
+
+    class Encoder:  # a stand-in for the sentence-transformers model: 2 numbers per text
+        def encode(self, texts: list[str], **_: object) -> np.ndarray:
+            return np.array([[len(t), t.count("a")] for t in texts], dtype=np.float32)
+
+    loads: list[str] = []
+
+    def load(name: str, *, required: bool) -> Encoder:
+        loads.append(name)
+        return Encoder()
+
+    monkeypatch.setattr(_features, "_load_encoder", load)
+    pd.DataFrame({"text": ["a cat", "banana", "a dog", "kiwi"], "label": list("abab")}).to_csv(
+        tmp_path / "t.csv", index=False
+    )
+    data = load_dataset(tmp_path / "t.csv")
+    feat = Featurizer(text_embedding="sentence-transformers").fit(data)
+    blob = pickle.dumps(feat)
+    assert b"Encoder" not in blob  # the model itself is not in the pickle
+    back = pickle.loads(blob)
+    assert loads == [_features.DEFAULT_EMBEDDING_MODEL] * 2
+    np.testing.assert_array_equal(back.transform(data), feat.transform(data))
+
+
 def test_atomic_writes_leave_normal_permissions(tmp_path: Path) -> None:
     import os
     import stat

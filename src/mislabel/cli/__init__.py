@@ -8,7 +8,8 @@ traceback too.
 =====================  ============================================================
 ``mislabel find``      :func:`mislabel.data.find_issues_in` → ``issues.csv`` & co.
 ``mislabel clean``     :func:`mislabel.fix.apply_policy` → cleaned labels + change log
-``mislabel train``     :func:`mislabel.train.train_on_data` → ``model.pt`` + ``metrics.json``
+``mislabel train``     :func:`mislabel.train.train_on_data` → ``model.pt`` & co.
+``mislabel predict``   :func:`mislabel.train.load_model` → ``predictions.csv``
 ``mislabel report``    :func:`mislabel.report.write_report` → one self-contained HTML
 ``mislabel review``    the review web page (when :mod:`mislabel.review` is there)
 ``mislabel demo``      :func:`mislabel.demo.main`
@@ -45,7 +46,8 @@ app = typer.Typer(
         "Find, fix and train through wrong labels.\n\n"
         "Typical run: `mislabel find DATA -o out` (writes out/issues.csv), then "
         "`mislabel report out`, `mislabel clean out --policy relabel`, "
-        "`mislabel train DATA --labels out/labels_clean.csv --loss gce`."
+        "`mislabel train DATA --labels out/labels_clean.csv --loss gce -o model`, "
+        "`mislabel predict model NEW`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -553,7 +555,13 @@ def train(
         ),
     ] = None,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for model.pt and metrics.json.")
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for the model: model.pt, preprocess.pkl and metrics.json "
+            "(`mislabel predict OUT DATA` reads it).",
+        ),
     ] = Path("."),
     model: Annotated[
         str,
@@ -578,7 +586,8 @@ def train(
 ) -> None:
     """Train the default network through the wrong labels (an MLP on pretrained embeddings
     for colour photos, the small CNN for other images, an MLP for tables and texts):
-    **model.pt** (state_dict) + **metrics.json** (which names the backbone, if any)."""
+    **model.pt** (state_dict), **preprocess.pkl** (what new data goes through first) and
+    **metrics.json** (which names the backbone, if any), for `mislabel predict`."""
     from mislabel.train import train_on_data
 
     load_kw: dict[str, Any] = {
@@ -661,6 +670,80 @@ def train(
         line += f"; test accuracy {_pct(m['test_accuracy'])}"
     console.print(line)
     console.print(f"Wrote {', '.join(files)} to {out}/")
+
+
+# --------------------------------------------------------------------------- predict
+
+
+@app.command()
+@handle_errors
+def predict(
+    model_dir: Annotated[
+        Path,
+        typer.Argument(help="The folder `mislabel train -o` wrote.", show_default=False),
+    ],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Data of the kind the model was trained on, laid out as for `mislabel find` "
+            "(images without labels: put them in one subfolder of any name). Labels that are "
+            "class names of the model give the accuracy; others are ignored.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The CSV to write (default: predictions.csv in MODEL_DIR).",
+            show_default=False,
+        ),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            help="Cache of the new images' embeddings (default: MODEL_DIR/.mislabel-cache).",
+            show_default=False,
+        ),
+    ] = None,
+    no_cache: NoCache = False,
+    label_column: LabelColumn = "label",
+    text_column: TextColumn = None,
+    path_column: PathColumn = None,
+    image_size: ImageSize = None,
+    kind: Kind = "auto",
+) -> None:
+    """**Predict** new data with a model of `mislabel train`: predictions.csv (every sample,
+    its predicted class, that class's probability and every class's probability)."""
+    from mislabel.train import load_model
+    from mislabel.train._dataset import predictions_frame
+
+    result = load_model(
+        model_dir, cache_dir=None if no_cache else (cache_dir or model_dir / ".mislabel-cache")
+    )
+    with progress_callback() as progress:
+        dataset = _load(
+            data,
+            progress=progress,
+            label_column=label_column,
+            text_column=text_column,
+            path_column=path_column,
+            image_size=image_size,
+            kind=kind,
+        )
+        frame, accuracy = predictions_frame(result, dataset)
+    from mislabel._atomic import write_csv_atomic
+
+    path = write_csv_atomic(out or model_dir / "predictions.csv", frame)
+    console = out_console()
+    on = f" on {result.backbone.model} embeddings" if result.backbone is not None else ""
+    line = f"predicted {len(frame)} samples with the model in {model_dir}{on}"
+    if accuracy is not None:
+        line += f"; accuracy on their labels {_pct(accuracy)}"
+    console.print(line)
+    console.print(f"Wrote {path}")
 
 
 # --------------------------------------------------------------------------- report

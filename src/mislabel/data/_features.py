@@ -116,6 +116,10 @@ def tabular_frame(frame: Any) -> Any:
     return pd.DataFrame(out)
 
 
+#: What a pickled Featurizer holds in place of its sentence-transformers model.
+_ENCODER_BY_NAME = "sentence-transformers:" + DEFAULT_EMBEDDING_MODEL
+
+
 def _load_encoder(model_name: str, *, required: bool) -> Any:
     """A sentence-transformers model, or None when it cannot be loaded (unless ``required``)."""
     try:
@@ -287,6 +291,18 @@ class Featurizer:
 
     def fit_transform(self, data: LabeledData) -> np.ndarray:
         return self.fit(data).transform(data)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the sentence-transformers model is not pickled: it is loaded again by name
+        state = dict(self.__dict__)
+        if state.get("encoder_") is not None:
+            state["encoder_"] = _ENCODER_BY_NAME
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.get("encoder_") == _ENCODER_BY_NAME:
+            state = {**state, "encoder_": _load_encoder(DEFAULT_EMBEDDING_MODEL, required=True)}
+        self.__dict__.update(state)
 
 
 def _as_str_objects(frame: Any) -> Any:

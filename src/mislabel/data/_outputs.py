@@ -113,8 +113,16 @@ def write_file_set(
     return paths, run_id
 
 
-def check_file_set(folder: Path, manifest: Mapping[str, Any], names: tuple[str, ...]) -> None:
-    """Check that the files ``names`` in ``folder`` are those the manifest lists.
+def check_file_set(
+    folder: Path,
+    manifest: Mapping[str, Any],
+    names: tuple[str, ...],
+    *,
+    manifest_name: str = "find.json",
+    rerun: str = "mislabel find",
+) -> None:
+    """Check that the files ``names`` in ``folder`` are those the manifest lists (the command
+    ``rerun`` writes them all again).
 
     A manifest without a ``files`` entry (written by hand, or by an older version) is not
     checked.
@@ -122,7 +130,6 @@ def check_file_set(folder: Path, manifest: Mapping[str, Any], names: tuple[str, 
     files = manifest.get("files")
     if not isinstance(files, Mapping):
         return
-    manifest_name = "find.json"
     for name in names:
         expected = files.get(name)
         path = folder / name
@@ -132,7 +139,7 @@ def check_file_set(folder: Path, manifest: Mapping[str, Any], names: tuple[str, 
             raise InvalidInputError(
                 f"'{path}' does not belong to the run that wrote '{folder / manifest_name}' "
                 "(an interrupted or concurrent run, or an edit by hand); the folder mixes "
-                "outputs of different runs. Run `mislabel find` again into this folder."
+                f"outputs of different runs. Run `{rerun}` again into this folder."
             )
 
 

@@ -2,7 +2,8 @@
 
 :class:`NoiseAwareClassifier` is the whole recipe in one scikit-learn estimator: find the
 wrong labels, weight them down, train through the rest. :func:`train_on_data` trains it (or a
-plain registered loss) on a loaded dataset; it is what ``mislabel train`` runs.
+plain registered loss) on a loaded dataset; it is what ``mislabel train`` runs, and
+:func:`load_model` reads back the folder it saves, for predictions on new data.
 :func:`default_network` builds the default MLP or small CNN for an input shape.
 
 Noise-aware training in plain PyTorch (any ``nn.Module`` factory): :func:`coteaching` (two
@@ -19,7 +20,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mislabel.train._dataset import DataTrainResult, symmetric_noise_matrix, train_on_data
+from mislabel.train._dataset import (
+    DataTrainResult,
+    load_model,
+    predictions_frame,
+    symmetric_noise_matrix,
+    train_on_data,
+)
 from mislabel.train._networks import default_network
 from mislabel.train._noise_aware import NoiseAwareClassifier, one_run_issues, one_run_pred_probs
 
@@ -27,8 +34,10 @@ __all__ = [
     "DataTrainResult",
     "NoiseAwareClassifier",
     "default_network",
+    "load_model",
     "one_run_issues",
     "one_run_pred_probs",
+    "predictions_frame",
     "symmetric_noise_matrix",
     "train_on_data",
 ]

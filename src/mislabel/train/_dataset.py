@@ -17,11 +17,13 @@ is called.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import io
 import numbers
 import os
+import pickle
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,14 +32,21 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mislabel._atomic import write_bytes_atomic, write_json_atomic
 from mislabel._validation import as_seed, check_labels, check_option, check_scalar, optional_import
 from mislabel.data._embed import DEFAULT_DETECT_LAYERS, DEFAULT_IMAGE_LAYERS
 from mislabel.data._features import Featurizer, resize_images
 from mislabel.data._load import LabeledData
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
-__all__ = ["RECIPES", "DataTrainResult", "symmetric_noise_matrix", "train_on_data"]
+__all__ = [
+    "MODEL_FILES",
+    "RECIPES",
+    "DataTrainResult",
+    "load_model",
+    "predictions_frame",
+    "symmetric_noise_matrix",
+    "train_on_data",
+]
 
 PathLike = str | os.PathLike[str]
 #: ``progress(stage, done, total)``.
@@ -47,6 +56,10 @@ Recipe = Literal["robust", "plain"]
 RECIPES: tuple[str, ...] = ("robust", "plain")
 #: The longer side of the images the CNN sees.
 _MAX_SIDE = 32
+#: What :meth:`DataTrainResult.save` writes beside ``metrics.json``, the set's manifest.
+MODEL_FILES: tuple[str, ...] = ("model.pt", "preprocess.pkl")
+#: The layout of ``preprocess.pkl``.
+_PREPROCESS_FORMAT = 1
 #: The built-in choices of ``train_on_data(model=...)`` (besides ``"timm:NAME"``).
 TRAIN_MODELS: tuple[str, ...] = ("auto", "cnn")
 
@@ -97,8 +110,8 @@ class DataTrainResult:
     Attributes:
         estimator: the fitted :class:`mislabel.NoiseAwareClassifier` (robust) or
             :class:`~mislabel.integrations.torch.TorchClassifier` (plain).
-        network: ``input_shape`` and ``n_classes``: rebuild the network with
-            ``mislabel.train.default_network(**network)`` and load ``model.pt`` into it.
+        network: ``input_shape`` and ``n_classes`` of the network
+            (``mislabel.train.default_network(**network)`` rebuilds it untrained).
         featurizer: the fitted :class:`~mislabel.data.Featurizer` for tables and texts (None
             for images, which are shrunk to ``image_side`` px).
         classes: class names, in output column order.
@@ -106,6 +119,9 @@ class DataTrainResult:
             the pretrained backbone whose embeddings the network takes, or is null).
         backbone: the pretrained backbone whose embeddings the network was trained on (new
             images are embedded by it too), or None.
+
+    :meth:`save` writes the model to a folder and :func:`load_model` reads it back, ready for
+    :meth:`predict_proba` on new data.
     """
 
     estimator: Any
@@ -119,6 +135,8 @@ class DataTrainResult:
     def module(self) -> Any:
         """The trained torch network."""
         est = self.estimator
+        if isinstance(est, _SavedNetwork):
+            return est.module
         return est.model_.module_ if hasattr(est, "model_") else est.module_
 
     def predict_proba(self, data: LabeledData) -> np.ndarray:
@@ -131,19 +149,202 @@ class DataTrainResult:
         return out
 
     def save(self, out_dir: PathLike) -> dict[str, Path]:
-        """Write ``model.pt`` (the network's state_dict) and ``metrics.json``, each atomically."""
+        """Write the model into ``out_dir`` as one set: ``model.pt`` (the network's
+        ``state_dict``), ``preprocess.pkl`` (what turns new data into the network's input: the
+        input scaling, the fitted :class:`~mislabel.data.Featurizer` of tables and texts, the
+        backbone and its views) and ``metrics.json``, written last with the SHA-256 of the
+        other two. :func:`load_model` reads the folder back; an interrupted write leaves the
+        previous model in place."""
         torch = optional_import("torch", "torch", "saving a model")
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        torch.save(self.module.state_dict(), buf)
-        return {
-            "model.pt": write_bytes_atomic(out / "model.pt", buf.getvalue()),
-            "metrics.json": write_json_atomic(
-                out / "metrics.json",
-                {**self.metrics, "network": self.network, "classes": list(self.classes)},
-            ),
+        from mislabel.data._outputs import write_file_set
+
+        weights = io.BytesIO()
+        torch.save(self.module.state_dict(), weights)
+        prep = pickle.dumps(_preprocess(self), protocol=pickle.HIGHEST_PROTOCOL)
+        writers = {
+            "model.pt": lambda fh: fh.write(weights.getvalue()),
+            "preprocess.pkl": lambda fh: fh.write(prep),
         }
+        paths, _ = write_file_set(
+            out_dir,
+            writers,
+            "metrics.json",
+            {**self.metrics, "network": self.network, "classes": list(self.classes)},
+        )
+        return paths
+
+
+@dataclass(frozen=True)
+class _Preprocess:
+    """``preprocess.pkl``: everything between new data and the saved network."""
+
+    format: int
+    scaler: Any  # the InputScaler of the network's input, or None
+    views: bool  # (n, v, d) embeddings: the network takes the mean view
+    columns: tuple[int, ...]  # the class index of each network output
+    channels_last: bool
+    featurizer: Featurizer | None
+    backbone: Backbone | None
+
+
+def _inner(estimator: Any) -> Any:
+    """The TorchClassifier inside a fitted estimator of :func:`train_on_data`."""
+    for name in ("model_", "est"):
+        if hasattr(estimator, name):
+            return getattr(estimator, name)
+    return estimator
+
+
+def _preprocess(result: DataTrainResult) -> _Preprocess:
+    est = result.estimator
+    if isinstance(est, _SavedNetwork):
+        return est.prep
+    inner = _inner(est)
+    n_out = int(result.network["n_classes"])
+    backbone = result.backbone
+    if backbone is not None:  # portable: no cache folder of the training run, an absolute path
+        weights = None if backbone.weights is None else str(Path(backbone.weights).resolve())
+        backbone = dataclasses.replace(backbone, weights=weights, cache_dir=None)
+    columns = tuple(int(c) for c in getattr(inner, "classes_", range(n_out)))
+    return _Preprocess(
+        _PREPROCESS_FORMAT,
+        getattr(est, "_scaler", getattr(est, "scaler", None)),
+        result.backbone is not None,
+        columns,
+        bool(getattr(inner, "channels_last", False)),
+        result.featurizer,
+        backbone,
+    )
+
+
+class _SavedNetwork:
+    """A network read back by :func:`load_model`, behind its input scaling."""
+
+    def __init__(self, module: Any, prep: _Preprocess, n_classes: int) -> None:
+        self.module = module
+        self.prep = prep
+        self.n_classes = n_classes
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        from mislabel.train._loop import predict_logits
+
+        if self.prep.views:
+            x = np.asarray(x).mean(axis=1)
+        if self.prep.scaler is not None:
+            x = self.prep.scaler.transform(x)
+        logits = predict_logits(
+            self.module,
+            torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)),
+            1024,
+            "cpu",
+            self.prep.channels_last,
+        )
+        p = torch.softmax(logits, dim=1).numpy().astype(np.float64)
+        out = np.zeros((p.shape[0], self.n_classes))
+        out[:, list(self.prep.columns)] = p
+        return out
+
+
+def load_model(folder: PathLike, *, cache_dir: PathLike | None = None) -> DataTrainResult:
+    """Read back a model written by :meth:`DataTrainResult.save` (``mislabel train -o
+    FOLDER``), ready for :meth:`DataTrainResult.predict_proba` on new data of the same kind.
+
+    ``preprocess.pkl`` is a pickle: load only folders you trust, as with ``torch.load`` or
+    fastai's ``load_learner``.
+
+    Args:
+        folder: the model folder.
+        cache_dir: where new images' embeddings are cached, for a model on a pretrained
+            backbone (None caches nothing).
+
+    Raises:
+        InvalidInputError: a file of the set is missing or damaged, or the files belong to
+            different runs.
+    """
+    torch = optional_import("torch", "torch", "loading a model")
+    import json
+
+    from mislabel.data._outputs import check_file_set
+    from mislabel.train._networks import default_network
+
+    root = Path(folder)
+    manifest_path = root / "metrics.json"
+    missing = [n for n in ("metrics.json", *MODEL_FILES) if not (root / n).is_file()]
+    if missing:
+        raise InvalidInputError(
+            f"'{root}' is not a saved model: {', '.join(missing)} missing. A model folder is "
+            "what `mislabel train -o FOLDER` (DataTrainResult.save) writes: "
+            f"{', '.join(MODEL_FILES)} and metrics.json."
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        network = manifest["network"]
+        shape, n_classes = tuple(int(v) for v in network["input_shape"]), int(network["n_classes"])
+        classes = tuple(str(c) for c in manifest["classes"])
+    except Exception as exc:
+        raise InvalidInputError(
+            f"'{manifest_path}' cannot be read as a model's metrics.json ({type(exc).__name__}: "
+            f"{exc}); train the model again."
+        ) from exc
+    check_file_set(
+        root, manifest, MODEL_FILES, manifest_name="metrics.json", rerun="mislabel train"
+    )
+    try:
+        prep = pickle.loads((root / "preprocess.pkl").read_bytes())
+        if not isinstance(prep, _Preprocess) or prep.format != _PREPROCESS_FORMAT:
+            raise TypeError(f"not a preprocess.pkl of format {_PREPROCESS_FORMAT}")
+        module = default_network(shape, n_classes)
+        state = torch.load(io.BytesIO((root / "model.pt").read_bytes()), map_location="cpu",
+                           weights_only=True)  # fmt: skip
+        module.load_state_dict(state)
+    except Exception as exc:
+        raise InvalidInputError(
+            f"the model in '{root}' cannot be read ({type(exc).__name__}: {exc}); train it "
+            "again with the installed mislabel."
+        ) from exc
+    backbone = prep.backbone
+    if backbone is not None and cache_dir is not None:
+        backbone = dataclasses.replace(backbone, cache_dir=str(cache_dir))
+    listed = ("network", "classes", "run_id", "files")
+    metrics = {k: v for k, v in manifest.items() if k not in listed}
+    return DataTrainResult(
+        estimator=_SavedNetwork(module, prep, n_classes),
+        network={"input_shape": list(shape), "n_classes": n_classes},
+        featurizer=prep.featurizer,
+        classes=classes,
+        metrics=metrics,
+        backbone=backbone,
+    )
+
+
+def predictions_frame(result: DataTrainResult, data: LabeledData) -> tuple[Any, float | None]:
+    """Predictions of ``result`` for ``data`` as a table, and the accuracy on ``data``'s
+    labels when every one of its classes is a class of the model (else None).
+
+    Columns: ``id`` (the row of ``data``), ``path`` (images) or ``text`` (texts), ``label``
+    (the given label, when the accuracy applies), ``predicted`` (a class name),
+    ``probability`` (of that class) and ``p_<class>`` for every class of the model.
+    """
+    pd = optional_import("pandas", "pandas", "a predictions table")
+    proba = result.predict_proba(data)
+    pred = proba.argmax(axis=1)
+    frame = pd.DataFrame({"id": np.arange(data.n_samples)})
+    if data.paths is not None:
+        frame["path"] = list(data.paths)
+    elif data.texts is not None:
+        frame["text"] = list(data.texts)
+    accuracy = None
+    if set(data.classes) <= set(result.classes):
+        truth = _match_classes(data, result.classes)
+        frame["label"] = [result.classes[int(i)] for i in truth]
+        accuracy = float(np.mean(pred == truth))
+    frame["predicted"] = [result.classes[int(i)] for i in pred]
+    frame["probability"] = proba[np.arange(len(pred)), pred]
+    for j, name in enumerate(result.classes):
+        frame[f"p_{name}"] = proba[:, j]
+    return frame, accuracy
 
 
 def _inputs(
