@@ -298,9 +298,9 @@ def test_predict_reads_the_trained_model_back(
     accuracy = float((pred["predicted"] == pred["label"]).mean())
     assert f"accuracy on their labels {accuracy:.1%}" in result.stdout  # type: ignore[attr-defined]
     assert accuracy >= 0.8
-    # new images without labels: one subfolder of any name, no accuracy
-    new = tmp_path / "new" / "unsorted"
-    new.mkdir(parents=True)
+    # new images without labels, straight in a folder: no accuracy
+    new = tmp_path / "new"
+    new.mkdir()
     for p in sorted(folder.rglob("*.png"))[:5]:
         Image.open(p).save(new / p.name)
     result = run("predict", tmp_path / "m", tmp_path / "new")
@@ -308,7 +308,26 @@ def test_predict_reads_the_trained_model_back(
     unlabelled = pd.read_csv(tmp_path / "m" / "predictions.csv")
     assert len(unlabelled) == 5 and "label" not in unlabelled.columns
     by_name = dict(zip(pred["path"].str.split("/").str[-1], pred["predicted"], strict=True))
-    assert [by_name[p.split("/")[-1]] for p in unlabelled["path"]] == list(unlabelled["predicted"])
+    assert [by_name[p] for p in unlabelled["path"]] == list(unlabelled["predicted"])
+
+
+def test_predict_a_table_with_or_without_its_label_column(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from cli_data import make_table
+
+    table = make_table(tmp_path / "t.csv")
+    run("train", table, "--recipe", "plain", "--epochs", "30", "-o", tmp_path / "m")
+    result = run("predict", tmp_path / "m", table, "-o", tmp_path / "labelled.csv")
+    assert "accuracy on their labels" in result.stdout  # type: ignore[attr-defined]
+    labelled = pd.read_csv(tmp_path / "labelled.csv")
+    features = pd.read_csv(table).drop(columns="label")
+    features.to_csv(tmp_path / "new.csv", index=False)
+    result = run("predict", tmp_path / "m", tmp_path / "new.csv", "-o", tmp_path / "new_p.csv")
+    assert "accuracy" not in result.stdout  # type: ignore[attr-defined]
+    unlabelled = pd.read_csv(tmp_path / "new_p.csv")
+    assert "label" not in unlabelled.columns
+    assert list(unlabelled["predicted"]) == list(labelled["predicted"])
+    assert (labelled["predicted"] == labelled["label"]).mean() >= 0.8
 
 
 def test_reweight_policy_weights_reach_training_with_any_loss(

@@ -199,6 +199,33 @@ def test_featurizer_applies_the_training_transform(tmp_path: Path) -> None:
         assert feat.transform(data).shape == (4, 4)
 
 
+def test_data_without_labels_loads_only_when_labels_are_not_required(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from mislabel.data._load import UNLABELLED
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["u", "v", "u"]})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(InvalidInputError, match="label column 'label' not found"):
+        load_dataset(tmp_path / "t.csv")
+    table = load_dataset(tmp_path / "t.csv", require_labels=False)
+    assert table.kind == "tabular" and table.classes == UNLABELLED
+    assert list(table.X.columns) == ["x", "c"] and table.labels.tolist() == [0, 0, 0]
+    new = tmp_path / "new"
+    new.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(new / f"{i}.png")
+    with pytest.raises(InvalidInputError, match="one subfolder per class"):
+        load_dataset(new)
+    images = load_dataset(new, require_labels=False)
+    assert images.paths == ("0.png", "1.png", "2.png") and images.classes == UNLABELLED
+    assert images.X.shape == (3, 8, 8, 3) and int(images.X[2].max()) == 80
+    # a folder of class subfolders loads with its labels either way
+    (new / "a").mkdir()
+    (new / "0.png").rename(new / "a" / "0.png")
+    assert load_dataset(new, require_labels=False).classes == ("a",)
+
+
 def test_pickled_featurizer_loads_its_sentence_encoder_again_by_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

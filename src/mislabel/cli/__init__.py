@@ -157,6 +157,7 @@ def _load(
     progress: Any = None,
     annotator_column: str | None = None,
     item_column: str | None = None,
+    require_labels: bool = True,
 ) -> Any:
     from mislabel.data import load_dataset
 
@@ -170,6 +171,7 @@ def _load(
         progress=progress,
         annotator_column=annotator_column,
         item_column=item_column,
+        require_labels=require_labels,
     )
 
 
@@ -685,9 +687,9 @@ def predict(
     data: Annotated[
         Path,
         typer.Argument(
-            help="Data of the kind the model was trained on, laid out as for `mislabel find` "
-            "(images without labels: put them in one subfolder of any name). Labels that are "
-            "class names of the model give the accuracy; others are ignored.",
+            help="Data of the kind the model was trained on: laid out as for `mislabel "
+            "find`, or without labels (a folder of images, a table without the label column). "
+            "Labels that are class names of the model give the accuracy.",
             show_default=False,
         ),
     ],
@@ -732,6 +734,7 @@ def predict(
             path_column=path_column,
             image_size=image_size,
             kind=kind,
+            require_labels=False,
         )
         frame, accuracy = predictions_frame(result, dataset)
     from mislabel._atomic import write_csv_atomic
@@ -739,10 +742,9 @@ def predict(
     path = write_csv_atomic(out or model_dir / "predictions.csv", frame)
     console = out_console()
     on = f" on {result.backbone.model} embeddings" if result.backbone is not None else ""
-    line = f"predicted {len(frame)} samples with the model in {model_dir}{on}"
+    console.print(f"predicted {len(frame)} samples with the model in {model_dir}{on}")
     if accuracy is not None:
-        line += f"; accuracy on their labels {_pct(accuracy)}"
-    console.print(line)
+        console.print(f"  accuracy on their labels {_pct(accuracy)}")
     console.print(f"Wrote {path}")
 
 

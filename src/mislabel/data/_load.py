@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGE_EXTENSIONS",
     "KINDS",
+    "UNLABELLED",
     "DataKind",
     "LabeledData",
     "ProgressCallback",
@@ -52,6 +53,8 @@ _TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 _TEXT_COLUMNS = ("text", "sentence", "message", "review", "content", "document", "body")
 _PATH_COLUMNS = ("path", "image", "image_path", "file", "filename", "filepath", "img")
 _SPLIT_NAMES = {"train", "valid", "validation", "val", "test"}
+#: The classes of data loaded without labels (``load_dataset(require_labels=False)``).
+UNLABELLED: tuple[str, ...] = ("",)
 
 #: ``progress(stage, done, total)``: called as work advances (``stage`` e.g. ``"images"``).
 ProgressCallback = Callable[[str, int, int], None]
@@ -183,6 +186,7 @@ def load_dataset(
     progress: ProgressCallback | None = None,
     annotator_column: str | None = None,
     item_column: str | None = None,
+    require_labels: bool = True,
 ) -> LabeledData:
     """Read a labelled dataset and detect its kind.
 
@@ -205,6 +209,9 @@ def load_dataset(
             :attr:`LabeledData.annotations` keeps.
         item_column: the column naming each item of a long annotation table (default: a
             column called ``item``, else the image-path or text column).
+        require_labels: with False, data without labels loads too (new data to predict): a
+            table without the label column, or a folder holding its images directly; every
+            sample is then labelled ``""``, the one class (:data:`UNLABELLED`).
 
     Returns:
         A frozen :class:`LabeledData`.
@@ -232,7 +239,7 @@ def load_dataset(
                 f"data path '{p}' is a folder, which can only hold images (kind='images'); "
                 f"got kind={kind!r}. Give a CSV / Parquet file for {kind} data."
             )
-        return _load_image_folder(p, size, progress)
+        return _load_image_folder(p, size, progress, require_labels)
     if p.suffix.lower() not in _TABLE_SUFFIXES:
         raise InvalidInputError(
             f"data file '{p}' must be a .csv, .tsv or .parquet table, or a folder of images; "
@@ -254,6 +261,12 @@ def load_dataset(
             image_size=size,
             progress=progress,
         )
+    if label_column not in frame.columns and not require_labels:
+        unlabelled = np.zeros(len(frame), dtype=np.int64)
+        return frame_to_data(
+            p, frame, unlabelled, UNLABELLED, label_column, text_column, path_column, kind, size,
+            progress,
+        )  # fmt: skip
     if label_column not in frame.columns:
         cols = ", ".join(map(str, frame.columns[:20]))
         raise InvalidInputError(
@@ -601,9 +614,26 @@ def _pil() -> Any:
 
 
 def _load_image_folder(
-    root: Path, size: tuple[int, int] | None, progress: ProgressCallback | None
+    root: Path,
+    size: tuple[int, int] | None,
+    progress: ProgressCallback | None,
+    require_labels: bool = True,
 ) -> LabeledData:
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    direct = sorted(
+        f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+    )
+    if direct and not subdirs and not require_labels:  # new images to predict
+        rel = [f.name for f in direct]
+        return LabeledData(
+            "images",
+            np.zeros(len(direct), dtype=np.int64),
+            UNLABELLED,
+            X=_read_images(direct, rel, size, progress),
+            paths=tuple(rel),
+            image_root=root,
+            source=root,
+        )
     if not subdirs:
         raise InvalidInputError(
             f"image folder '{root}' must hold one subfolder per class (e.g. {root}/cat/1.png); "
