@@ -12,7 +12,7 @@ import pytest
 from tests.cli.cli_data import make_image_folder, make_table, make_text_csv
 
 from mislabel.data import load_dataset
-from mislabel.exceptions import InvalidInputError
+from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
 torch = pytest.importorskip("torch")
 
@@ -78,6 +78,8 @@ def test_load_model_refuses_incomplete_mixed_or_damaged_folders(tmp_path: Path) 
         load_model(tmp_path / "b")
     with pytest.raises(InvalidInputError, match="not a saved model"):
         load_model(tmp_path / "nowhere")
+    with pytest.raises(InvalidParameterError, match="`device` must be"):
+        load_model(tmp_path / "a", device="gpu")
 
 
 def test_load_model_refuses_data_of_another_kind(tmp_path: Path) -> None:

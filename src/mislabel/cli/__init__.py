@@ -711,6 +711,9 @@ def predict(
         ),
     ] = None,
     no_cache: NoCache = False,
+    device: Annotated[
+        str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda, ...")
+    ] = "auto",
     label_column: LabelColumn = "label",
     text_column: TextColumn = None,
     path_column: PathColumn = None,
@@ -723,7 +726,9 @@ def predict(
     from mislabel.train._dataset import predictions_frame
 
     result = load_model(
-        model_dir, cache_dir=None if no_cache else (cache_dir or model_dir / ".mislabel-cache")
+        model_dir,
+        cache_dir=None if no_cache else (cache_dir or model_dir / ".mislabel-cache"),
+        device=device,
     )
     with progress_callback() as progress:
         dataset = _load(

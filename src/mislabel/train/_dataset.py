@@ -220,10 +220,11 @@ def _preprocess(result: DataTrainResult) -> _Preprocess:
 class _SavedNetwork:
     """A network read back by :func:`load_model`, behind its input scaling."""
 
-    def __init__(self, module: Any, prep: _Preprocess, n_classes: int) -> None:
+    def __init__(self, module: Any, prep: _Preprocess, n_classes: int, device: str) -> None:
         self.module = module
         self.prep = prep
         self.n_classes = n_classes
+        self.device = device
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         import torch
@@ -238,7 +239,7 @@ class _SavedNetwork:
             self.module,
             torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)),
             1024,
-            "cpu",
+            self.device,
             self.prep.channels_last,
         )
         p = torch.softmax(logits, dim=1).numpy().astype(np.float64)
@@ -247,7 +248,9 @@ class _SavedNetwork:
         return out
 
 
-def load_model(folder: PathLike, *, cache_dir: PathLike | None = None) -> DataTrainResult:
+def load_model(
+    folder: PathLike, *, cache_dir: PathLike | None = None, device: str = "auto"
+) -> DataTrainResult:
     """Read back a model written by :meth:`DataTrainResult.save` (``mislabel train -o
     FOLDER``), ready for :meth:`DataTrainResult.predict_proba` on new data of the same kind.
 
@@ -258,6 +261,8 @@ def load_model(folder: PathLike, *, cache_dir: PathLike | None = None) -> DataTr
         folder: the model folder.
         cache_dir: where new images' embeddings are cached, for a model on a pretrained
             backbone (None caches nothing).
+        device: where the network runs: ``"auto"`` (a GPU when present), ``"cpu"``,
+            ``"cuda"``, ...
 
     Raises:
         InvalidInputError: a file of the set is missing or damaged, or the files belong to
@@ -266,9 +271,11 @@ def load_model(folder: PathLike, *, cache_dir: PathLike | None = None) -> DataTr
     torch = optional_import("torch", "torch", "loading a model")
     import json
 
+    from mislabel.data._embed import _resolve_device
     from mislabel.data._outputs import check_file_set
     from mislabel.train._networks import default_network
 
+    dev = str(_resolve_device(device, torch))
     root = Path(folder)
     manifest_path = root / "metrics.json"
     missing = [n for n in ("metrics.json", *MODEL_FILES) if not (root / n).is_file()]
@@ -299,6 +306,7 @@ def load_model(folder: PathLike, *, cache_dir: PathLike | None = None) -> DataTr
         state = torch.load(io.BytesIO((root / "model.pt").read_bytes()), map_location="cpu",
                            weights_only=True)  # fmt: skip
         module.load_state_dict(state)
+        module.to(dev)
     except Exception as exc:
         raise InvalidInputError(
             f"the model in '{root}' cannot be read ({type(exc).__name__}: {exc}); train it "
@@ -310,7 +318,7 @@ def load_model(folder: PathLike, *, cache_dir: PathLike | None = None) -> DataTr
     listed = ("network", "classes", "run_id", "files")
     metrics = {k: v for k, v in manifest.items() if k not in listed}
     return DataTrainResult(
-        estimator=_SavedNetwork(module, prep, n_classes),
+        estimator=_SavedNetwork(module, prep, n_classes, dev),
         network={"input_shape": list(shape), "n_classes": n_classes},
         featurizer=prep.featurizer,
         classes=classes,
