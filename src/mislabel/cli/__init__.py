@@ -144,6 +144,7 @@ CacheDir = Annotated[
     ),
 ]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Cache nothing.")]
+Device = Annotated[str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda, ...")]
 
 
 def _load(
@@ -547,9 +548,7 @@ def train(
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Mini-batch size.")] = 128,
     seed: Annotated[int, typer.Option("--seed", help="Seeds every random step.")] = 0,
-    device: Annotated[
-        str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda, ...")
-    ] = "auto",
+    device: Device = "auto",
     test: Annotated[
         Path | None,
         typer.Option(
@@ -711,9 +710,7 @@ def predict(
         ),
     ] = None,
     no_cache: NoCache = False,
-    device: Annotated[
-        str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda, ...")
-    ] = "auto",
+    device: Device = "auto",
     label_column: LabelColumn = "label",
     text_column: TextColumn = None,
     path_column: PathColumn = None,

@@ -624,16 +624,24 @@ def _load_image_folder(
         f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
     )
     if direct and not subdirs and not require_labels:  # new images to predict
-        rel = [f.name for f in direct]
-        return LabeledData(
-            "images",
-            np.zeros(len(direct), dtype=np.int64),
-            UNLABELLED,
-            X=_read_images(direct, rel, size, progress),
-            paths=tuple(rel),
-            image_root=root,
-            source=root,
-        )
+        classes, files, labels = list(UNLABELLED), direct, [0] * len(direct)
+    else:
+        classes, files, labels = _class_subfolders(root, subdirs)
+    rel = [f.relative_to(root).as_posix() for f in files]
+    pixels = _read_images(files, rel, size, progress)
+    return LabeledData(
+        "images",
+        np.asarray(labels, dtype=np.int64),
+        tuple(classes),
+        X=pixels,
+        paths=tuple(rel),
+        image_root=root,
+        source=root,
+    )
+
+
+def _class_subfolders(root: Path, subdirs: list[Path]) -> tuple[list[str], list[Path], list[int]]:
+    """(class names, image files, their labels) of a folder of class subfolders."""
     if not subdirs:
         raise InvalidInputError(
             f"image folder '{root}' must hold one subfolder per class (e.g. {root}/cat/1.png); "
@@ -667,17 +675,7 @@ def _load_image_folder(
             f"image folder '{root}' has no images ({', '.join(IMAGE_EXTENSIONS)}) in its class "
             "subfolders."
         )
-    rel = [f.relative_to(root).as_posix() for f in files]
-    pixels = _read_images(files, rel, size, progress)
-    return LabeledData(
-        "images",
-        np.asarray(labels, dtype=np.int64),
-        tuple(classes),
-        X=pixels,
-        paths=tuple(rel),
-        image_root=root,
-        source=root,
-    )
+    return classes, files, labels
 
 
 def _load_image_table(

@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import inspect
 import io
+import json
 import numbers
 import os
 import pickle
@@ -135,9 +136,7 @@ class DataTrainResult:
     def module(self) -> Any:
         """The trained torch network."""
         est = self.estimator
-        if isinstance(est, _SavedNetwork):
-            return est.module
-        return est.model_.module_ if hasattr(est, "model_") else est.module_
+        return est.module if isinstance(est, _SavedNetwork) else _inner(est).module_
 
     def predict_proba(self, data: LabeledData) -> np.ndarray:
         """(n, n_classes) probabilities for new data of the same kind."""
@@ -269,8 +268,6 @@ def load_model(
             different runs.
     """
     torch = optional_import("torch", "torch", "loading a model")
-    import json
-
     from mislabel.data._embed import _resolve_device
     from mislabel.data._outputs import check_file_set
     from mislabel.train._networks import default_network
