@@ -219,7 +219,7 @@ def find(
             "k-fold model), cnn (one mixup training run of a small CNN + nearest-neighbour "
             "label vote), linear (images: k folds of pixels → PCA → logistic regression; fast, "
             "weak), timm:NAME (images: a pretrained timm backbone's embeddings, e.g. "
-            "timm:efficientnet_lite0, a quarter of the default pair's time on a CPU; several "
+            "timm:efficientnet_lite0, a third of the default pair's time on a CPU; several "
             "joined by '+').",
         ),
     ] = "auto",

@@ -170,7 +170,7 @@ def embed_images(
             joined by ``+``: each embeds every image (and is cached) on its own, and their
             features are set side by side in that order (for ``"stages+pooled"``, every
             model's stages, then every model's pooled output). Default
-            :data:`DEFAULT_IMAGE_MODEL`, EfficientNet-Lite0 beside -Lite2 (on a CPU about four
+            :data:`DEFAULT_IMAGE_MODEL`, EfficientNet-Lite0 beside -Lite2 (on a CPU about three
             times the time of Lite0 alone).
         weights: a local state-dict file for ``model`` (``.pth`` / ``.pt`` / ``.bin`` read
             with ``torch.load(weights_only=True)``, or ``.safetensors``); for several models a
