@@ -266,9 +266,10 @@ def embed_image_layers(
     together with :func:`join_layers`."""
     check_scalar(batch_size, "batch_size", kind=int, min_val=1)
     models = split_models(model)
+    items = _as_items(images)  # read and checked once, whatever the number of models
     each = [  # several backbones: each one's parts, side by side in the given order
         _embed_one(
-            images,
+            items,
             layers,
             name,
             w,
@@ -288,7 +289,7 @@ def embed_image_layers(
 
 
 def _embed_one(
-    images: Any,
+    items: list[_Item],
     layers: Sequence[str],
     model: str,
     weights: PathLike | None,
@@ -309,7 +310,6 @@ def _embed_one(
     parts = tuple(dict.fromkeys(p for choice in layers for p in layer_parts(choice)))
     if image_size is not None:
         check_scalar(image_size, "image_size", kind=int, min_val=8)
-    items = _as_items(images)
     torch = optional_import("torch", "vision", "image embeddings")
     dev = _resolve_device(device, torch)
     backbone = _load_backbone(model, weights, pretrained, image_size, parts)
