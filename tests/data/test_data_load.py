@@ -16,6 +16,7 @@ from mislabel.data import (
     find_issues_in,
     load_dataset,
     load_find_outputs,
+    load_image_files,
     load_predictions,
     parse_image_size,
 )
@@ -78,6 +79,45 @@ def test_image_folder_errors(tmp_path: Path) -> None:
         load_dataset(tmp_path / "nope")
     with pytest.raises(InvalidInputError, match="is a folder, which can only hold images"):
         load_dataset(root, kind="tabular")
+
+
+def test_image_files_load_in_the_given_order_and_match_the_folder(tmp_path: Path) -> None:
+    """A list of files (fastai's item order) loads row by row as given: the same pixels and
+    paths as the folder, whatever the order."""
+    root = _images(tmp_path / "photos", {"cat": [(16, 16)] * 3, "dog": [(16, 16)] * 2})
+    folder = load_dataset(root)
+    order = [4, 0, 3, 1, 2]
+    files = [root / folder.paths[i] for i in order]
+    data = load_image_files(files, folder.labels[order], folder.classes)
+    assert data.kind == "images" and data.image_root == root.resolve()
+    assert list(data.paths) == [folder.paths[i] for i in order]
+    np.testing.assert_array_equal(data.X, folder.X[order])
+    np.testing.assert_array_equal(data.labels, folder.labels[order])
+
+
+def test_image_files_of_mixed_sizes_are_read_within_max_side(tmp_path: Path) -> None:
+    root = _images(tmp_path / "photos", {"a": [(64, 48), (40, 40)], "b": [(20, 30)]}, "L")
+    files = sorted(root.rglob("*.png"))
+    data = load_image_files(files, [0, 0, 1], ["a", "b"], max_side=32)
+    assert data.X.shape == (3, 24, 32)  # the largest file's 4:3, within 32 px
+    small = load_image_files(files[2:], [1], ["a", "b"], max_side=32)
+    assert small.X.shape == (1, 30, 20)  # one size within the bound: as it is
+
+
+def test_image_files_errors(tmp_path: Path) -> None:
+    root = _images(tmp_path / "photos", {"a": [(8, 8)], "b": [(8, 8)]})
+    files = sorted(root.rglob("*.png"))
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        load_image_files([*files, root / "a" / "gone.png"], [0, 1, 1], ["a", "b"])
+    with pytest.raises(InvalidInputError, match="labels"):
+        load_image_files(files, [0, 2], ["a", "b"])
+    with pytest.raises(InvalidInputError, match="labels"):
+        load_image_files(files, [0], ["a", "b"])
+    (root / "a" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(InvalidInputError, match=r"cannot read image 'a/broken\.png'"):
+        load_image_files([*files, root / "a" / "broken.png"], [0, 1, 0], ["a", "b"])
+    with pytest.raises(InvalidInputError, match="at least one image"):
+        load_image_files([], [], ["a", "b"])
 
 
 def test_tables_detect_their_kind(tmp_path: Path) -> None:

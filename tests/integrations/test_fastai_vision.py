@@ -153,7 +153,7 @@ def test_one_run_suspects_come_back_with_paths_and_class_names(dls, folder) -> N
     _, wrong = folder
     torch.manual_seed(0)
     learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
-    suspects = find_suspects(learn, 4, 3e-3, neighbors=5)
+    suspects = find_suspects(learn, 4, 3e-3, detection="learner", neighbors=5)
     frame = suspects.to_frame()
     assert list(frame.columns) == ["position", "item", "split", "given", "suggested", "score"]
     assert len(frame) == suspects.issues.n_issues > 0
@@ -173,18 +173,76 @@ def test_a_small_loss_detection_run_on_images(dls, folder) -> None:
     _, wrong = folder
     torch.manual_seed(0)
     learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
-    suspects = find_suspects(learn, 4, 3e-3, neighbors=5, forget_rate=0.2)
+    suspects = find_suspects(learn, 4, 3e-3, detection="learner", neighbors=5, forget_rate=0.2)
     assert suspects.forget_rate == 0.2
     frame = suspects.to_frame()
     hits = sum(Path(p).name in wrong for p in frame["item"])
     assert hits / len(frame) > 0.3 and hits / N_WRONG > 0.3, (hits, len(frame))
     torch.manual_seed(0)
     learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
-    assert find_suspects(learn, 4, 3e-3, neighbors=5, forget_rate=0).forget_rate == 0.0
+    run = find_suspects(learn, 4, 3e-3, detection="learner", neighbors=5, forget_rate=0)
+    assert run.forget_rate == 0.0 and run.model == "the Learner"
     learn.predict(frame["item"].iloc[0])  # the Learner works as usual afterwards
     for bad in ("small", 1.0, -0.1):
         with pytest.raises(InvalidParameterError, match="forget_rate"):
             find_suspects(learn, 1, forget_rate=bad)
+
+
+def _scores(frame, wrong: set) -> tuple[float, float]:
+    hits = sum(Path(p).name in wrong for p in frame["item"])
+    return hits / max(len(frame), 1), hits / N_WRONG
+
+
+def test_image_files_judged_as_mislabel_find_judges_a_folder(dls, folder) -> None:
+    """By default the colour image files are judged by the pretrained backbone, as ``mislabel
+    find`` judges a folder: the Learner is not trained, the suspects are the misplaced files,
+    and the same rows come back as from ``find_issues_in`` on the files."""
+    from mislabel.data import DEFAULT_IMAGE_MODEL, find_issues_in, load_image_files
+    from mislabel.data._embed import default_backbone_available
+
+    if not default_backbone_available():
+        pytest.skip("the default backbone's weight packages are not installed")
+    _, wrong = folder
+    torch.manual_seed(0)
+    learn = Learner(dls, _tiny_cnn(), metrics=accuracy)
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    suspects = find_suspects(learn, 1)
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters(), strict=True))
+    assert "efficientnet_lite0" in suspects.model and "efficientnet_lite2" in suspects.model
+    assert DEFAULT_IMAGE_MODEL.split("+")[0].removeprefix("timm:") in suspects.model
+    precision, recall = _scores(suspects.to_frame(), wrong)
+    assert precision > 0.5 and recall > 0.5, (precision, recall)  # chance: 0.08
+    files = item_list(dls)
+    again = find_issues_in(
+        load_image_files(files, item_labels(dls), [str(c) for c in dls.vocab]), random_state=0
+    )
+    np.testing.assert_array_equal(suspects.issues.mask, again.issues.mask)
+    assert list(suspects.classes) == [str(c) for c in dls.vocab]
+
+
+def test_auto_leaves_few_grey_or_unjudgeable_images_to_the_learner(dls, monkeypatch) -> None:
+    """Without a loadable backbone, fewer than 1,000 images are judged by the Learner's run;
+    items that are not image files cannot take the images detection."""
+    import mislabel.data._embed as embed
+
+    monkeypatch.setattr(embed, "default_backbone_available", lambda: False)
+    torch.manual_seed(0)
+    learn = Learner(dls, _tiny_cnn(), metrics=accuracy)
+    assert find_suspects(learn, 1, neighbors=5, forget_rate=0).model == "the Learner"
+    from fastai.data.core import Datasets
+    from fastai.data.transforms import Categorize
+
+    X = torch.as_tensor(np.random.default_rng(0).normal(size=(40, 64)), dtype=torch.float32)
+    rows = Datasets(
+        list(range(40)),  # the items are row numbers, not files
+        tfms=[[X.__getitem__], [lambda i: "ab"[i % 2], Categorize()]],
+        splits=(list(range(30)), list(range(30, 40))),
+    )
+    tiny = Learner(rows.dataloaders(bs=8), nn.Linear(64, 2))
+    with pytest.raises(InvalidParameterError, match="detection='images' judges image files"):
+        find_suspects(tiny, 1, detection="images")
+    with pytest.raises(InvalidParameterError, match="detection"):
+        find_suspects(tiny, 1, detection="folder")
 
 
 def test_kfold_suspects_with_a_datablock(folder) -> None:
@@ -265,7 +323,7 @@ def _train(dls, how: str):
     torch.manual_seed(0)
     if how == "recipe":
         learn = vision_learner(dls, resnet18, pretrained=False, metrics=accuracy)
-        fit_noise_aware(learn, 1, 3e-3, neighbors=5)
+        fit_noise_aware(learn, 1, 3e-3, detection="learner", neighbors=5)
         return learn
     n = n_items(dls)
     loss = ml.get("elr", n_samples=n, n_classes=3) if how == "elr" else ml.get("gce")

@@ -52,6 +52,7 @@ from mislabel.data._load import (
     KINDS,
     LabeledData,
     load_dataset,
+    load_image_files,
     load_predictions,
     parse_image_size,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "lite_state_dict_to_timm",
     "load_dataset",
     "load_find_outputs",
+    "load_image_files",
     "load_predictions",
     "model_inputs",
     "parse_image_size",

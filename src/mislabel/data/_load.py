@@ -17,6 +17,7 @@ that does not exist) raises :class:`~mislabel.exceptions.InvalidInputError` nami
 
 from __future__ import annotations
 
+import numbers
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from mislabel._validation import check_option, check_pred_probs, optional_import
+from mislabel._validation import check_option, check_pred_probs, check_scalar, optional_import
 from mislabel.data._outputs import decode_class_names
 from mislabel.exceptions import InvalidInputError, InvalidParameterError, MissingDependencyError
 
@@ -325,6 +326,70 @@ def frame_to_data(
         texts = tuple(rest[tcol].fillna("").astype(str).tolist())
         return LabeledData("text", labels, classes, texts=texts, source=p)
     return LabeledData("tabular", labels, classes, X=rest.reset_index(drop=True), source=p)
+
+
+def load_image_files(
+    files: Sequence[PathLike],
+    labels: Any,
+    classes: Sequence[str],
+    *,
+    max_side: int = 32,
+    progress: ProgressCallback | None = None,
+) -> LabeledData:
+    """Image files with their labels as a :class:`LabeledData`, ready for
+    :func:`~mislabel.data.find_issues_in` (whose backbone reads the files themselves).
+
+    The pixels (``X``) are read at most ``max_side`` pixels a side: at their own size where
+    every file has the same one within that bound, else all resized to the shape of the
+    largest file's aspect ratio scaled to fit ``max_side`` (what the small-CNN recipe
+    trains on; a pretrained backbone embeds the files at its own input size).
+
+    Args:
+        files: the image files (any order; row i of the result is ``files[i]``).
+        labels: (n,) int labels, positions in ``classes``.
+        classes: the class names.
+        max_side: the longest side of the pixels kept in ``X``.
+        progress: optional ``progress("images", done, total)`` callback.
+
+    Raises:
+        InvalidInputError: a file is missing or unreadable, or the labels do not fit.
+    """
+    from mislabel._validation import check_labels
+
+    check_scalar(max_side, "max_side", kind=numbers.Integral, min_val=1)
+    paths = [Path(f).resolve() for f in files]
+    if not paths:
+        raise InvalidInputError("`files` must name at least one image; got none.")
+    names = tuple(str(c) for c in classes)
+    y = check_labels(labels, n_classes=len(names), n_samples=len(paths)).astype(np.int64)
+    missing = next((f for f in paths if not f.is_file()), None)
+    if missing is not None:
+        raise InvalidInputError(f"image file '{missing}' does not exist.")
+    root = Path(os.path.commonpath([f.parent for f in paths]))
+    rel = [f.relative_to(root).as_posix() for f in paths]
+    pixels = _read_images(paths, rel, _common_size(paths, rel, int(max_side)), progress)
+    return LabeledData("images", y, names, X=pixels, paths=tuple(rel), image_root=root, source=root)
+
+
+def _common_size(files: list[Path], rel: list[str], max_side: int) -> tuple[int, int] | None:
+    """None where every file has one size within ``max_side``; else (W, H) within it, in the
+    aspect ratio of the largest file. Reads only the files' headers."""
+    image_mod = _pil()
+    sizes: set[tuple[int, int]] = set()
+    for f, name in zip(files, rel, strict=True):
+        try:
+            with image_mod.open(f) as im:
+                sizes.add(tuple(im.size))
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            raise InvalidInputError(
+                f"cannot read image '{name}': {reason}. Replace or remove the file."
+            ) from exc
+    if len(sizes) == 1 and max(next(iter(sizes))) <= max_side:
+        return None
+    w, h = max(sizes, key=lambda s: s[0] * s[1])
+    scale = min(1.0, max_side / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
 
 
 def load_predictions(
