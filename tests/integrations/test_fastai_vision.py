@@ -196,8 +196,8 @@ def _scores(frame, wrong: set) -> tuple[float, float]:
 def test_image_files_judged_as_mislabel_find_judges_a_folder(dls, folder) -> None:
     """By default the colour image files are judged by the pretrained backbone, as ``mislabel
     find`` judges a folder: the Learner is not trained, the suspects are the misplaced files,
-    and the same rows come back as from ``find_issues_in`` on the files."""
-    from mislabel.data import DEFAULT_IMAGE_MODEL, find_issues_in, load_image_files
+    the same as ``mislabel find`` flags in the folder, in the Learner's item order."""
+    from mislabel.data import DEFAULT_IMAGE_MODEL, find_issues_in, load_dataset
     from mislabel.data._embed import default_backbone_available
 
     if not default_backbone_available():
@@ -212,12 +212,18 @@ def test_image_files_judged_as_mislabel_find_judges_a_folder(dls, folder) -> Non
     assert DEFAULT_IMAGE_MODEL.split("+")[0].removeprefix("timm:") in suspects.model
     precision, recall = _scores(suspects.to_frame(), wrong)
     assert precision > 0.5 and recall > 0.5, (precision, recall)  # chance: 0.08
-    files = item_list(dls)
-    again = find_issues_in(
-        load_image_files(files, item_labels(dls), [str(c) for c in dls.vocab]), random_state=0
-    )
-    np.testing.assert_array_equal(suspects.issues.mask, again.issues.mask)
-    assert list(suspects.classes) == [str(c) for c in dls.vocab]
+    # the same suspects, scores and suggestions as mislabel find on the folder
+    root, _ = folder
+    cli = find_issues_in(load_dataset(root), random_state=0)
+    row = {p: i for i, p in enumerate(cli.data.paths)}
+    at = [row[Path(p).relative_to(root).as_posix()] for p in item_list(dls)]
+    np.testing.assert_array_equal(suspects.issues.mask, np.asarray(cli.issues.mask)[at])
+    np.testing.assert_allclose(suspects.issues.scores, np.asarray(cli.issues.scores)[at])
+    np.testing.assert_array_equal(suspects.labels, cli.data.labels[at])
+    np.testing.assert_array_equal(suspects.issues.suggested, np.asarray(cli.issues.suggested)[at])
+    np.testing.assert_allclose(suspects.weights, cli.issues.weights[at])
+    assert [at[i] for i in suspects.issues.ranked] == list(cli.issues.ranked)
+    assert list(suspects.classes) == list(cli.data.classes) == [str(c) for c in dls.vocab]
 
 
 def test_auto_leaves_few_grey_or_unjudgeable_images_to_the_learner(dls, monkeypatch) -> None:

@@ -63,7 +63,7 @@ import random
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -1333,17 +1333,11 @@ def find_suspects(
     labels = item_labels(dls)
     n_train = len(dls.train.dataset)
     if detection != "learner":
-        found = _judge_image_files(dls, items, labels, detection, noise_rate, random_state,
-                                   cache_dir)  # fmt: skip
+        found = _judge_image_files(
+            dls, items, labels, detection, noise_rate, random_state, cache_dir
+        )
         if found is not None:
-            return FastaiIssues(
-                issues=found.issues,
-                pred_probs=np.asarray(found.pred_probs, dtype=np.float64),
-                items=tuple(items),
-                classes=found.data.classes,
-                is_valid=np.arange(len(items)) >= n_train,
-                model=found.model,
-            )
+            return found
     forget = fixed or 0.0
     # on images with forget_rate="auto" the MixUp run decides, and a second run starts afresh
     start = (
@@ -1392,9 +1386,10 @@ def _judge_image_files(
     noise_rate: float | None,
     random_state: int | None,
     cache_dir: str | os.PathLike[str] | None,
-) -> Any:
-    """:func:`mislabel.data.find_issues_in` on the image files of ``items`` (a
-    ``FindResult``), or None where ``detection="auto"`` leaves the judging to the Learner."""
+) -> FastaiIssues | None:
+    """The suspects among the image files of ``items`` as :func:`mislabel.data.find_issues_in`
+    finds them in a folder, or None where ``detection="auto"`` leaves the judging to the
+    Learner."""
     from mislabel.data import find_issues_in, load_image_files
     from mislabel.data._embed import default_backbone_available
     from mislabel.data._find import MIN_CNN_IMAGES, wants_backbone
@@ -1412,14 +1407,41 @@ def _judge_image_files(
     if detection == "auto" and not many and not default_backbone_available():
         return None
     n_classes = int(getattr(dls, "c", 0) or int(labels.max()) + 1)
-    data = load_image_files(files, labels, _class_names(dls, n_classes))
+    # rows in the order mislabel find reads a folder (class subfolders, then files), so that
+    # the same folder gets the same suspects from both
+    parts = [f.resolve().parts for f in files]
+    order = np.asarray(sorted(range(len(files)), key=parts.__getitem__), dtype=np.int64)
+    data = load_image_files([files[i] for i in order], labels[order], _class_names(dls, n_classes))
     if detection == "auto" and not many and not wants_backbone(data):
         return None
     found = find_issues_in(
         data, noise_rate=noise_rate, random_state=random_state, cache_dir=cache_dir
     )
     logger.info("find_suspects: the image files judged by %s", found.model)
-    return found
+    at = np.empty_like(order)
+    at[order] = np.arange(order.size)  # item i is row at[i] of the folder order
+    issues = found.issues
+
+    def per_item(a: Any) -> np.ndarray:
+        return np.asarray(a)[at]
+
+    return FastaiIssues(
+        issues=replace(
+            issues,
+            mask=per_item(issues.mask),
+            scores=per_item(issues.scores),
+            ranked=order[np.asarray(issues.ranked)],
+            suggested=per_item(issues.suggested),
+            suggested_prob=per_item(issues.suggested_prob),
+            labels=per_item(issues.labels),
+            prob_right=None if issues.prob_right is None else per_item(issues.prob_right),
+        ),
+        pred_probs=np.asarray(found.pred_probs, dtype=np.float64)[at],
+        items=tuple(items),
+        classes=found.data.classes,
+        is_valid=np.arange(len(items)) >= len(dls.train.dataset),
+        model=found.model,
+    )
 
 
 def _recorded_run(
