@@ -1294,7 +1294,8 @@ def find_suspects(
     pretrained backbone, grey images from 1,000 on by three small-CNN runs; the Learner is
     not trained. A Learner trained for a few epochs is a weaker judge than these: on 1,200
     Fashion-MNIST images with 10 % in a wrong folder, ``resnet18`` from scratch for 5 epochs
-    flags with F1 0.41, the small-CNN runs 0.74.
+    flags with F1 0.42, the small-CNN runs 0.74; on 1,500 CIFAR-10 photos with human label
+    errors, 0.19 against 0.57 for the backbones.
 
     ``detection="auto"`` (default): ``"images"`` where the items are image files and either
     the default backbone loads (colour photos) or there are 1,000 items or more; else
