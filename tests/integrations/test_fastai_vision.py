@@ -226,7 +226,7 @@ def test_image_files_judged_as_mislabel_find_judges_a_folder(dls, folder) -> Non
     assert list(suspects.classes) == list(cli.data.classes) == [str(c) for c in dls.vocab]
 
 
-def test_auto_leaves_few_grey_or_unjudgeable_images_to_the_learner(dls, monkeypatch) -> None:
+def test_auto_leaves_few_images_without_a_backbone_to_the_learner(dls, monkeypatch) -> None:
     """Without a loadable backbone, fewer than 1,000 images are judged by the Learner's run;
     items that are not image files cannot take the images detection."""
     import mislabel.data._embed as embed
