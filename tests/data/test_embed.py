@@ -212,6 +212,31 @@ def test_paths_and_pil_images_match_the_pixels(tmp_path: Path, pixels: np.ndarra
     np.testing.assert_allclose(from_pil, from_array, rtol=1e-4, atol=1e-5)
 
 
+def test_progress_reaches_a_callback_per_model_and_only_for_uncached_images(
+    tmp_path: Path, pixels: np.ndarray
+) -> None:
+    """``progress`` may be a ``progress(stage, done, total)`` callback (what ``mislabel find``
+    draws its bars from): each model reports its own stage up to every image it embeds; a
+    cached rerun reports nothing."""
+    from mislabel.data import DEFAULT_IMAGE_MODEL
+    from mislabel.data._embed import default_backbone_available
+
+    if not default_backbone_available():
+        pytest.skip("the default backbones' weight packages are not installed")
+    calls: list[tuple[str, int, int]] = []
+    kw = {"model": DEFAULT_IMAGE_MODEL, "image_size": SIZE, "cache_dir": tmp_path}
+    embed_images(pixels, progress=lambda *a: calls.append(a), **kw)
+    stages = ["embedding (efficientnet_lite0)", "embedding (efficientnet_lite2)"]
+    assert list(dict.fromkeys(c[0] for c in calls)) == stages
+    for stage in stages:
+        mine = [c[1:] for c in calls if c[0] == stage]
+        assert mine[0] == (0, len(pixels)) and mine[-1] == (len(pixels), len(pixels))
+        assert [d for d, _ in mine] == sorted(d for d, _ in mine)
+    calls.clear()
+    embed_images(pixels, progress=lambda *a: calls.append(a), **kw)
+    assert calls == []  # all cached: nothing to embed, nothing to report
+
+
 def test_grey_images_are_embedded(pixels: np.ndarray) -> None:
     grey = pixels[..., 0]
     out = lite0_embed(grey, image_size=SIZE)

@@ -42,7 +42,7 @@ import importlib
 import io
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,7 +157,7 @@ def embed_images(
     image_size: int | None = None,
     views: Sequence[str] = ("identity",),
     layers: str = DEFAULT_IMAGE_LAYERS,
-    progress: bool = False,
+    progress: bool | Callable[[str, int, int], None] = False,
 ) -> np.ndarray:
     """Features of a pretrained image backbone, one row per image.
 
@@ -199,7 +199,9 @@ def embed_images(
             give a linear probe about 2 points more accuracy than the pooled output. The
             detections judge the two together: at about the same F1, their flags leave a
             network trained on the rest more accurate than either's.
-        progress: show a progress bar (tqdm) over the images.
+        progress: True shows a progress bar (tqdm) over the images; a callable is called
+            as ``progress("embedding (MODEL)", done, total)`` after each batch instead
+            (the callback of :func:`mislabel.data.find_issues_in`).
 
     Returns:
         float32 ``(n_images, n_features)`` for one view; ``(n_images, n_views, n_features)``
@@ -258,7 +260,7 @@ def embed_image_layers(
     cache_dir: PathLike | None = None,
     image_size: int | None = None,
     views: Sequence[str] = ("identity",),
-    progress: bool = False,
+    progress: bool | Callable[[str, int, int], None] = False,
 ) -> dict[str, np.ndarray]:
     """:func:`embed_images` for several choices of :data:`IMAGE_LAYERS` at once, one forward
     pass per image: ``{"stages": ..., "pooled": ...}`` (the parts the choices need, each
@@ -299,7 +301,7 @@ def _embed_one(
     cache_dir: PathLike | None,
     image_size: int | None,
     views: Sequence[str],
-    progress: bool,
+    progress: bool | Callable[[str, int, int], None],
 ) -> dict[str, np.ndarray]:
     views = check_views(views)
     if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:
@@ -760,7 +762,7 @@ def _embed(
     dev: Any,
     batch_size: int,
     caches: dict[str, Path] | None,
-    progress: bool,
+    progress: bool | Callable[[str, int, int], None],
     torch: Any,
 ) -> dict[str, np.ndarray]:
     from mislabel.data._atomic import write_npy_atomic
@@ -812,9 +814,26 @@ def _embed(
     return out
 
 
-def _bar(total: int, enabled: bool, desc: str) -> Any:
+class _CallbackBar:
+    """A progress bar that reports to a ``progress(stage, done, total)`` callback."""
+
+    def __init__(self, callback: Callable[[str, int, int], None], total: int, stage: str):
+        self.callback, self.total, self.stage, self.done = callback, total, stage, 0
+        callback(stage, 0, total)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        self.callback(self.stage, self.done, self.total)
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, enabled: bool | Callable[[str, int, int], None], desc: str) -> Any:
     if not enabled or total == 0:
         return None
+    if callable(enabled):
+        return _CallbackBar(enabled, total, f"embedding ({desc})")
     try:
         from tqdm.auto import tqdm
 

@@ -340,7 +340,8 @@ def find_issues_in(
         n_jobs: passed to models that take it; folds run one after the other.
         text_embedding: ``"auto"`` (sentence-transformers if importable, else TF-IDF),
             ``"tfidf"`` or ``"sentence-transformers"``.
-        progress: optional ``progress("folds", done, total)`` callback.
+        progress: optional ``progress(stage, done, total)`` callback: ``"folds"``, or
+            ``"embedding (MODEL)"`` for each backbone's images.
 
     Raises:
         InvalidInputError: a class has a single sample, ...
@@ -382,7 +383,7 @@ def find_issues_in(
                 )
             return _find_backbone(
                 data, choice, backbone_weights, detect_layers, method, noise_rate,
-                random_state, cache_dir, n_folds, t0,
+                random_state, cache_dir, n_folds, t0, progress,
             )  # fmt: skip
         if isinstance(choice, str):
             check_option(choice, "model", FIND_MODELS)
@@ -467,6 +468,7 @@ def embed_dataset(
     *,
     views: tuple[str, ...] = ("identity",),
     layers: tuple[str, ...] = (DEFAULT_IMAGE_LAYERS,),
+    progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, ...]:
     """The images of ``data`` through the backbone ``model``, one array for each choice of
     ``layers`` (:func:`embed_images`' ``layers``; (n, d) for one view, (n, v, d) for several),
@@ -484,6 +486,7 @@ def embed_dataset(
         weights=weights,
         cache_dir=None if cache_dir is None else Path(cache_dir) / "embeddings",
         views=views,
+        progress=progress or False,
     )
     return tuple(join_layers(parts, choice) for choice in layers)
 
@@ -577,13 +580,14 @@ def _find_backbone(
     cache_dir: PathLike | None,
     n_folds: int,
     t0: float,
+    progress: ProgressCallback | None = None,
 ) -> FindResult:
     """Images through a pretrained backbone: the embeddings of the images as given (one view,
     half the time of two; training adds the mirrored view) judged by
     :func:`mislabel.embedding_pred_probs`."""
     from mislabel.detect import embedding_pred_probs
 
-    (emb,) = embed_dataset(data, model, weights, cache_dir, layers=(layers,))
+    (emb,) = embed_dataset(data, model, weights, cache_dir, layers=(layers,), progress=progress)
     labels = data.labels
     k = vote_neighbors(30, data.n_samples)
     probs = embedding_pred_probs(

@@ -1415,9 +1415,14 @@ def _judge_image_files(
     data = load_image_files([files[i] for i in order], labels[order], _class_names(dls, n_classes))
     if detection == "auto" and not many and not wants_backbone(data):
         return None
-    found = find_issues_in(
-        data, noise_rate=noise_rate, random_state=random_state, cache_dir=cache_dir
-    )
+    with _progress_bars() as progress:
+        found = find_issues_in(
+            data,
+            noise_rate=noise_rate,
+            random_state=random_state,
+            cache_dir=cache_dir,
+            progress=progress,
+        )
     logger.info("find_suspects: the image files judged by %s", found.model)
     at = np.empty_like(order)
     at[order] = np.arange(order.size)  # item i is row at[i] of the folder order
@@ -1443,6 +1448,31 @@ def _judge_image_files(
         is_valid=np.arange(len(items)) >= len(dls.train.dataset),
         model=found.model,
     )
+
+
+@contextmanager
+def _progress_bars() -> Iterator[Callable[[str, int, int], None] | None]:
+    """A ``progress(stage, done, total)`` callback drawing one tqdm bar per stage (the
+    backbones' embedding of the files), or None without tqdm."""
+    try:
+        from tqdm.auto import tqdm
+    except Exception:
+        yield None
+        return
+    bars: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            unit = "img" if stage.startswith("embedding") else "it"
+            bar = bars[stage] = tqdm(total=total, desc=stage, unit=unit)
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        for bar in bars.values():
+            bar.close()
 
 
 def _recorded_run(
