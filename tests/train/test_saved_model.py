@@ -43,9 +43,21 @@ def test_saved_model_predicts_new_data_as_before(
     tmp_path: Path, kind: str, recipe: str, model: str
 ) -> None:
     train, new = _data(kind, tmp_path, 0), _data(kind, tmp_path, 1)
-    result = train_on_data(train, recipe=recipe, model=model, epochs=3, random_state=0)  # type: ignore[arg-type]
+    calls: list[tuple[str, int, int]] = []
+    result = train_on_data(
+        train,
+        recipe=recipe,  # type: ignore[arg-type]
+        model=model,
+        epochs=3,
+        random_state=0,
+        progress=lambda *a: calls.append(a),
+    )
     if model == "auto" and kind == "images" and result.backbone is None:
         pytest.skip("the packaged EfficientNet-Lite0 weights are not installed")
+    stages = {c[0] for c in calls}
+    assert ("train", 1, 1) in calls
+    if result.backbone is not None:  # each backbone reports its images while it embeds
+        assert {"embedding (efficientnet_lite0)", "embedding (efficientnet_lite2)"} <= stages
     files = result.save(tmp_path / "model")
     assert sorted(files) == ["metrics.json", "model.pt", "preprocess.pkl"]
     back = load_model(tmp_path / "model")

@@ -78,20 +78,30 @@ class Backbone:
     layers: str = DEFAULT_IMAGE_LAYERS
     detect_layers: str = DEFAULT_DETECT_LAYERS
 
-    def embed(self, data: LabeledData) -> np.ndarray:
+    def embed(self, data: LabeledData, progress: ProgressCallback | None = None) -> np.ndarray:
         """What the network takes: the ``layers`` of every view of every image."""
-        return self._embed(data, (self.layers,))[0]
+        return self._embed(data, (self.layers,), progress)[0]
 
-    def embed_for_training(self, data: LabeledData) -> tuple[np.ndarray, np.ndarray]:
+    def embed_for_training(
+        self, data: LabeledData, progress: ProgressCallback | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(what the network trains on, what the detection judges), from one forward pass."""
-        x, judged = self._embed(data, (self.layers, self.detect_layers))
+        x, judged = self._embed(data, (self.layers, self.detect_layers), progress)
         return x, judged
 
-    def _embed(self, data: LabeledData, layers: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    def _embed(
+        self, data: LabeledData, layers: tuple[str, ...], progress: ProgressCallback | None
+    ) -> tuple[np.ndarray, ...]:
         from mislabel.data._find import embed_dataset
 
         return embed_dataset(
-            data, self.model, self.weights, self.cache_dir, views=self.views, layers=layers
+            data,
+            self.model,
+            self.weights,
+            self.cache_dir,
+            views=self.views,
+            layers=layers,
+            progress=progress,
         )
 
 
@@ -353,10 +363,13 @@ def predictions_frame(result: DataTrainResult, data: LabeledData) -> tuple[Any, 
 
 
 def _inputs(
-    data: LabeledData, featurizer: Featurizer | None, backbone: Backbone | None
+    data: LabeledData,
+    featurizer: Featurizer | None,
+    backbone: Backbone | None,
+    progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     if backbone is not None:
-        return backbone.embed(data)
+        return backbone.embed(data, progress)
     if featurizer is None:
         return resize_images(np.asarray(data.X), max_side=_MAX_SIDE)
     return featurizer.transform(data)
@@ -477,7 +490,8 @@ def train_on_data(
         random_state: seeds every random step.
         device: ``"auto"`` (a GPU when present), ``"cpu"``, ``"cuda"``, ...
         test: labelled test data; its classes are matched to ``data``'s by name.
-        progress: optional ``progress(stage, done, total)`` callback (stages ``"train"``).
+        progress: optional ``progress(stage, done, total)`` callback (stages ``"train"``,
+            and ``"embedding (MODEL)"`` for each backbone's images).
         model: for images, ``"auto"`` (colour photos: the embeddings of
             :data:`~mislabel.data.DEFAULT_IMAGE_MODEL` when its weights load without a
             download, as ``mislabel find`` does; otherwise the small CNN on the pixels),
@@ -532,9 +546,9 @@ def train_on_data(
     featurizer = None if data.kind == "images" else Featurizer()
     judged_all = None
     if backbone is not None and recipe == "robust":
-        x_all, judged_all = backbone.embed_for_training(data)
+        x_all, judged_all = backbone.embed_for_training(data, progress)
     elif featurizer is None:
-        x_all = _inputs(data, None, backbone)
+        x_all = _inputs(data, None, backbone, progress)
     else:
         x_all = featurizer.fit_transform(data)
     idx = np.flatnonzero(mask)
