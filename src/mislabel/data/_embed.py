@@ -42,7 +42,7 @@ import importlib
 import io
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from mislabel._validation import check_option, check_scalar, optional_import
+from mislabel.data._load import ProgressCallback
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
 __all__ = [
@@ -157,7 +158,7 @@ def embed_images(
     image_size: int | None = None,
     views: Sequence[str] = ("identity",),
     layers: str = DEFAULT_IMAGE_LAYERS,
-    progress: bool | Callable[[str, int, int], None] = False,
+    progress: bool | ProgressCallback = False,
 ) -> np.ndarray:
     """Features of a pretrained image backbone, one row per image.
 
@@ -260,19 +261,28 @@ def embed_image_layers(
     cache_dir: PathLike | None = None,
     image_size: int | None = None,
     views: Sequence[str] = ("identity",),
-    progress: bool | Callable[[str, int, int], None] = False,
+    progress: bool | ProgressCallback = False,
 ) -> dict[str, np.ndarray]:
     """:func:`embed_images` for several choices of :data:`IMAGE_LAYERS` at once, one forward
     pass per image: ``{"stages": ..., "pooled": ...}`` (the parts the choices need, each
     shaped as :func:`embed_images` returns them and cached under its own key); put a choice
     together with :func:`join_layers`."""
     check_scalar(batch_size, "batch_size", kind=int, min_val=1)
+    views = check_views(views)
+    if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:
+        raise InvalidParameterError(
+            f"`layers` must be a non-empty sequence of choices from {list(IMAGE_LAYERS)}; got "
+            f"{layers!r}."
+        )
+    parts = tuple(dict.fromkeys(p for choice in layers for p in layer_parts(choice)))
+    if image_size is not None:
+        check_scalar(image_size, "image_size", kind=int, min_val=8)
     models = split_models(model)
     items = _as_items(images)  # read and checked once, whatever the number of models
     each = [  # several backbones: each one's parts, side by side in the given order
         _embed_one(
             items,
-            layers,
+            parts,
             name,
             w,
             pretrained,
@@ -292,7 +302,7 @@ def embed_image_layers(
 
 def _embed_one(
     items: list[_Item],
-    layers: Sequence[str],
+    parts: tuple[str, ...],
     model: str,
     weights: PathLike | None,
     pretrained: bool,
@@ -300,18 +310,10 @@ def _embed_one(
     device: str,
     cache_dir: PathLike | None,
     image_size: int | None,
-    views: Sequence[str],
-    progress: bool | Callable[[str, int, int], None],
+    views: tuple[str, ...],
+    progress: bool | ProgressCallback,
 ) -> dict[str, np.ndarray]:
-    views = check_views(views)
-    if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:
-        raise InvalidParameterError(
-            f"`layers` must be a non-empty sequence of choices from {list(IMAGE_LAYERS)}; got "
-            f"{layers!r}."
-        )
-    parts = tuple(dict.fromkeys(p for choice in layers for p in layer_parts(choice)))
-    if image_size is not None:
-        check_scalar(image_size, "image_size", kind=int, min_val=8)
+    """One backbone's ``parts`` of every view of the (checked) ``items``."""
     torch = optional_import("torch", "vision", "image embeddings")
     dev = _resolve_device(device, torch)
     backbone = _load_backbone(model, weights, pretrained, image_size, parts)
@@ -762,7 +764,7 @@ def _embed(
     dev: Any,
     batch_size: int,
     caches: dict[str, Path] | None,
-    progress: bool | Callable[[str, int, int], None],
+    progress: bool | ProgressCallback,
     torch: Any,
 ) -> dict[str, np.ndarray]:
     from mislabel.data._atomic import write_npy_atomic
@@ -817,7 +819,7 @@ def _embed(
 class _CallbackBar:
     """A progress bar that reports to a ``progress(stage, done, total)`` callback."""
 
-    def __init__(self, callback: Callable[[str, int, int], None], total: int, stage: str):
+    def __init__(self, callback: ProgressCallback, total: int, stage: str):
         self.callback, self.total, self.stage, self.done = callback, total, stage, 0
         callback(stage, 0, total)
 
@@ -829,7 +831,7 @@ class _CallbackBar:
         pass
 
 
-def _bar(total: int, enabled: bool | Callable[[str, int, int], None], desc: str) -> Any:
+def _bar(total: int, enabled: bool | ProgressCallback, desc: str) -> Any:
     if not enabled or total == 0:
         return None
     if callable(enabled):

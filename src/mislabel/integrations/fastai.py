@@ -65,7 +65,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -108,6 +108,9 @@ __all__ = [
     "items_dl",
     "n_items",
 ]
+
+if TYPE_CHECKING:
+    from mislabel.data._load import ProgressCallback
 
 logger = logging.getLogger(__name__)
 
@@ -1451,7 +1454,7 @@ def _judge_image_files(
 
 
 @contextmanager
-def _progress_bars() -> Iterator[Callable[[str, int, int], None] | None]:
+def _progress_bars() -> Iterator[ProgressCallback | None]:
     """A ``progress(stage, done, total)`` callback drawing one tqdm bar per stage (the
     backbones' embedding of the files), or None without tqdm."""
     try:

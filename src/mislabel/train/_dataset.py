@@ -26,7 +26,7 @@ import numbers
 import os
 import pickle
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +36,7 @@ import numpy as np
 from mislabel._validation import as_seed, check_labels, check_option, check_scalar, optional_import
 from mislabel.data._embed import DEFAULT_DETECT_LAYERS, DEFAULT_IMAGE_LAYERS
 from mislabel.data._features import Featurizer, resize_images
-from mislabel.data._load import LabeledData
+from mislabel.data._load import LabeledData, ProgressCallback
 from mislabel.exceptions import InvalidInputError, InvalidParameterError
 
 __all__ = [
@@ -50,8 +50,6 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-#: ``progress(stage, done, total)``.
-ProgressCallback = Callable[[str, int, int], None]
 Recipe = Literal["robust", "plain"]
 #: The recipes of :func:`train_on_data`.
 RECIPES: tuple[str, ...] = ("robust", "plain")
